@@ -1,0 +1,95 @@
+"""Activation functions f and their derivatives f', selected by integer code.
+
+Kernels take the code, not a function object, so that their compiled form can be
+cached on disk (a jitted function passed as an argument defeats the cache).
+
+Derivatives are written in terms of the layer's output ``a = f(z)``
+(``sigmoid' = a (1 - a)``, ``tanh' = 1 - a^2``, ``relu' = [a > 0]``), so ``z`` need
+not be kept after the forward pass: the forward kernel overwrites ``z`` with ``a``.
+"""
+
+import math
+
+from .._config import jit
+
+IDENTITY = 0
+SIGMOID = 1
+TANH = 2
+RELU = 3
+SOFTMAX = 4
+
+ACTIVATION_CODES = {
+    "identity": IDENTITY,
+    "sigmoid": SIGMOID,
+    "tanh": TANH,
+    "relu": RELU,
+    "softmax": SOFTMAX,
+}
+
+
+@jit
+def activate(a, code):
+    """Replace the pre-activations ``z`` held in the row ``a`` by ``f(z)``, in place.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n,)
+        On entry ``z`` of one sample in one layer; on exit ``a = f(z)``.
+    code : int
+        One of the activation codes of this module.
+    """
+    n = a.shape[0]
+    zero = a.dtype.type(0)
+    one = a.dtype.type(1)
+    if code == SIGMOID:
+        # Two branches so that exp never overflows, whatever the sign of z.
+        for j in range(n):
+            z = a[j]
+            if z >= zero:
+                a[j] = one / (one + math.exp(-z))
+            else:
+                e = math.exp(z)
+                a[j] = e / (one + e)
+    elif code == TANH:
+        for j in range(n):
+            a[j] = math.tanh(a[j])
+    elif code == RELU:
+        for j in range(n):
+            if a[j] < zero:  # written so that NaN stays NaN
+                a[j] = zero
+    elif code == SOFTMAX:
+        # Shift by the maximum so that exp never overflows.
+        z_max = a[0]
+        for j in range(1, n):
+            if a[j] > z_max:
+                z_max = a[j]
+        total = zero
+        for j in range(n):
+            e = math.exp(a[j] - z_max)
+            a[j] = e
+            total += e
+        for j in range(n):
+            a[j] = a[j] / total
+    # IDENTITY: a = z already.
+
+
+@jit
+def multiply_by_derivative(delta, a, code):
+    """``delta *= f'(z)``, elementwise, with ``f'`` written in terms of ``a = f(z)``.
+
+    Not defined for softmax, whose Jacobian is not diagonal (see ``costs.output_delta``).
+    """
+    n = delta.shape[0]
+    zero = a.dtype.type(0)
+    one = a.dtype.type(1)
+    if code == SIGMOID:
+        for j in range(n):
+            delta[j] = delta[j] * (a[j] * (one - a[j]))
+    elif code == TANH:
+        for j in range(n):
+            delta[j] = delta[j] * (one - a[j] * a[j])
+    elif code == RELU:
+        for j in range(n):
+            if a[j] <= zero:
+                delta[j] = zero
+    # IDENTITY: f' = 1.

@@ -1,0 +1,200 @@
+"""The network: layer sizes, an activation per layer and the parameters W[l], b[l]."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._threads import check_threads, using_threads
+from ._validation import check_choice, check_dtype, check_inputs, check_int
+from .kernels.activations import ACTIVATION_CODES
+from .kernels.layout import (B_OFF, N_IN, N_OUT, W_OFF, layer_table, n_activations,
+                             n_params, outputs_of)
+from .kernels.step import forward_batch
+
+# Samples run forward at a time by forward() (bounds the workspace, not the result).
+FORWARD_CHUNK = 1024
+
+
+class _ParameterList(Sequence):
+    """W[1..L] or b[1..L] as views into the flat parameter vector.
+
+    ``net.weights[l] = array`` copies the values in after checking the shape.
+    Indices run from 0: ``weights[0]`` is W[1] of the equations.
+    """
+
+    def __init__(self, network, kind):
+        self._network = network
+        self._kind = kind
+
+    def _shape(self, l):
+        row = self._network._table[l]
+        return (int(row[N_OUT]), int(row[N_IN])) if self._kind == "weights" else (int(row[N_OUT]),)
+
+    def __len__(self):
+        return self._network._table.shape[0]
+
+    def __getitem__(self, l):
+        if isinstance(l, slice):
+            return [self[i] for i in range(len(self))[l]]
+        l = range(len(self))[l]
+        row = self._network._table[l]
+        offset = int(row[W_OFF] if self._kind == "weights" else row[B_OFF])
+        shape = self._shape(l)
+        return self._network.params[offset:offset + int(np.prod(shape))].reshape(shape)
+
+    def __setitem__(self, l, value):
+        l = range(len(self))[l]
+        name = f"{self._kind}[{l}]"
+        value = np.asarray(value)
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold numbers; got dtype {value.dtype}")
+        if value.shape != self._shape(l):
+            raise ValueError(f"{name} must have shape {self._shape(l)}; got {value.shape}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"{name} contains NaN or infinity")
+        self[l][...] = value
+
+    def __repr__(self):
+        return f"[{', '.join(f'<{self._kind} {self._shape(l)}>' for l in range(len(self)))}]"
+
+
+class Network:
+    """A fully-connected feed-forward network.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        ``(n_0, n_1, ..., n_L)``: inputs, hidden layers, outputs.
+    activation : str or sequence of str
+        Activation of the hidden layers: one name for all, or one per hidden layer.
+        One of ``identity``, ``sigmoid``, ``tanh``, ``relu``.
+    output_activation : str
+        Activation of the output layer: also ``softmax``.
+    dtype : float32 (default) or float64
+        Type of the parameters and of all computation.
+    seed : int or None
+        Seed of the initialisation: Glorot/Xavier uniform for sigmoid, tanh, identity and
+        softmax layers, He normal for ReLU layers; biases start at zero.
+
+    Attributes
+    ----------
+    weights : list of ndarray, shape (n_l, n_{l-1})
+        W[1..L]; row j holds the weights into neuron j. Readable and assignable.
+    biases : list of ndarray, shape (n_l,)
+    params : ndarray
+        All parameters in one vector (each W[l] row-major, then b[l]); ``weights`` and
+        ``biases`` are views into it.
+    """
+
+    def __init__(self, sizes, activation="relu", output_activation="softmax", *,
+                 dtype=np.float32, seed=None):
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+            raise TypeError(f"sizes must be a sequence of layer sizes; got {sizes!r}")
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must name at least an input and an output layer; got {sizes!r}")
+        self.sizes = tuple(check_int(n, f"sizes[{i}]", minimum=1) for i, n in enumerate(sizes))
+        n_hidden = len(self.sizes) - 2
+        if isinstance(activation, str):
+            hidden = [activation] * n_hidden
+        else:
+            hidden = list(activation)
+            if len(hidden) != n_hidden:
+                raise ValueError(f"activation must be one name or {n_hidden} names (one per "
+                                 f"hidden layer); got {len(hidden)}")
+        hidden_choices = set(ACTIVATION_CODES) - {"softmax"}
+        for i, name in enumerate(hidden):
+            check_choice(name, hidden_choices, "activation" if isinstance(activation, str)
+                         else f"activation[{i}]")
+        check_choice(output_activation, set(ACTIVATION_CODES), "output_activation")
+        self.activations = tuple(hidden) + (output_activation,)
+        self.dtype = check_dtype(dtype)
+        self._table = layer_table(self.sizes, [ACTIVATION_CODES[a] for a in self.activations])
+        self.params = np.zeros(n_params(self._table), dtype=self.dtype)
+        self.initialize(seed)
+
+    @property
+    def weights(self):
+        return _ParameterList(self, "weights")
+
+    @weights.setter
+    def weights(self, values):
+        self._assign_all("weights", values)
+
+    @property
+    def biases(self):
+        return _ParameterList(self, "biases")
+
+    @biases.setter
+    def biases(self, values):
+        self._assign_all("biases", values)
+
+    def _assign_all(self, kind, values):
+        values = list(values)
+        target = _ParameterList(self, kind)
+        if len(values) != len(target):
+            raise ValueError(f"{kind} must be a list of {len(target)} arrays; got {len(values)}")
+        backup = self.params.copy()  # all or nothing
+        try:
+            for l, value in enumerate(values):
+                target[l] = value
+        except Exception:
+            self.params[...] = backup
+            raise
+
+    @property
+    def n_layers(self):
+        """L, the number of layers with weights."""
+        return len(self.sizes) - 1
+
+    @property
+    def n_params(self):
+        return self.params.size
+
+    def initialize(self, seed=None):
+        """Draw new weights (Glorot uniform, or He normal for ReLU) and zero the biases."""
+        rng = np.random.default_rng(seed)
+        for l, activation in enumerate(self.activations):
+            n_out, n_in = self.sizes[l + 1], self.sizes[l]
+            if activation == "relu":
+                w = rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)
+            else:
+                limit = np.sqrt(6.0 / (n_in + n_out))
+                w = rng.uniform(-limit, limit, (n_out, n_in))
+            self.weights[l][...] = w
+            self.biases[l][...] = 0
+        return self
+
+    def copy(self):
+        clone = object.__new__(Network)
+        clone.__dict__.update(self.__dict__)
+        clone.params = self.params.copy()
+        return clone
+
+    def forward(self, X, *, threads=None):
+        """A[L] for the samples in X, shape (n_samples, n_L), computed in ``self.dtype``."""
+        X = check_inputs(X, self.sizes[0], self.dtype)
+        threads = check_threads(threads)
+        n = X.shape[0]
+        cap = min(n, FORWARD_CHUNK)
+        a_ws = np.empty(cap * n_activations(self._table), dtype=self.dtype)
+        order = np.arange(n, dtype=np.int64)
+        out = np.empty((n, self.sizes[-1]), dtype=self.dtype)
+        L = self.n_layers
+        with using_threads(threads):
+            for start in range(0, n, cap):
+                m = min(cap, n - start)
+                forward_batch(self.params, self._table, X, order, start, m, cap, a_ws, threads)
+                out[start:start + m] = outputs_of(a_ws, self._table, cap, m, L - 1)
+        return out
+
+    def predict(self, X, *, threads=None):
+        """Class labels for a classifier's output (argmax; ``a > 0.5`` for one output)."""
+        a = self.forward(X, threads=threads)
+        if a.shape[1] == 1:
+            return (a[:, 0] > 0.5).astype(np.int64)
+        return np.argmax(a, axis=1)
+
+    def __repr__(self):
+        layers = ", ".join(f"{n}" for n in self.sizes)
+        return (f"Network(sizes=({layers}), activations={self.activations}, "
+                f"dtype={self.dtype.name}, n_params={self.n_params})")

@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+
+# Every valid (output activation, cost) pair: cross-entropies need their own output.
+OUTPUT_COST_PAIRS = [
+    ("identity", "quadratic"),
+    ("sigmoid", "quadratic"),
+    ("tanh", "quadratic"),
+    ("relu", "quadratic"),
+    ("softmax", "quadratic"),
+    ("sigmoid", "binary_cross_entropy"),
+    ("softmax", "cross_entropy"),
+]
+HIDDEN_ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu"]
+
+
+def make_targets(rng, cost, output, m, n_out):
+    """Targets a cost accepts: probabilities for the cross-entropies, any values else."""
+    if cost == "cross_entropy":
+        Y = rng.random((m, n_out)) + 0.1
+        return Y / Y.sum(axis=1, keepdims=True)
+    if cost == "binary_cross_entropy" or output in ("sigmoid", "softmax"):
+        return rng.random((m, n_out))
+    return rng.standard_normal((m, n_out))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

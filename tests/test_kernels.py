@@ -1,0 +1,126 @@
+"""Kernels against the plain-NumPy reference (tests/naive.py), path by path.
+
+Tolerances: float64 results must agree to 1e-10 (relative to the largest entry).
+float32 results are compared with the float64 reference on the same float32 inputs:
+each value is a sum of at most a few hundred products of O(1) numbers, rounded at
+every step, so its error is bounded by about n * 2^-24 ~ 1e-5 of the sum of the
+magnitudes; we allow 1e-4 of the largest entry, which also absorbs float32 exp/tanh.
+"""
+
+import numpy as np
+import pytest
+
+import naive
+from conftest import HIDDEN_ACTIVATIONS, OUTPUT_COST_PAIRS, make_targets
+from fastbp import Network, Trainer
+
+TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
+
+
+def assert_close(actual, expected, dtype, what=""):
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = max(np.abs(expected).max(), 1e-3)
+    error = np.abs(actual - expected).max() / scale
+    assert error <= TOLERANCE[dtype], f"{what}: relative error {error:.3g}"
+
+
+def params64(net):
+    return ([np.array(W, np.float64) for W in net.weights],  # copies, not views
+            [np.array(b, np.float64) for b in net.biases])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hidden", HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("output", ["identity", "sigmoid", "tanh", "relu", "softmax"])
+def test_forward_matches_reference(rng, dtype, hidden, output):
+    net = Network([6, 9, 5, 4], hidden, output, dtype=dtype, seed=1)
+    for b in net.biases:  # non-zero biases, so that they are tested too
+        b[...] = rng.standard_normal(b.shape)
+    X = rng.standard_normal((13, 6)).astype(dtype)
+    weights, biases = params64(net)
+    _, As = naive.forward(weights, biases, net.activations, X.astype(np.float64))
+    out = net.forward(X)
+    assert out.dtype == dtype
+    assert_close(out, As[-1], dtype, "A[L]")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hidden", HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("output,cost", OUTPUT_COST_PAIRS)
+def test_gradients_match_reference(rng, dtype, hidden, output, cost):
+    net = Network([7, 8, 6, 5], hidden, output, dtype=dtype, seed=2)
+    for b in net.biases:
+        b[...] = 0.1 * rng.standard_normal(b.shape)
+    X = rng.standard_normal((11, 7)).astype(dtype)
+    Y = make_targets(rng, cost, output, 11, 5).astype(dtype)
+    grad_w, grad_b = Trainer(net, cost, threads=2).gradients(X, Y)
+    weights, biases = params64(net)
+    ref_w, ref_b = naive.backprop(weights, biases, net.activations, cost,
+                                  X.astype(np.float64), Y.astype(np.float64))
+    for l in range(net.n_layers):
+        assert grad_w[l].shape == net.weights[l].shape
+        assert_close(grad_w[l], ref_w[l], dtype, f"dC/dW[{l + 1}]")
+        assert_close(grad_b[l], ref_b[l], dtype, f"dC/db[{l + 1}]")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("output,cost", OUTPUT_COST_PAIRS)
+def test_epoch_matches_reference(rng, dtype, output, cost):
+    """A whole epoch from the same seed: shuffling, batches (the last one short), updates."""
+    net = Network([5, 8, 7, 3], ["tanh", "relu"], output, dtype=dtype, seed=3)
+    n, batch_size, eta, seed = 23, 5, 0.3, 7
+    X = rng.standard_normal((n, 5)).astype(dtype)
+    Y = make_targets(rng, cost, output, n, 3).astype(dtype)
+    weights, biases = params64(net)
+    trainer = Trainer(net, cost, learning_rate=eta, batch_size=batch_size, seed=seed)
+    history = trainer.fit(X, Y, epochs=2)
+    shuffles = np.random.default_rng(seed)
+    losses = []
+    for _ in range(2):
+        weights, biases, loss = naive.train_epoch(
+            weights, biases, net.activations, cost, X.astype(np.float64),
+            Y.astype(np.float64), shuffles.permutation(n), batch_size, eta)
+        losses.append(loss)
+    for l in range(net.n_layers):
+        assert_close(net.weights[l], weights[l], dtype, f"W[{l + 1}]")
+        assert_close(net.biases[l], biases[l], dtype, f"b[{l + 1}]")
+    assert_close(history["loss"], losses, dtype, "loss")
+
+
+def test_classification_labels_are_one_hot(rng):
+    net = Network([4, 6, 3], "sigmoid", "softmax", dtype=np.float64, seed=0)
+    X = rng.standard_normal((9, 4))
+    labels = rng.integers(0, 3, 9)
+    g_labels = Trainer(net, "cross_entropy").gradients(X, labels)
+    g_onehot = Trainer(net, "cross_entropy").gradients(X, naive.one_hot(labels, 3))
+    for a, b in zip(g_labels[0] + g_labels[1], g_onehot[0] + g_onehot[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_per_layer_activations_and_deep_network(rng):
+    acts = ["relu", "sigmoid", "tanh", "identity"]
+    net = Network([3, 17, 1, 9, 4, 2], acts, "softmax", dtype=np.float64, seed=5)
+    X = rng.standard_normal((6, 3))
+    y = rng.integers(0, 2, 6)
+    grad_w, grad_b = Trainer(net, "cross_entropy").gradients(X, y)
+    ref_w, ref_b = naive.backprop(*params64(net), net.activations, "cross_entropy", X,
+                                  naive.one_hot(y, 2))
+    for l in range(net.n_layers):
+        assert_close(grad_w[l], ref_w[l], np.float64, f"dC/dW[{l + 1}]")
+        assert_close(grad_b[l], ref_b[l], np.float64, f"dC/db[{l + 1}]")
+
+
+@pytest.mark.parametrize("z", [-1000.0, -50.0, 0.0, 50.0, 1000.0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_extreme_pre_activations_stay_finite(z, dtype):
+    """sigmoid and softmax of +-1000 give finite outputs, losses and gradients."""
+    for output, cost in [("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy")]:
+        net = Network([1, 2], output_activation=output, dtype=dtype, seed=0)
+        net.weights[0][...] = [[1.0], [-1.0]]
+        X = np.array([[z]], dtype=dtype)
+        trainer = Trainer(net, cost)
+        assert np.isfinite(net.forward(X)).all()
+        assert np.isfinite(trainer.evaluate(X, [1])["loss"])
+        for g in sum(trainer.gradients(X, [1]), []):
+            assert np.isfinite(g).all()
