@@ -2,67 +2,56 @@
 
 from .._config import jit
 from .activations import multiply_by_derivative
+from .gemm import gemm
 
 
 @jit
-def delta_backward(delta_next, weights_next, a, activation_code, delta, s0, s1):
-    """BP2 for rows ``s0:s1``: ``D[l] = (D[l+1] W[l+1]) * f_l'(Z[l])``.
+def delta_backward(delta_next, dn_off, n_next, weights, w_off, a, a_off, activation_code,
+                   delta, d_off, n, rows):
+    """BP2 for ``rows`` consecutive samples: ``D[l] = (D[l+1] W[l+1]) * f_l'(Z[l])``.
 
     Parameters
     ----------
-    delta_next : ndarray, shape (m, n_next)
-        D[l+1].
-    weights_next : ndarray, shape (n_next, n)
-        W[l+1].
-    a : ndarray, shape (m, n)
-        A[l], from which f_l' is computed.
-    delta : ndarray, shape (m, n)
-        Receives D[l] for rows ``s0:s1``.
+    delta_next : ndarray, 1-D
+        D[l+1] from ``dn_off``, ``n_next`` per sample.
+    weights : ndarray, 1-D
+        W[l+1], shape (n_next, n) row-major from ``w_off``.
+    a : ndarray, 1-D
+        A[l] from ``a_off``, ``n`` per sample: f_l' is computed from it.
+    delta : ndarray, 1-D
+        Receives D[l] from ``d_off``, ``n`` per sample.
     """
-    n_next, n = weights_next.shape
-    zero = delta.dtype.type(0)
-    for s in range(s0, s1):
-        for k in range(n):
-            delta[s, k] = zero
-        # Row s of D[l+1] W[l+1] as a sum of rows of W[l+1]: the inner loop runs
-        # over contiguous memory.
-        for j in range(n_next):
-            d = delta_next[s, j]
-            for k in range(n):
-                delta[s, k] += d * weights_next[j, k]
-        multiply_by_derivative(delta[s], a[s], activation_code)
+    gemm(rows, n, n_next, delta_next, dn_off, n_next, 1, weights, w_off, n, delta, d_off, n, False)
+    for s in range(rows):
+        multiply_by_derivative(delta[d_off + s * n:d_off + (s + 1) * n],
+                               a[a_off + s * n:a_off + (s + 1) * n], activation_code)
 
 
 @jit
-def gradient_rows(delta, a_prev, grad_weights, grad_biases, j0, j1):
-    """BP3 and BP4 for neurons ``j0:j1``: the batch means of D[l] and of D[l]^T A[l-1].
+def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, b_off, j0, j1):
+    """BP3 and BP4 for neurons ``j0:j1``: batch means of D[l] and of D[l]^T A[l-1].
 
-    Each entry is a sum over the samples in index order, whichever thread computes
-    it, so the gradient does not depend on how rows are shared among threads.
+    Each entry is a sum over the ``m`` samples in index order, whichever thread
+    computes it, so the gradient does not depend on how rows are shared among threads.
 
     Parameters
     ----------
-    delta : ndarray, shape (m, n_out)
-        D[l].
-    a_prev : ndarray, shape (m, n_in)
-        A[l-1].
-    grad_weights : ndarray, shape (n_out, n_in)
-        Receives dC/dW[l] for rows ``j0:j1``.
-    grad_biases : ndarray, shape (n_out,)
-        Receives dC/db[l] for entries ``j0:j1``.
+    delta : ndarray, 1-D
+        D[l] of the batch from ``d_off``, ``n_out`` per sample.
+    a_prev : ndarray, 1-D
+        A[l-1] of the batch from ``a_off``, ``n_in`` per sample.
+    grad : ndarray, 1-D
+        Receives rows ``j0:j1`` of dC/dW[l] (shape (n_out, n_in) from ``w_off``) and
+        entries ``j0:j1`` of dC/db[l] (from ``b_off``).
     """
-    m, n_in = a_prev.shape
-    zero = delta.dtype.type(0)
-    inv_m = delta.dtype.type(1.0 / m)
+    # D[l]^T is read in place: its element (j, s) is delta[d_off + s*n_out + j].
+    gemm(j1 - j0, n_in, m, delta, d_off + j0, 1, n_out, a_prev, a_off, n_in,
+         grad, w_off + j0 * n_in, n_in, False)
+    inv_m = grad.dtype.type(1.0 / m)
+    for i in range(w_off + j0 * n_in, w_off + j1 * n_in):
+        grad[i] *= inv_m
     for j in range(j0, j1):
-        for k in range(n_in):
-            grad_weights[j, k] = zero
-        db = zero
+        db = grad.dtype.type(0)
         for s in range(m):
-            d = delta[s, j]
-            db += d
-            for k in range(n_in):
-                grad_weights[j, k] += d * a_prev[s, k]
-        for k in range(n_in):
-            grad_weights[j, k] *= inv_m
-        grad_biases[j] = db * inv_m
+            db += delta[d_off + s * n_out + j]
+        grad[b_off + j] = db * inv_m

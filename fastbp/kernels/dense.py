@@ -2,28 +2,29 @@
 
 from .._config import jit
 from .activations import activate
+from .gemm import gemm
 
 
 @jit
-def dense_forward(a_prev, weights, biases, activation_code, a, s0, s1):
-    """Forward rows ``s0:s1`` of a mini-batch through one layer.
+def dense_forward(x, x_off, n_in, weights_t, w_off, biases, b_off, n_out, activation_code,
+                  a, a_off, rows):
+    """A[l] = f(A[l-1] W[l]^T + b[l]) for ``rows`` consecutive samples.
 
     Parameters
     ----------
-    a_prev : ndarray, shape (m, n_in)
-        A[l-1], sample-major.
-    weights : ndarray, shape (n_out, n_in)
-        W[l]; row j holds the weights into neuron j.
-    biases : ndarray, shape (n_out,)
-    activation_code : int
-    a : ndarray, shape (m, n_out)
-        Receives A[l] for rows ``s0:s1`` (Z is not kept: derivatives use A).
+    x : ndarray, 1-D
+        A[l-1] of the samples from ``x_off``, sample-major, ``n_in`` per sample.
+    weights_t : ndarray, 1-D
+        W[l]^T, shape (n_in, n_out) row-major from ``w_off``: the transposed copy, so
+        that the product runs along the contiguous axis of its output.
+    biases : ndarray, 1-D
+        b[l] from ``b_off``.
+    a : ndarray, 1-D
+        Receives A[l] from ``a_off``, ``n_out`` per sample (Z is not kept: the
+        derivatives are computed from A).
     """
-    n_out, n_in = weights.shape
-    for s in range(s0, s1):
-        for j in range(n_out):
-            z = biases[j]
-            for k in range(n_in):
-                z += a_prev[s, k] * weights[j, k]
-            a[s, j] = z
-        activate(a[s], activation_code)
+    for s in range(rows):  # each chain of FMAs starts from the bias
+        a[a_off + s * n_out:a_off + (s + 1) * n_out] = biases[b_off:b_off + n_out]
+    gemm(rows, n_out, n_in, x, x_off, n_in, 1, weights_t, w_off, n_out, a, a_off, n_out, True)
+    for s in range(rows):
+        activate(a[a_off + s * n_out:a_off + (s + 1) * n_out], activation_code)

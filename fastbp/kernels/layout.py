@@ -64,20 +64,7 @@ def biases_of(params, table, l):
 
 
 @jit
-def inputs_of(a_ws, table, cap, m):
-    """A[0] of a batch of ``m`` samples, a (m, n_0) view into the workspace."""
-    return a_ws[:m * table[0, N_IN]].reshape((m, table[0, N_IN]))
-
-
-@jit
 def outputs_of(a_ws, table, cap, m, l):
     """A of layer row ``l`` (network layer l + 1), a (m, n_out) view."""
     n, o = table[l, N_OUT], cap * table[l, A_OFF]
     return a_ws[o:o + m * n].reshape((m, n))
-
-
-@jit
-def deltas_of(d_ws, table, cap, m, l):
-    """D of layer row ``l`` (network layer l + 1), a (m, n_out) view."""
-    n, o = table[l, N_OUT], cap * table[l, D_OFF]
-    return d_ws[o:o + m * n].reshape((m, n))

@@ -9,10 +9,15 @@ Three layers, outermost first:
 
 How the work is shared: forward, BP1 and BP2 are independent per sample, so the batch
 is cut into one contiguous shard of samples per thread. BP3/BP4 sum over samples, so
-there the gradient is cut instead: each thread owns whole rows of dC/dW (its own part
-of the gradient buffer) and sums the batch in sample order. No value depends on which
-thread computed it, so results are bit-identical for any thread count, and no
-per-thread copy of the gradient has to be reduced.
+there the gradient is cut instead: each thread owns a slice of rows of every dC/dW[l]
+(its own part of the gradient buffer), sums the batch in sample order and applies the
+update to its rows. No value depends on which thread computed it, so results are
+bit-identical for any thread count, and no per-thread copy of the gradient has to be
+reduced.
+
+Buffers (see ``layout``): ``params`` holds W[l] and b[l]; ``params_t`` the same layout
+with each W[l] stored transposed, for the forward pass; ``a_ws`` and ``d_ws`` the
+activations and deltas of a batch of up to ``cap`` samples.
 """
 
 from numba import prange
@@ -21,11 +26,8 @@ from .._config import jit
 from .backprop import delta_backward, gradient_rows
 from .costs import cost, output_delta
 from .dense import dense_forward
-from .layout import ACT, N_OUT, biases_of, deltas_of, inputs_of, outputs_of, weights_of
+from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_OFF
 from .update import sgd_rows
-
-# Rows of dC/dW handed to a thread at a time in BP3/BP4.
-GRADIENT_ROWS = 4
 
 
 @jit
@@ -34,17 +36,17 @@ def _shard_bounds(shard, n_shards, m):
 
 
 @jit
-def _forward_shard(params, table, X, order, start, m, cap, a_ws, s0, s1):
+def _forward_shard(params, params_t, table, X, order, start, cap, a_ws, s0, s1):
     """Gather samples ``order[start + s0 : start + s1]`` of X and run them forward."""
-    x = inputs_of(a_ws, table, cap, m)
+    n_0 = table[0, N_IN]
     for s in range(s0, s1):
-        x[s, :] = X[order[start + s], :]
-    a_prev = x
+        a_ws[s * n_0:(s + 1) * n_0] = X[order[start + s]]
     for l in range(table.shape[0]):
-        a = outputs_of(a_ws, table, cap, m, l)
-        dense_forward(a_prev, weights_of(params, table, l), biases_of(params, table, l),
-                      table[l, ACT], a, s0, s1)
-        a_prev = a
+        n_in, n_out = table[l, N_IN], table[l, N_OUT]
+        x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
+        dense_forward(a_ws, x_off + s0 * n_in, n_in, params_t, table[l, W_OFF],
+                      params, table[l, B_OFF], n_out, table[l, ACT],
+                      a_ws, cap * table[l, A_OFF] + s0 * n_out, s1 - s0)
 
 
 @jit
@@ -57,28 +59,30 @@ def _argmax(v):
 
 
 @jit
-def _backward_shard(params, table, cost_code, Y, order, start, m, cap, a_ws, d_ws,
+def _backward_shard(params, table, cost_code, Y, order, start, cap, a_ws, d_ws,
                     sample_cost, sample_correct, s0, s1):
     """Cost, BP1 and BP2 for samples ``s0:s1`` whose forward pass is in ``a_ws``."""
     L = table.shape[0]
-    a_out = outputs_of(a_ws, table, cap, m, L - 1)
-    delta_out = deltas_of(d_ws, table, cap, m, L - 1)
+    n_L = table[L - 1, N_OUT]
     for s in range(s0, s1):
+        a = a_ws[cap * table[L - 1, A_OFF] + s * n_L:][:n_L]
         y = Y[order[start + s]]
-        sample_cost[s] = cost(a_out[s], y, cost_code)
-        if a_out.shape[1] == 1:
-            sample_correct[s] = (a_out[s, 0] > 0.5) == (y[0] > 0.5)
+        sample_cost[s] = cost(a, y, cost_code)
+        if n_L == 1:
+            sample_correct[s] = (a[0] > 0.5) == (y[0] > 0.5)
         else:
-            sample_correct[s] = _argmax(a_out[s]) == _argmax(y)
-        output_delta(a_out[s], y, table[L - 1, ACT], cost_code, delta_out[s])
+            sample_correct[s] = _argmax(a) == _argmax(y)
+        output_delta(a, y, table[L - 1, ACT], cost_code,
+                     d_ws[cap * table[L - 1, D_OFF] + s * n_L:][:n_L])
     for l in range(L - 2, -1, -1):
-        delta_backward(deltas_of(d_ws, table, cap, m, l + 1), weights_of(params, table, l + 1),
-                       outputs_of(a_ws, table, cap, m, l), table[l, ACT],
-                       deltas_of(d_ws, table, cap, m, l), s0, s1)
+        n, n_next = table[l, N_OUT], table[l + 1, N_OUT]
+        delta_backward(d_ws, cap * table[l + 1, D_OFF] + s0 * n_next, n_next,
+                       params, table[l + 1, W_OFF], a_ws, cap * table[l, A_OFF] + s0 * n,
+                       table[l, ACT], d_ws, cap * table[l, D_OFF] + s0 * n, n, s1 - s0)
 
 
 @jit(parallel=True)
-def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards):
+def forward_batch(params, params_t, table, X, order, start, m, cap, a_ws, n_shards):
     """A[L] of samples ``order[start:start + m]``, left in the activation workspace.
 
     ``n_shards`` is the number of threads (``numba.get_num_threads()`` inside a kernel
@@ -87,78 +91,73 @@ def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards):
     n_shards = min(m, n_shards)
     for shard in prange(n_shards):
         s0, s1 = _shard_bounds(shard, n_shards, m)
-        _forward_shard(params, table, X, order, start, m, cap, a_ws, s0, s1)
+        _forward_shard(params, params_t, table, X, order, start, cap, a_ws, s0, s1)
 
 
 @jit(parallel=True)
-def backprop_batch(params, table, cost_code, X, Y, order, start, m, cap, a_ws, d_ws,
+def backprop_batch(params, params_t, table, cost_code, X, Y, order, start, m, cap, a_ws, d_ws,
                    sample_cost, sample_correct, n_shards):
     """Forward, cost, BP1 and BP2 for samples ``order[start:start + m]``, sharded by sample."""
     n_shards = min(m, n_shards)
     for shard in prange(n_shards):
         s0, s1 = _shard_bounds(shard, n_shards, m)
-        _forward_shard(params, table, X, order, start, m, cap, a_ws, s0, s1)
-        _backward_shard(params, table, cost_code, Y, order, start, m, cap, a_ws, d_ws,
+        _forward_shard(params, params_t, table, X, order, start, cap, a_ws, s0, s1)
+        _backward_shard(params, table, cost_code, Y, order, start, cap, a_ws, d_ws,
                         sample_cost, sample_correct, s0, s1)
 
 
-@jit
-def _row_blocks(table, l):
-    return (table[l, N_OUT] + GRADIENT_ROWS - 1) // GRADIENT_ROWS
+@jit(parallel=True)
+def gradient_step(params, params_t, table, m, cap, a_ws, d_ws, grad, learning_rate, n_shards):
+    """BP3 and BP4 into ``grad`` and, if ``learning_rate`` > 0, the SGD update of ``params``.
 
-
-@jit
-def _locate_task(table, task):
-    """Layer row and first neuron of the ``task``-th block of GRADIENT_ROWS rows."""
-    l = 0
-    while task >= _row_blocks(table, l):
-        task -= _row_blocks(table, l)
-        l += 1
-    return l, task * GRADIENT_ROWS
+    Needs ``backprop_batch`` to have filled the workspaces. Task ``t`` is rows slice
+    ``t // L`` of layer ``t % L``, so each thread gets a slice of every layer.
+    """
+    L = table.shape[0]
+    for task in prange(n_shards * L):
+        shard, l = task // L, task % L
+        n_in, n_out = table[l, N_IN], table[l, N_OUT]
+        j0, j1 = _shard_bounds(shard, n_shards, n_out)
+        if j0 == j1:
+            continue
+        a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
+        gradient_rows(d_ws, cap * table[l, D_OFF], n_out, a_ws, a_off, n_in, m,
+                      grad, table[l, W_OFF], table[l, B_OFF], j0, j1)
+        if learning_rate > 0:
+            sgd_rows(params, params_t, grad, table[l, W_OFF], table[l, B_OFF], n_out, n_in,
+                     learning_rate, j0, j1)
 
 
 @jit(parallel=True)
-def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate):
-    """BP3 and BP4 into ``grad`` and, if ``learning_rate`` > 0, the SGD update of ``params``.
-
-    Needs ``backprop_batch`` to have filled the workspaces; sharded by rows of dC/dW.
-    """
-    L = table.shape[0]
-    n_tasks = 0
-    for l in range(L):
-        n_tasks += _row_blocks(table, l)
-    for task in prange(n_tasks):
-        l, j0 = _locate_task(table, task)
-        j1 = min(j0 + GRADIENT_ROWS, table[l, N_OUT])
-        if l == 0:
-            a_prev = inputs_of(a_ws, table, cap, m)
-        else:
-            a_prev = outputs_of(a_ws, table, cap, m, l - 1)
-        grad_weights = weights_of(grad, table, l)
-        grad_biases = biases_of(grad, table, l)
-        gradient_rows(deltas_of(d_ws, table, cap, m, l), a_prev, grad_weights, grad_biases, j0, j1)
-        if learning_rate > 0:
-            sgd_rows(weights_of(params, table, l), biases_of(params, table, l),
-                     grad_weights, grad_biases, learning_rate, j0, j1)
+def transpose_weights(params, table, params_t):
+    """Write each W[l]^T into ``params_t`` (where ``params`` holds W[l])."""
+    for l in prange(table.shape[0]):
+        n_in, n_out, o = table[l, N_IN], table[l, N_OUT], table[l, W_OFF]
+        for j0 in range(0, n_out, 16):
+            for k in range(n_in):
+                for j in range(j0, min(j0 + 16, n_out)):
+                    params_t[o + k * n_out + j] = params[o + j * n_in + k]
 
 
 @jit
-def train_epoch(params, table, cost_code, X, Y, order, batch_size, first_batch, last_batch,
-                learning_rate, a_ws, d_ws, grad, sample_cost, sample_correct,
+def train_epoch(params, params_t, table, cost_code, X, Y, order, batch_size, first_batch,
+                last_batch, learning_rate, a_ws, d_ws, grad, sample_cost, sample_correct,
                 batch_cost, batch_correct, n_shards):
     """Mini-batch SGD over batches ``first_batch:last_batch`` of the shuffled ``order``.
 
     Batch b holds samples ``order[b * batch_size : (b + 1) * batch_size]`` (the last
     may be shorter). ``batch_cost[b]`` receives the summed cost of its samples before
     the update and ``batch_correct[b]`` how many were classified correctly.
+    ``params_t`` must hold W^T on entry; it is kept up to date.
     """
     n = order.shape[0]
     for b in range(first_batch, last_batch):
         start = b * batch_size
         m = min(batch_size, n - start)
-        backprop_batch(params, table, cost_code, X, Y, order, start, m, batch_size,
+        backprop_batch(params, params_t, table, cost_code, X, Y, order, start, m, batch_size,
                        a_ws, d_ws, sample_cost, sample_correct, n_shards)
-        gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, learning_rate)
+        gradient_step(params, params_t, table, m, batch_size, a_ws, d_ws, grad, learning_rate,
+                      n_shards)
         total = 0.0
         correct = 0
         for s in range(m):  # in sample order: the sum does not depend on the threads

@@ -4,11 +4,18 @@ from .._config import jit
 
 
 @jit
-def sgd_rows(weights, biases, grad_weights, grad_biases, learning_rate, j0, j1):
-    """Plain SGD for neurons ``j0:j1``: ``W -= eta dC/dW``, ``b -= eta dC/db``."""
-    eta = weights.dtype.type(learning_rate)
-    n_in = weights.shape[1]
-    for j in range(j0, j1):
+def sgd_rows(params, params_t, grad, w_off, b_off, n_out, n_in, learning_rate, j0, j1):
+    """Plain SGD for neurons ``j0:j1``: ``W -= eta dC/dW``, ``b -= eta dC/db``.
+
+    Also refreshes those columns of the transposed copy W^T kept in ``params_t``.
+    """
+    eta = params.dtype.type(learning_rate)
+    for jb in range(j0, j1, 16):  # 16 rows at a time: one cache line of W^T per k
         for k in range(n_in):
-            weights[j, k] -= eta * grad_weights[j, k]
-        biases[j] -= eta * grad_biases[j]
+            for j in range(jb, min(jb + 16, j1)):
+                i = w_off + j * n_in + k
+                w = params[i] - eta * grad[i]
+                params[i] = w
+                params_t[w_off + k * n_out + j] = w
+    for j in range(j0, j1):
+        params[b_off + j] -= eta * grad[b_off + j]
