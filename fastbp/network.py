@@ -9,7 +9,7 @@ from ._validation import check_choice, check_dtype, check_inputs, check_int
 from .kernels.activations import ACTIVATION_CODES
 from .kernels.layout import (B_OFF, N_IN, N_OUT, W_OFF, layer_table, n_activations,
                              n_params, outputs_of)
-from .kernels.step import forward_batch, transpose_weights
+from .kernels.step import forward_batch
 
 # Samples run forward at a time by forward() (bounds the workspace, not the result).
 FORWARD_CHUNK = 1024
@@ -177,15 +177,13 @@ class Network:
         n = X.shape[0]
         cap = min(n, FORWARD_CHUNK)
         a_ws = np.empty(cap * n_activations(self._table), dtype=self.dtype)
-        params_t = np.empty_like(self.params)
         order = np.arange(n, dtype=np.int64)
         out = np.empty((n, self.sizes[-1]), dtype=self.dtype)
         L = self.n_layers
         with using_threads(threads):
-            transpose_weights(self.params, self._table, params_t)
             for start in range(0, n, cap):
                 m = min(cap, n - start)
-                forward_batch(self.params, params_t, self._table, X, order, start, m, cap, a_ws,
+                forward_batch(self.params, self._table, X, order, start, m, cap, a_ws,
                               threads)
                 out[start:start + m] = outputs_of(a_ws, self._table, cap, m, L - 1)
         return out

@@ -9,7 +9,7 @@ from ._validation import (check_choice, check_dtype, check_inputs, check_int,
                           check_positive_float, check_targets)
 from .kernels.costs import COST_CODES
 from .kernels.layout import n_activations, n_deltas, weights_of, biases_of
-from .kernels.step import backprop_batch, gradient_step, train_epoch, transpose_weights
+from .kernels.step import backprop_batch, gradient_step, train_epoch
 from .network import Network
 
 # The output activation a cost implies; cross-entropies need theirs (BP1 relies on it).
@@ -93,23 +93,18 @@ class Trainer:
 
     def _workspace(self, cap):
         """Buffers for batches of up to ``cap`` samples, allocated once per (layer sizes,
-        batch size, dtype): W^T, activations, deltas, gradient, per-sample cost and
-        correctness. W^T is refreshed from the network's weights on every call."""
+        batch size, dtype): activations, deltas, gradient, per-sample cost and correctness."""
         net = self.network
         key = (cap, net.sizes, net.dtype)
         if key not in self._workspaces:
             self._workspaces = {key: (
-                np.zeros(net.n_params, dtype=net.dtype),
                 np.zeros(cap * n_activations(net._table), dtype=net.dtype),
                 np.zeros(cap * n_deltas(net._table), dtype=net.dtype),
                 np.zeros(net.n_params, dtype=net.dtype),
                 np.zeros(cap, dtype=np.float64),
                 np.zeros(cap, dtype=np.int64),
             )}
-        workspace = self._workspaces[key]
-        with using_threads(self.threads):
-            transpose_weights(net.params, net._table, workspace[0])
-        return workspace
+        return self._workspaces[key]
 
     # -- training -----------------------------------------------------------------------
 
@@ -133,7 +128,7 @@ class Trainer:
         net = self.network
         n = X.shape[0]
         cap = min(self.batch_size, n)
-        params_t, a_ws, d_ws, grad, sample_cost, sample_correct = self._workspace(cap)
+        a_ws, d_ws, grad, sample_cost, sample_correct = self._workspace(cap)
         n_batches = -(-n // cap)
         batch_cost = np.zeros(n_batches)
         batch_correct = np.zeros(n_batches, dtype=np.int64)
@@ -144,7 +139,7 @@ class Trainer:
         with using_threads(self.threads):
             for epoch in range(epochs):
                 order = self._rng.permutation(n)
-                train_epoch(net.params, params_t, net._table, cost_code, X, Y, order, cap, 0,
+                train_epoch(net.params, net._table, cost_code, X, Y, order, cap, 0,
                             n_batches,
                             self.learning_rate, a_ws, d_ws, grad, sample_cost, sample_correct,
                             batch_cost, batch_correct, self.threads)
@@ -175,12 +170,12 @@ class Trainer:
         X, Y, _ = self._check_data(X, y)
         net = self.network
         n = X.shape[0]
-        params_t, a_ws, d_ws, grad, sample_cost, sample_correct = self._workspace(n)
+        a_ws, d_ws, grad, sample_cost, sample_correct = self._workspace(n)
         order = np.arange(n, dtype=np.int64)
         with using_threads(self.threads):
-            backprop_batch(net.params, params_t, net._table, COST_CODES[self.cost], X, Y, order,
+            backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y, order,
                            0, n, n, a_ws, d_ws, sample_cost, sample_correct, self.threads)
-            gradient_step(net.params, params_t, net._table, n, n, a_ws, d_ws, grad, 0.0,
+            gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, 0.0,
                           self.threads)
         grad = grad.copy()
         L = net.n_layers
@@ -205,13 +200,13 @@ class Trainer:
         net = self.network
         n = X.shape[0]
         cap = min(n, 1024)
-        params_t, a_ws, d_ws, _, sample_cost, sample_correct = self._workspace(cap)
+        a_ws, d_ws, _, sample_cost, sample_correct = self._workspace(cap)
         order = np.arange(n, dtype=np.int64)
         total, correct = 0.0, 0
         with using_threads(self.threads):
             for start in range(0, n, cap):
                 m = min(cap, n - start)
-                backprop_batch(net.params, params_t, net._table, COST_CODES[self.cost], X, Y,
+                backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y,
                                order, start, m, cap, a_ws, d_ws, sample_cost, sample_correct,
                                self.threads)
                 total += float(sample_cost[:m].sum())

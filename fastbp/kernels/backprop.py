@@ -48,8 +48,9 @@ def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, b_of
     gemm(j1 - j0, n_in, m, delta, d_off + j0, 1, n_out, a_prev, a_off, n_in,
          grad, w_off + j0 * n_in, n_in, False)
     inv_m = grad.dtype.type(1.0 / m)
-    for i in range(w_off + j0 * n_in, w_off + j1 * n_in):
-        grad[i] *= inv_m
+    rows = grad[w_off + j0 * n_in:w_off + j1 * n_in]  # a view: the loop vectorises
+    for i in range(rows.shape[0]):
+        rows[i] = rows[i] * inv_m
     for j in range(j0, j1):
         db = grad.dtype.type(0)
         for s in range(m):

@@ -2,11 +2,11 @@
 
 from .._config import jit
 from .activations import activate
-from .gemm import gemm
+from .gemm import gemm_nt
 
 
 @jit
-def dense_forward(x, x_off, n_in, weights_t, w_off, biases, b_off, n_out, activation_code,
+def dense_forward(x, x_off, n_in, weights, w_off, biases, b_off, n_out, activation_code,
                   a, a_off, rows):
     """A[l] = f(A[l-1] W[l]^T + b[l]) for ``rows`` consecutive samples.
 
@@ -14,17 +14,14 @@ def dense_forward(x, x_off, n_in, weights_t, w_off, biases, b_off, n_out, activa
     ----------
     x : ndarray, 1-D
         A[l-1] of the samples from ``x_off``, sample-major, ``n_in`` per sample.
-    weights_t : ndarray, 1-D
-        W[l]^T, shape (n_in, n_out) row-major from ``w_off``: the transposed copy, so
-        that the product runs along the contiguous axis of its output.
+    weights : ndarray, 1-D
+        W[l], shape (n_out, n_in) row-major from ``w_off``.
     biases : ndarray, 1-D
         b[l] from ``b_off``.
     a : ndarray, 1-D
         Receives A[l] from ``a_off``, ``n_out`` per sample (Z is not kept: the
         derivatives are computed from A).
     """
-    for s in range(rows):  # each chain of FMAs starts from the bias
-        a[a_off + s * n_out:a_off + (s + 1) * n_out] = biases[b_off:b_off + n_out]
-    gemm(rows, n_out, n_in, x, x_off, n_in, 1, weights_t, w_off, n_out, a, a_off, n_out, True)
+    gemm_nt(rows, n_out, n_in, x, x_off, weights, w_off, biases, b_off, a, a_off)
     for s in range(rows):
         activate(a[a_off + s * n_out:a_off + (s + 1) * n_out], activation_code)

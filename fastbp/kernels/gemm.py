@@ -1,19 +1,28 @@
-"""C (+)= A B on flat arrays with strides: the one matrix product every pass is made of.
+"""The two matrix products every pass is made of, on flat arrays with strides.
 
-    forward  Z[l]    = A[l-1] W[l]^T   A rows: samples, B = W[l]^T (kept as a copy)
-    BP2      D[l]    = D[l+1] W[l+1]   B = W[l+1], row-major as stored
-    BP4      dC/dW[l] = D[l]^T A[l-1]   A = D[l] read transposed (a_rs = 1), B = A[l-1]
+``gemm`` (C (+)= A B, "axpy" form: the output's contiguous axis is the vector axis)
 
-B is always read along its rows, so the output's contiguous axis is the vector axis
-and no packing is needed; A is read one element at a time (broadcast), so any strides
-do. Columns are covered by 2-vector tiles, then a full and a masked 1-vector tile;
-rows by blocks of 6, then one smaller block. All compute the same chain of fused
-multiply-adds per element (see ``simd``), so the result does not depend on the sizes
-of the blocks or on how rows are shared among threads.
+    BP2       D[l]     = D[l+1] W[l+1]   B = W[l+1], read along its rows as stored
+    BP4       dC/dW[l] = D[l]^T A[l-1]   A = D[l] read transposed (a_rs = 1), B = A[l-1]
+
+B is read along its rows a vector at a time and A one element at a time (broadcast),
+so any strides of A do and nothing is packed. Columns are covered by 2-vector tiles,
+then a full and a masked 1-vector tile; rows by blocks of 6, then one smaller block.
+
+``gemm_nt`` (Z = A W^T + b, dot-product form)
+
+    forward   Z[l]     = A[l-1] W[l]^T + b[l]
+
+Here both factors run along their contiguous axis, so the products accumulate in
+vector lanes and are summed at the end; W needs no transposed copy.
+
+In both, every element is a fixed chain of fused multiply-adds (see ``simd``), so the
+result does not depend on the sizes of the blocks or on how rows are shared among
+threads.
 """
 
 from .._config import jit
-from .simd import microkernel, vector_lanes
+from .simd import dot_kernel, microkernel, vector_lanes
 
 # k is processed in slices of KC so that a slice of B's 2-vector column panel
 # (KC x 16 float32, 16 KiB) stays in the L1 cache while it is swept by all row blocks.
@@ -101,3 +110,49 @@ def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate
                 _tile(min(ROWS, m - i), width, lanes, c, c_off + i * ldc + q, ldc,
                       a, a_off + i * a_rs + k0 * a_cs, a_rs, a_cs, b, b_off + k0 * ldb + q, ldb,
                       kc, acc)
+
+
+# Z = A W^T + b in dot-product form, for the forward pass: both factors are read along
+# their rows, so W needs no transposed copy and a few samples cost no repacking.
+DOT_ROWS = 3
+DOT_COLS = 3
+_d1_1, _d1_2, _d1_3, _d2_1, _d2_2, _d2_3, _d3_1, _d3_2, _d3_3 = (
+    dot_kernel(r, c) for r in (1, 2, 3) for c in (1, 2, 3))
+
+
+@jit
+def _dot_tile(rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off):
+    if rows == 3:
+        if cols == 3:
+            _d3_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+        elif cols == 2:
+            _d3_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+        else:
+            _d3_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+    elif rows == 2:
+        if cols == 3:
+            _d2_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+        elif cols == 2:
+            _d2_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+        else:
+            _d2_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+    elif cols == 3:
+        _d1_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+    elif cols == 2:
+        _d1_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+    else:
+        _d1_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+
+
+@jit
+def gemm_nt(m, n, k, a, a_off, w, w_off, bias, b_off, z, z_off):
+    """Z = A W^T + b for an (m x k) A, an (n x k) W and n biases; a serial worker.
+
+    A[i, p] = ``a[a_off + i*k + p]``, W[j, p] = ``w[w_off + j*k + p]``, b[j] =
+    ``bias[b_off + j]``, Z[i, j] = ``z[z_off + i*n + j]`` (all rows contiguous).
+    """
+    for j in range(0, n, DOT_COLS):  # a few rows of W stay in cache for all samples
+        cols = min(DOT_COLS, n - j)
+        for i in range(0, m, DOT_ROWS):
+            _dot_tile(min(DOT_ROWS, m - i), cols, z, z_off + i * n + j, n, a, a_off + i * k, k,
+                      w, w_off + j * k, k, k, bias, b_off + j)

@@ -175,3 +175,102 @@ def microkernel(rows, n_vec, masked=False):
 
     _MICROKERNELS[key] = kernel
     return kernel
+
+
+_DOT_KERNELS = {}
+
+
+def _hsum(builder, v, lanes):
+    """Sum of the lanes of ``v`` by halving: always the same tree, so the same bits."""
+    i32 = ir.IntType(32)
+    while lanes > 1:
+        half = lanes // 2
+        lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, half), list(range(half))))
+        hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, half),
+                                                      list(range(half, lanes))))
+        v = builder.fadd(lo, hi)
+        lanes = half
+    return builder.extract_element(v, ir.Constant(i32, 0))
+
+
+def dot_kernel(rows, cols):
+    """The intrinsic for a ``rows`` x ``cols`` block of Z = A W^T + b (dot products).
+
+    Called as ``kernel(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)`` on
+    flat arrays: Z[r, c] = ``z[z_off + r*ldz + c]`` receives ``bias[b_off + c] +
+    sum_p a[a_off + r*lda + p] * w[w_off + c*ldw + p]``, for r < rows, c < cols, p < k.
+    Both factors are read along their contiguous axis, a vector at a time; each
+    product accumulates in lane p mod lanes by fused multiply-adds in increasing p
+    (the last, partial vector is loaded masked), and the lanes are summed by a fixed
+    tree. Every element is therefore computed identically in every block shape.
+    """
+    key = (rows, cols)
+    if key in _DOT_KERNELS:
+        return _DOT_KERNELS[key]
+
+    @intrinsic
+    def kernel(typingctx, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off):
+        if not (isinstance(z, types.Array) and z.dtype == a.dtype == w.dtype == bias.dtype):
+            return None
+        sig = types.void(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+
+        def codegen(context, builder, sig, args):
+            tys = sig.args
+            elt, lanes = _element(context, tys[0].dtype)
+            vec = ir.VectorType(elt, lanes)
+            vptr = vec.as_pointer()
+            intp = context.get_value_type(types.intp)
+            ints = {i: context.cast(builder, args[i], tys[i], types.intp)
+                    for i in (1, 2, 4, 5, 7, 8, 9, 11)}
+            z_off, ldz, a_off, lda, w_off, ldw, k, b_off = (ints[i] for i in (1, 2, 4, 5, 7, 8, 9, 11))
+            z_data = context.make_array(tys[0])(context, builder, args[0]).data
+            a_data = context.make_array(tys[3])(context, builder, args[3]).data
+            w_data = context.make_array(tys[6])(context, builder, args[6]).data
+            b_data = context.make_array(tys[10])(context, builder, args[10]).data
+            fma_v = _fma(builder, vec)
+            const = lambda x: ir.Constant(intp, x)  # noqa: E731
+
+            a_rows = [builder.add(a_off, builder.mul(const(r), lda)) for r in range(rows)]
+            w_rows = [builder.add(w_off, builder.mul(const(c), ldw)) for c in range(cols)]
+            acc = [[cgutils.alloca_once(builder, vec) for _ in range(cols)] for _ in range(rows)]
+            for r in range(rows):
+                for c in range(cols):
+                    builder.store(ir.Constant(vec, None), acc[r][c])
+
+            def step(p, load):
+                va = [load(builder.bitcast(builder.gep(a_data, [builder.add(a_rows[r], p)]), vptr))
+                      for r in range(rows)]
+                vw = [load(builder.bitcast(builder.gep(w_data, [builder.add(w_rows[c], p)]), vptr))
+                      for c in range(cols)]
+                for r in range(rows):
+                    for c in range(cols):
+                        builder.store(builder.call(fma_v, [va[r], vw[c], builder.load(acc[r][c])]),
+                                      acc[r][c])
+
+            n_full = builder.sdiv(k, const(lanes))
+            with cgutils.for_range(builder, n_full) as loop:
+                step(builder.mul(loop.index, const(lanes)), lambda ptr: builder.load(ptr, align=1))
+            p_tail = builder.mul(n_full, const(lanes))
+            remaining = builder.sub(k, p_tail)
+            with builder.if_then(builder.icmp_signed(">", remaining, const(0))):
+                ivec = ir.VectorType(intp, lanes)
+                bound = builder.insert_element(ir.Constant(ivec, ir.Undefined), remaining,
+                                               ir.Constant(ir.IntType(32), 0))
+                bound = builder.shuffle_vector(bound, ir.Constant(ivec, ir.Undefined),
+                                               ir.Constant(ir.VectorType(ir.IntType(32), lanes),
+                                                           [0] * lanes))
+                mask = builder.icmp_signed("<", ir.Constant(ivec, list(range(lanes))), bound)
+                step(p_tail, lambda ptr: _masked(builder, "load", vec, [
+                    ptr, ir.Constant(ir.IntType(32), 1), mask, ir.Constant(vec, None)]))
+            for r in range(rows):
+                for c in range(cols):
+                    total = _hsum(builder, builder.load(acc[r][c]), lanes)
+                    b = builder.load(builder.gep(b_data, [builder.add(b_off, const(c))]))
+                    index = builder.add(z_off, builder.add(builder.mul(const(r), ldz), const(c)))
+                    builder.store(builder.fadd(b, total), builder.gep(z_data, [index]))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    _DOT_KERNELS[key] = kernel
+    return kernel

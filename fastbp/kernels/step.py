@@ -15,8 +15,7 @@ update to its rows. No value depends on which thread computed it, so results are
 bit-identical for any thread count, and no per-thread copy of the gradient has to be
 reduced.
 
-Buffers (see ``layout``): ``params`` holds W[l] and b[l]; ``params_t`` the same layout
-with each W[l] stored transposed, for the forward pass; ``a_ws`` and ``d_ws`` the
+Buffers (see ``layout``): ``params`` holds W[l] and b[l]; ``a_ws`` and ``d_ws`` the
 activations and deltas of a batch of up to ``cap`` samples.
 """
 
@@ -36,7 +35,7 @@ def _shard_bounds(shard, n_shards, m):
 
 
 @jit
-def _forward_shard(params, params_t, table, X, order, start, cap, a_ws, s0, s1):
+def _forward_shard(params, table, X, order, start, cap, a_ws, s0, s1):
     """Gather samples ``order[start + s0 : start + s1]`` of X and run them forward."""
     n_0 = table[0, N_IN]
     for s in range(s0, s1):
@@ -44,7 +43,7 @@ def _forward_shard(params, params_t, table, X, order, start, cap, a_ws, s0, s1):
     for l in range(table.shape[0]):
         n_in, n_out = table[l, N_IN], table[l, N_OUT]
         x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
-        dense_forward(a_ws, x_off + s0 * n_in, n_in, params_t, table[l, W_OFF],
+        dense_forward(a_ws, x_off + s0 * n_in, n_in, params, table[l, W_OFF],
                       params, table[l, B_OFF], n_out, table[l, ACT],
                       a_ws, cap * table[l, A_OFF] + s0 * n_out, s1 - s0)
 
@@ -82,7 +81,7 @@ def _backward_shard(params, table, cost_code, Y, order, start, cap, a_ws, d_ws,
 
 
 @jit(parallel=True)
-def forward_batch(params, params_t, table, X, order, start, m, cap, a_ws, n_shards):
+def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards):
     """A[L] of samples ``order[start:start + m]``, left in the activation workspace.
 
     ``n_shards`` is the number of threads (``numba.get_num_threads()`` inside a kernel
@@ -91,23 +90,23 @@ def forward_batch(params, params_t, table, X, order, start, m, cap, a_ws, n_shar
     n_shards = min(m, n_shards)
     for shard in prange(n_shards):
         s0, s1 = _shard_bounds(shard, n_shards, m)
-        _forward_shard(params, params_t, table, X, order, start, cap, a_ws, s0, s1)
+        _forward_shard(params, table, X, order, start, cap, a_ws, s0, s1)
 
 
 @jit(parallel=True)
-def backprop_batch(params, params_t, table, cost_code, X, Y, order, start, m, cap, a_ws, d_ws,
+def backprop_batch(params, table, cost_code, X, Y, order, start, m, cap, a_ws, d_ws,
                    sample_cost, sample_correct, n_shards):
     """Forward, cost, BP1 and BP2 for samples ``order[start:start + m]``, sharded by sample."""
     n_shards = min(m, n_shards)
     for shard in prange(n_shards):
         s0, s1 = _shard_bounds(shard, n_shards, m)
-        _forward_shard(params, params_t, table, X, order, start, cap, a_ws, s0, s1)
+        _forward_shard(params, table, X, order, start, cap, a_ws, s0, s1)
         _backward_shard(params, table, cost_code, Y, order, start, cap, a_ws, d_ws,
                         sample_cost, sample_correct, s0, s1)
 
 
 @jit(parallel=True)
-def gradient_step(params, params_t, table, m, cap, a_ws, d_ws, grad, learning_rate, n_shards):
+def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, n_shards):
     """BP3 and BP4 into ``grad`` and, if ``learning_rate`` > 0, the SGD update of ``params``.
 
     Needs ``backprop_batch`` to have filled the workspaces. Task ``t`` is rows slice
@@ -124,23 +123,11 @@ def gradient_step(params, params_t, table, m, cap, a_ws, d_ws, grad, learning_ra
         gradient_rows(d_ws, cap * table[l, D_OFF], n_out, a_ws, a_off, n_in, m,
                       grad, table[l, W_OFF], table[l, B_OFF], j0, j1)
         if learning_rate > 0:
-            sgd_rows(params, params_t, grad, table[l, W_OFF], table[l, B_OFF], n_out, n_in,
-                     learning_rate, j0, j1)
-
-
-@jit(parallel=True)
-def transpose_weights(params, table, params_t):
-    """Write each W[l]^T into ``params_t`` (where ``params`` holds W[l])."""
-    for l in prange(table.shape[0]):
-        n_in, n_out, o = table[l, N_IN], table[l, N_OUT], table[l, W_OFF]
-        for j0 in range(0, n_out, 16):
-            for k in range(n_in):
-                for j in range(j0, min(j0 + 16, n_out)):
-                    params_t[o + k * n_out + j] = params[o + j * n_in + k]
+            sgd_rows(params, grad, table[l, W_OFF], table[l, B_OFF], n_in, learning_rate, j0, j1)
 
 
 @jit
-def train_epoch(params, params_t, table, cost_code, X, Y, order, batch_size, first_batch,
+def train_epoch(params, table, cost_code, X, Y, order, batch_size, first_batch,
                 last_batch, learning_rate, a_ws, d_ws, grad, sample_cost, sample_correct,
                 batch_cost, batch_correct, n_shards):
     """Mini-batch SGD over batches ``first_batch:last_batch`` of the shuffled ``order``.
@@ -148,15 +135,14 @@ def train_epoch(params, params_t, table, cost_code, X, Y, order, batch_size, fir
     Batch b holds samples ``order[b * batch_size : (b + 1) * batch_size]`` (the last
     may be shorter). ``batch_cost[b]`` receives the summed cost of its samples before
     the update and ``batch_correct[b]`` how many were classified correctly.
-    ``params_t`` must hold W^T on entry; it is kept up to date.
     """
     n = order.shape[0]
     for b in range(first_batch, last_batch):
         start = b * batch_size
         m = min(batch_size, n - start)
-        backprop_batch(params, params_t, table, cost_code, X, Y, order, start, m, batch_size,
+        backprop_batch(params, table, cost_code, X, Y, order, start, m, batch_size,
                        a_ws, d_ws, sample_cost, sample_correct, n_shards)
-        gradient_step(params, params_t, table, m, batch_size, a_ws, d_ws, grad, learning_rate,
+        gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, learning_rate,
                       n_shards)
         total = 0.0
         correct = 0

@@ -1,0 +1,88 @@
+"""The two matrix-product workers against NumPy, through every tiling path.
+
+``gemm`` covers columns with 2-vector tiles, then a full and a masked 1-vector tile,
+rows with blocks of 6 and one block of 1-5, and k with slices of KC; ``gemm_nt``
+covers rows and columns with blocks of 3 and smaller, k with full vectors and one
+masked partial vector. The sizes below hit every combination for float32 (8 lanes)
+and float64 (4 lanes).
+"""
+
+import numpy as np
+import pytest
+
+from fastbp.kernels.gemm import KC, gemm, gemm_nt
+
+TOLERANCE = {np.float64: 1e-13, np.float32: 1e-5}
+ROW_COUNTS = [1, 2, 3, 4, 5, 6, 7, 13]
+COL_COUNTS = [1, 3, 4, 7, 8, 9, 12, 15, 16, 17, 24, 31, 33, 40]
+
+
+def check(actual, expected, dtype, magnitude):
+    """Errors relative to the sum of the magnitudes of the products (``|A| |B|``), the
+    scale of rounding errors in a sum whose terms may cancel."""
+    assert np.abs(actual - expected).max() / (magnitude.max() + 1e-30) <= TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", ROW_COUNTS)
+def test_gemm_every_tile_shape(rng, dtype, m):
+    for n in COL_COUNTS:
+        for k in (1, 5, KC + 3):
+            A = rng.standard_normal((m, k)).astype(dtype)
+            B = rng.standard_normal((k, n)).astype(dtype)
+            C = np.full((m, n), np.nan, dtype)
+            gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False)
+            check(C, A.astype(np.float64) @ B, dtype, np.abs(A) @ np.abs(B))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_strides_offsets_and_accumulate(rng, dtype):
+    """A read transposed from inside a bigger buffer, C a block of a wider matrix, +=."""
+    m, n, k = 11, 19, 300
+    big_a = rng.standard_normal(5 + k * (m + 4)).astype(dtype)
+    A = big_a[5:5 + k * (m + 4)].reshape(k, m + 4)[:, :m].T  # A[i, p] at 5 + p*(m+4) + i
+    B = rng.standard_normal((k, n + 3)).astype(dtype)
+    C = rng.standard_normal((m, n + 6)).astype(dtype)
+    expected = C.astype(np.float64).copy()
+    expected[:, 2:2 + n] += A.astype(np.float64) @ B[:, 1:1 + n]
+    gemm(m, n, k, big_a, 5, 1, m + 4, B.ravel(), 1, n + 3, C.ravel(), 2, n + 6, True)
+    check(C, expected, dtype, np.abs(A) @ np.abs(B[:, 1:1 + n]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 7])
+def test_gemm_nt_every_tile_shape(rng, dtype, m):
+    for n in (1, 2, 3, 4, 5, 10, 31):
+        for k in (1, 3, 4, 7, 8, 9, 17, 100, 784):
+            A = rng.standard_normal((m, k)).astype(dtype)
+            W = rng.standard_normal((n, k)).astype(dtype)
+            b = rng.standard_normal(n).astype(dtype)
+            Z = np.full((m, n), np.nan, dtype)
+            gemm_nt(m, n, k, A.ravel(), 0, W.ravel(), 0, b, 0, Z.ravel(), 0)
+            check(Z, A.astype(np.float64) @ W.T + b, dtype, np.abs(A) @ np.abs(W.T) + np.abs(b))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_element_is_computed_the_same_in_every_block(rng, dtype):
+    """A row's result does not depend on the block it falls in: the rows of a product
+    equal the same rows computed alone, and a column block equals the whole product's."""
+    m, n, k = 13, 37, 301
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    W = np.ascontiguousarray(B.T)
+    b = rng.standard_normal(n).astype(dtype)
+    C = np.empty((m, n), dtype)
+    Z = np.empty((m, n), dtype)
+    gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False)
+    gemm_nt(m, n, k, A.ravel(), 0, W.ravel(), 0, b, 0, Z.ravel(), 0)
+    for i in range(m):
+        row = np.empty((1, n), dtype)
+        gemm(1, n, k, A[i], 0, k, 1, B.ravel(), 0, n, row.ravel(), 0, n, False)
+        np.testing.assert_array_equal(row[0], C[i])
+        gemm_nt(1, n, k, A[i], 0, W.ravel(), 0, b, 0, row.ravel(), 0)
+        np.testing.assert_array_equal(row[0], Z[i])
+    cols = np.empty((m, 5), dtype)
+    gemm(m, 5, k, A.ravel(), 0, k, 1, B.ravel(), 17, n, cols.ravel(), 0, 5, False)
+    np.testing.assert_array_equal(cols, C[:, 17:22])
+    gemm_nt(m, 5, k, A.ravel(), 0, W.ravel(), 17 * k, b, 17, cols.ravel(), 0)
+    np.testing.assert_array_equal(cols, Z[:, 17:22])
