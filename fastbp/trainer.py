@@ -8,6 +8,7 @@ from ._threads import check_threads, using_threads
 from ._validation import (check_choice, check_dtype, check_inputs, check_int,
                           check_positive_float, check_targets)
 from .kernels.costs import COST_CODES
+from .kernels.gemm import PACK_SIZE
 from .kernels.layout import n_activations, n_deltas, weights_of, biases_of
 from .kernels.step import backprop_batch, gradient_step, train_epoch
 from .network import Network
@@ -93,9 +94,10 @@ class Trainer:
 
     def _workspace(self, cap):
         """Buffers for batches of up to ``cap`` samples, allocated once per (layer sizes,
-        batch size, dtype): activations, deltas, gradient, per-sample cost and correctness."""
+        batch size, dtype): activations, deltas, gradient, per-sample cost and correctness,
+        and each thread's scratch for packing blocks of matrices."""
         net = self.network
-        key = (cap, net.sizes, net.dtype)
+        key = (cap, net.sizes, net.dtype, self.threads)
         if key not in self._workspaces:
             self._workspaces = {key: (
                 np.zeros(cap * n_activations(net._table), dtype=net.dtype),
@@ -103,6 +105,7 @@ class Trainer:
                 np.zeros(net.n_params, dtype=net.dtype),
                 np.zeros(cap, dtype=np.float64),
                 np.zeros(cap, dtype=np.int64),
+                np.zeros(self.threads * PACK_SIZE, dtype=net.dtype),
             )}
         return self._workspaces[key]
 
@@ -128,7 +131,7 @@ class Trainer:
         net = self.network
         n = X.shape[0]
         cap = min(self.batch_size, n)
-        a_ws, d_ws, grad, sample_cost, sample_correct = self._workspace(cap)
+        a_ws, d_ws, grad, sample_cost, sample_correct, pack_ws = self._workspace(cap)
         n_batches = -(-n // cap)
         batch_cost = np.zeros(n_batches)
         batch_correct = np.zeros(n_batches, dtype=np.int64)
@@ -142,7 +145,7 @@ class Trainer:
                 train_epoch(net.params, net._table, cost_code, X, Y, order, cap, 0,
                             n_batches,
                             self.learning_rate, a_ws, d_ws, grad, sample_cost, sample_correct,
-                            batch_cost, batch_correct, self.threads)
+                            batch_cost, batch_correct, pack_ws, self.threads)
                 history["loss"].append(float(batch_cost.sum() / n))
                 if classification:
                     history["accuracy"].append(float(batch_correct.sum() / n))
@@ -170,12 +173,13 @@ class Trainer:
         X, Y, _ = self._check_data(X, y)
         net = self.network
         n = X.shape[0]
-        a_ws, d_ws, grad, sample_cost, sample_correct = self._workspace(n)
+        a_ws, d_ws, grad, sample_cost, sample_correct, pack_ws = self._workspace(n)
         order = np.arange(n, dtype=np.int64)
         with using_threads(self.threads):
             backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y, order,
-                           0, n, n, a_ws, d_ws, sample_cost, sample_correct, self.threads)
-            gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, 0.0,
+                           0, n, n, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
+                           self.threads)
+            gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, 0.0, pack_ws,
                           self.threads)
         grad = grad.copy()
         L = net.n_layers
@@ -200,7 +204,7 @@ class Trainer:
         net = self.network
         n = X.shape[0]
         cap = min(n, 1024)
-        a_ws, d_ws, _, sample_cost, sample_correct = self._workspace(cap)
+        a_ws, d_ws, _, sample_cost, sample_correct, pack_ws = self._workspace(cap)
         order = np.arange(n, dtype=np.int64)
         total, correct = 0.0, 0
         with using_threads(self.threads):
@@ -208,7 +212,7 @@ class Trainer:
                 m = min(cap, n - start)
                 backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y,
                                order, start, m, cap, a_ws, d_ws, sample_cost, sample_correct,
-                               self.threads)
+                               pack_ws, self.threads)
                 total += float(sample_cost[:m].sum())
                 correct += int(sample_correct[:m].sum())
         result = {"loss": total / n}

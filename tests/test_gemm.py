@@ -1,7 +1,9 @@
 """The two matrix-product workers against NumPy, through every tiling path.
 
 ``gemm`` covers columns with 2-vector tiles, then a full and a masked 1-vector tile,
-rows with blocks of 6 and one block of 1-5, and k with slices of KC; ``gemm_nt``
+rows with blocks of 6 and one block of 1-5, k with slices of KC, and copies blocks
+of A and B into scratch when m > 12 and n > 2 panels, in blocks of MC rows and NC
+columns; ``gemm_nt``
 covers rows and columns with blocks of 3 and smaller, k with full vectors and one
 masked partial vector. The sizes below hit every combination for float32 (8 lanes)
 and float64 (4 lanes).
@@ -10,11 +12,15 @@ and float64 (4 lanes).
 import numpy as np
 import pytest
 
-from fastbp.kernels.gemm import KC, gemm, gemm_nt
+from fastbp.kernels.gemm import KC, MC, NC, PACK_SIZE, gemm, gemm_nt
 
 TOLERANCE = {np.float64: 1e-13, np.float32: 1e-5}
 ROW_COUNTS = [1, 2, 3, 4, 5, 6, 7, 13]
 COL_COUNTS = [1, 3, 4, 7, 8, 9, 12, 15, 16, 17, 24, 31, 33, 40]
+
+
+def scratch(dtype):
+    return np.empty(PACK_SIZE, dtype)
 
 
 def check(actual, expected, dtype, magnitude):
@@ -31,8 +37,22 @@ def test_gemm_every_tile_shape(rng, dtype, m):
             A = rng.standard_normal((m, k)).astype(dtype)
             B = rng.standard_normal((k, n)).astype(dtype)
             C = np.full((m, n), np.nan, dtype)
-            gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False)
+            gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False, scratch(dtype))
             check(C, A.astype(np.float64) @ B, dtype, np.abs(A) @ np.abs(B))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_cache_blocks(rng, dtype):
+    """Several MC, NC and KC blocks, each with a partial last block."""
+    m, n, k = 2 * MC + 7, 2 * NC + 21, 2 * KC + 5
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    C = np.empty((m, n), dtype)
+    gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False, scratch(dtype))
+    check(C, A.astype(np.float64) @ B, dtype, np.abs(A) @ np.abs(B))
+    row = np.empty(n, dtype)  # one row: nothing is packed; the bits are the same
+    gemm(1, n, k, A[m - 1], 0, k, 1, B.ravel(), 0, n, row, 0, n, False, scratch(dtype))
+    np.testing.assert_array_equal(row, C[m - 1])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -45,7 +65,7 @@ def test_gemm_strides_offsets_and_accumulate(rng, dtype):
     C = rng.standard_normal((m, n + 6)).astype(dtype)
     expected = C.astype(np.float64).copy()
     expected[:, 2:2 + n] += A.astype(np.float64) @ B[:, 1:1 + n]
-    gemm(m, n, k, big_a, 5, 1, m + 4, B.ravel(), 1, n + 3, C.ravel(), 2, n + 6, True)
+    gemm(m, n, k, big_a, 5, 1, m + 4, B.ravel(), 1, n + 3, C.ravel(), 2, n + 6, True, scratch(dtype))
     check(C, expected, dtype, np.abs(A) @ np.abs(B[:, 1:1 + n]))
 
 
@@ -73,16 +93,16 @@ def test_every_element_is_computed_the_same_in_every_block(rng, dtype):
     b = rng.standard_normal(n).astype(dtype)
     C = np.empty((m, n), dtype)
     Z = np.empty((m, n), dtype)
-    gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False)
+    gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False, scratch(dtype))
     gemm_nt(m, n, k, A.ravel(), 0, W.ravel(), 0, b, 0, Z.ravel(), 0)
     for i in range(m):
         row = np.empty((1, n), dtype)
-        gemm(1, n, k, A[i], 0, k, 1, B.ravel(), 0, n, row.ravel(), 0, n, False)
+        gemm(1, n, k, A[i], 0, k, 1, B.ravel(), 0, n, row.ravel(), 0, n, False, scratch(dtype))
         np.testing.assert_array_equal(row[0], C[i])
         gemm_nt(1, n, k, A[i], 0, W.ravel(), 0, b, 0, row.ravel(), 0)
         np.testing.assert_array_equal(row[0], Z[i])
     cols = np.empty((m, 5), dtype)
-    gemm(m, 5, k, A.ravel(), 0, k, 1, B.ravel(), 17, n, cols.ravel(), 0, 5, False)
+    gemm(m, 5, k, A.ravel(), 0, k, 1, B.ravel(), 17, n, cols.ravel(), 0, 5, False, scratch(dtype))
     np.testing.assert_array_equal(cols, C[:, 17:22])
     gemm_nt(m, 5, k, A.ravel(), 0, W.ravel(), 17 * k, b, 17, cols.ravel(), 0)
     np.testing.assert_array_equal(cols, Z[:, 17:22])

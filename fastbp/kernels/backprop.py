@@ -7,7 +7,7 @@ from .gemm import gemm
 
 @jit
 def delta_backward(delta_next, dn_off, n_next, weights, w_off, a, a_off, activation_code,
-                   delta, d_off, n, rows):
+                   delta, d_off, n, rows, pack):
     """BP2 for ``rows`` consecutive samples: ``D[l] = (D[l+1] W[l+1]) * f_l'(Z[l])``.
 
     Parameters
@@ -20,15 +20,18 @@ def delta_backward(delta_next, dn_off, n_next, weights, w_off, a, a_off, activat
         A[l] from ``a_off``, ``n`` per sample: f_l' is computed from it.
     delta : ndarray, 1-D
         Receives D[l] from ``d_off``, ``n`` per sample.
+    pack : ndarray, 1-D
+        The calling thread's scratch for ``gemm``.
     """
-    gemm(rows, n, n_next, delta_next, dn_off, n_next, 1, weights, w_off, n, delta, d_off, n, False)
+    gemm(rows, n, n_next, delta_next, dn_off, n_next, 1, weights, w_off, n, delta, d_off, n, False,
+         pack)
     for s in range(rows):
         multiply_by_derivative(delta[d_off + s * n:d_off + (s + 1) * n],
                                a[a_off + s * n:a_off + (s + 1) * n], activation_code)
 
 
 @jit
-def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, b_off, j0, j1):
+def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, b_off, j0, j1, pack):
     """BP3 and BP4 for neurons ``j0:j1``: batch means of D[l] and of D[l]^T A[l-1].
 
     Each entry is a sum over the ``m`` samples in index order, whichever thread
@@ -43,10 +46,12 @@ def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, b_of
     grad : ndarray, 1-D
         Receives rows ``j0:j1`` of dC/dW[l] (shape (n_out, n_in) from ``w_off``) and
         entries ``j0:j1`` of dC/db[l] (from ``b_off``).
+    pack : ndarray, 1-D
+        The calling thread's scratch for ``gemm``.
     """
     # D[l]^T is read in place: its element (j, s) is delta[d_off + s*n_out + j].
     gemm(j1 - j0, n_in, m, delta, d_off + j0, 1, n_out, a_prev, a_off, n_in,
-         grad, w_off + j0 * n_in, n_in, False)
+         grad, w_off + j0 * n_in, n_in, False, pack)
     inv_m = grad.dtype.type(1.0 / m)
     rows = grad[w_off + j0 * n_in:w_off + j1 * n_in]  # a view: the loop vectorises
     for i in range(rows.shape[0]):

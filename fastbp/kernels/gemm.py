@@ -24,10 +24,13 @@ threads.
 from .._config import jit
 from .simd import dot_kernel, microkernel, vector_lanes
 
-# k is processed in slices of KC so that a slice of B's 2-vector column panel
-# (KC x 16 float32, 16 KiB) stays in the L1 cache while it is swept by all row blocks.
+# Block sizes (float32): a KC x 16 panel of B is 16 KiB (L1), a KC x NC block of B
+# 256 KiB (L2), an MC x KC block of A 48 KiB.
 KC = 256
+NC = 256
+MC = 48
 ROWS = 6
+PACK_SIZE = KC * (NC + MC)  # scratch elements one thread needs for gemm
 
 _full2 = tuple(microkernel(r, 2) for r in range(1, ROWS + 1))
 _full1 = tuple(microkernel(r, 1) for r in range(1, ROWS + 1))
@@ -86,7 +89,30 @@ def _tile(rows, width, lanes, c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb
 
 
 @jit
-def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate):
+def _pack_b(b, b_off, ldb, kc, q0, q1, panel, packed):
+    """Copy B[:kc, q0:q1] into ``packed`` panel by panel: each ``panel``-wide slice of
+    columns becomes kc contiguous rows of ``panel`` elements."""
+    for q in range(q0, q1, panel):
+        width = min(panel, q1 - q)
+        dst = (q - q0) * kc
+        for p in range(kc):
+            src = b_off + p * ldb + q
+            packed[dst + p * panel:dst + p * panel + width] = b[src:src + width]
+
+
+@jit
+def _pack_a(a, a_off, a_rs, a_cs, rows, kc, packed):
+    """Copy A[:rows, :kc] into ``packed`` as blocks of ROWS rows, each stored p-major
+    (element (r, p) of a block at p * ROWS + r), so the micro-kernel reads it in order."""
+    for i in range(0, rows, ROWS):
+        dst = i * kc
+        for p in range(kc):
+            for r in range(min(ROWS, rows - i)):
+                packed[dst + p * ROWS + r] = a[a_off + (i + r) * a_rs + p * a_cs]
+
+
+@jit
+def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate, pack):
     """C (+)= A B for an (m x k) A and a (k x n) B; a serial worker.
 
     Parameters
@@ -98,19 +124,46 @@ def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate
         B[p, q] = ``b[b_off + p*ldb + q]``, C[i, q] = ``c[c_off + i*ldc + q]``.
     accumulate : bool
         Add to C (C's values start each chain) instead of overwriting it.
+    pack : ndarray, 1-D
+        Scratch of at least ``PACK_SIZE`` elements, private to the calling thread.
     """
     lanes = vector_lanes(c)
     panel = 2 * lanes
+    # Blocks of A and B are copied into contiguous scratch before use when they are
+    # reused enough to pay for it: rows of B (or columns of A) a power of two apart
+    # would otherwise fall into the same few cache sets and evict each other.
+    pack_b = m > 2 * ROWS
+    pack_a = n > 2 * panel
+    packed_b = pack[:KC * NC]
+    packed_a = pack[KC * NC:PACK_SIZE]
+    # Cache blocking: a KC x NC block of B stays in L2 while MC x KC blocks of A pass
+    # over it; each MC x KC block of A stays in L1/L2 while the panels of B pass over it.
     for k0 in range(0, k, KC):
         kc = min(KC, k - k0)
         acc = accumulate or k0 > 0
-        for q in range(0, n, panel):
-            width = min(panel, n - q)
-            for i in range(0, m, ROWS):
-                _tile(min(ROWS, m - i), width, lanes, c, c_off + i * ldc + q, ldc,
-                      a, a_off + i * a_rs + k0 * a_cs, a_rs, a_cs, b, b_off + k0 * ldb + q, ldb,
-                      kc, acc)
-
+        for q0 in range(0, n, NC):
+            q1 = min(q0 + NC, n)
+            if pack_b:
+                _pack_b(b, b_off + k0 * ldb, ldb, kc, q0, q1, panel, packed_b)
+            for i0 in range(0, m, MC):
+                i1 = min(i0 + MC, m)
+                if pack_a:
+                    _pack_a(a, a_off + i0 * a_rs + k0 * a_cs, a_rs, a_cs, i1 - i0, kc, packed_a)
+                for q in range(q0, q1, panel):
+                    width = min(panel, q1 - q)
+                    for i in range(i0, i1, ROWS):
+                        rows = min(ROWS, i1 - i)
+                        c_ij = c_off + i * ldc + q
+                        if pack_a:
+                            x, x_off, x_rs, x_cs = packed_a, (i - i0) * kc, 1, ROWS
+                        else:
+                            x, x_off, x_rs, x_cs = a, a_off + i * a_rs + k0 * a_cs, a_rs, a_cs
+                        if pack_b:
+                            _tile(rows, width, lanes, c, c_ij, ldc, x, x_off, x_rs, x_cs,
+                                  packed_b, (q - q0) * kc, panel, kc, acc)
+                        else:
+                            _tile(rows, width, lanes, c, c_ij, ldc, x, x_off, x_rs, x_cs,
+                                  b, b_off + k0 * ldb + q, ldb, kc, acc)
 
 # Z = A W^T + b in dot-product form, for the forward pass: both factors are read along
 # their rows, so W needs no transposed copy and a few samples cost no repacking.

@@ -25,6 +25,7 @@ from .._config import jit
 from .backprop import delta_backward, gradient_rows
 from .costs import cost, output_delta
 from .dense import dense_forward
+from .gemm import PACK_SIZE
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_OFF
 from .update import sgd_rows
 
@@ -59,7 +60,7 @@ def _argmax(v):
 
 @jit
 def _backward_shard(params, table, cost_code, Y, order, start, cap, a_ws, d_ws,
-                    sample_cost, sample_correct, s0, s1):
+                    sample_cost, sample_correct, s0, s1, pack):
     """Cost, BP1 and BP2 for samples ``s0:s1`` whose forward pass is in ``a_ws``."""
     L = table.shape[0]
     n_L = table[L - 1, N_OUT]
@@ -77,7 +78,7 @@ def _backward_shard(params, table, cost_code, Y, order, start, cap, a_ws, d_ws,
         n, n_next = table[l, N_OUT], table[l + 1, N_OUT]
         delta_backward(d_ws, cap * table[l + 1, D_OFF] + s0 * n_next, n_next,
                        params, table[l + 1, W_OFF], a_ws, cap * table[l, A_OFF] + s0 * n,
-                       table[l, ACT], d_ws, cap * table[l, D_OFF] + s0 * n, n, s1 - s0)
+                       table[l, ACT], d_ws, cap * table[l, D_OFF] + s0 * n, n, s1 - s0, pack)
 
 
 @jit(parallel=True)
@@ -95,41 +96,46 @@ def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards):
 
 @jit(parallel=True)
 def backprop_batch(params, table, cost_code, X, Y, order, start, m, cap, a_ws, d_ws,
-                   sample_cost, sample_correct, n_shards):
-    """Forward, cost, BP1 and BP2 for samples ``order[start:start + m]``, sharded by sample."""
+                   sample_cost, sample_correct, pack_ws, n_shards):
+    """Forward, cost, BP1 and BP2 for samples ``order[start:start + m]``, sharded by sample.
+
+    ``pack_ws`` holds ``n_shards`` scratch areas of ``PACK_SIZE``, one per shard.
+    """
     n_shards = min(m, n_shards)
     for shard in prange(n_shards):
         s0, s1 = _shard_bounds(shard, n_shards, m)
         _forward_shard(params, table, X, order, start, cap, a_ws, s0, s1)
         _backward_shard(params, table, cost_code, Y, order, start, cap, a_ws, d_ws,
-                        sample_cost, sample_correct, s0, s1)
+                        sample_cost, sample_correct, s0, s1,
+                        pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE])
 
 
 @jit(parallel=True)
-def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, n_shards):
+def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, pack_ws, n_shards):
     """BP3 and BP4 into ``grad`` and, if ``learning_rate`` > 0, the SGD update of ``params``.
 
-    Needs ``backprop_batch`` to have filled the workspaces. Task ``t`` is rows slice
-    ``t // L`` of layer ``t % L``, so each thread gets a slice of every layer.
+    Needs ``backprop_batch`` to have filled the workspaces. Shard ``t`` takes the
+    ``t``-th slice of the rows of every layer, so the threads share every layer.
     """
-    L = table.shape[0]
-    for task in prange(n_shards * L):
-        shard, l = task // L, task % L
-        n_in, n_out = table[l, N_IN], table[l, N_OUT]
-        j0, j1 = _shard_bounds(shard, n_shards, n_out)
-        if j0 == j1:
-            continue
-        a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
-        gradient_rows(d_ws, cap * table[l, D_OFF], n_out, a_ws, a_off, n_in, m,
-                      grad, table[l, W_OFF], table[l, B_OFF], j0, j1)
-        if learning_rate > 0:
-            sgd_rows(params, grad, table[l, W_OFF], table[l, B_OFF], n_in, learning_rate, j0, j1)
+    for shard in prange(n_shards):
+        pack = pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
+        for l in range(table.shape[0]):
+            n_in, n_out = table[l, N_IN], table[l, N_OUT]
+            j0, j1 = _shard_bounds(shard, n_shards, n_out)
+            if j0 == j1:
+                continue
+            a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
+            gradient_rows(d_ws, cap * table[l, D_OFF], n_out, a_ws, a_off, n_in, m,
+                          grad, table[l, W_OFF], table[l, B_OFF], j0, j1, pack)
+            if learning_rate > 0:
+                sgd_rows(params, grad, table[l, W_OFF], table[l, B_OFF], n_in, learning_rate,
+                         j0, j1)
 
 
 @jit
 def train_epoch(params, table, cost_code, X, Y, order, batch_size, first_batch,
                 last_batch, learning_rate, a_ws, d_ws, grad, sample_cost, sample_correct,
-                batch_cost, batch_correct, n_shards):
+                batch_cost, batch_correct, pack_ws, n_shards):
     """Mini-batch SGD over batches ``first_batch:last_batch`` of the shuffled ``order``.
 
     Batch b holds samples ``order[b * batch_size : (b + 1) * batch_size]`` (the last
@@ -141,8 +147,8 @@ def train_epoch(params, table, cost_code, X, Y, order, batch_size, first_batch,
         start = b * batch_size
         m = min(batch_size, n - start)
         backprop_batch(params, table, cost_code, X, Y, order, start, m, batch_size,
-                       a_ws, d_ws, sample_cost, sample_correct, n_shards)
-        gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, learning_rate,
+                       a_ws, d_ws, sample_cost, sample_correct, pack_ws, n_shards)
+        gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, learning_rate, pack_ws,
                       n_shards)
         total = 0.0
         correct = 0
