@@ -8,8 +8,9 @@ For each workload one epoch of shuffled mini-batch SGD on Fashion-MNIST-shaped d
 (784 inputs, 10 classes, float32) is timed; the table gives the median samples/s over
 the repeats, GFLOP/s counting 6 x (number of weights) per sample, the ratio of fastbp
 to each other implementation, and fastbp's share of the roof: NumPy's float32
-1024 x 1024 matrix product with all cores. Every implementation sees the same
-batches. Timings exclude compilation (one warm-up epoch first).
+1024 x 1024 matrix product with all cores. Every implementation gets the same data,
+batch size and number of steps (the data of ``common.fashion_like``). Timings exclude
+compilation (one warm-up epoch first).
 """
 
 import argparse
@@ -21,44 +22,16 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from common import WORKLOADS, fashion_like, flops_per_sample, make_trainer  # finds fastbp
+from fastbp._threads import max_threads
 
-from fastbp import Trainer  # noqa: E402
-from fastbp._threads import max_threads  # noqa: E402
-
-# name: (layer sizes, hidden activation, batch size, cost, samples per epoch)
-WORKLOADS = {
-    "S": ((784, 30, 10), "sigmoid", 10, "cross_entropy", 10_000),
-    "S-quadratic": ((784, 30, 10), "sigmoid", 10, "quadratic", 10_000),
-    "M32": ((784, 100, 10), "relu", 32, "cross_entropy", 16_384),
-    "M128": ((784, 100, 10), "relu", 128, "cross_entropy", 32_768),
-    "L": ((784, 512, 512, 10), "relu", 128, "cross_entropy", 8_192),
-    "XL": ((784, 2048, 2048, 10), "relu", 256, "cross_entropy", 2_048),
-}
 LEARNING_RATE = 0.01
-
-
-def n_weights(sizes):
-    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-
-
-def make_data(n, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.random((n, 784), dtype=np.float32)
-    y = rng.integers(0, 10, n)
-    return X, y
-
-
-def output_activation(cost):
-    return "sigmoid" if cost == "quadratic" else "softmax"
 
 
 # -- fastbp -----------------------------------------------------------------------------
 
 def fastbp_epoch(workload, X, y, threads):
-    sizes, act, batch, cost, _ = WORKLOADS[workload]
-    trainer = Trainer(list(sizes), cost, activation=act, output_activation=output_activation(cost),
-                      learning_rate=LEARNING_RATE, batch_size=batch, threads=threads, seed=0)
+    trainer = make_trainer(workload, threads, learning_rate=LEARNING_RATE)
 
     def run():
         trainer.fit(X, y, epochs=1)
@@ -70,7 +43,7 @@ def fastbp_epoch(workload, X, y, threads):
 def torch_epoch(workload, X, y, threads):
     import torch
     torch.set_num_threads(threads)
-    sizes, act, batch, cost, _ = WORKLOADS[workload]
+    sizes, act, _, cost, batch, _ = WORKLOADS[workload]
     layers = []
     for i in range(len(sizes) - 1):
         layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
@@ -104,7 +77,7 @@ def torch_epoch(workload, X, y, threads):
 # -- plain NumPy ------------------------------------------------------------------------
 
 def numpy_epoch(workload, X, y, threads):
-    sizes, act, batch, cost, _ = WORKLOADS[workload]
+    sizes, act, _, cost, batch, _ = WORKLOADS[workload]
     rng = np.random.default_rng(0)
     W = [(rng.standard_normal((b, a)) * np.sqrt(2 / a)).astype(np.float32)
          for a, b in zip(sizes[:-1], sizes[1:])]
@@ -211,9 +184,9 @@ def main(argv=None):
     print(header)
     print("-" * len(header))
     for name in args.workloads:
-        sizes, _, _, _, n = WORKLOADS[name]
-        X, y = make_data(n)
-        flops = 6 * n_weights(sizes)
+        n = WORKLOADS[name].n_samples
+        X, y = fashion_like(n)
+        flops = flops_per_sample(WORKLOADS[name].sizes)
         rates = {}
         for impl, make in implementations.items():
             rates[impl] = n / median_time(make(name, X, y, args.threads), args.repeats)

@@ -1,0 +1,105 @@
+"""Training speed, memory and correctness of fastbp's Trainer.
+
+Speed: one epoch of mini-batch SGD on each workload of ``common.WORKLOADS``, on 1 thread
+and on all threads. ``setup`` builds the Trainer and runs one untimed epoch, so Numba's
+compilation (or loading from its on-disk cache) is never part of a measurement.
+"""
+
+import time
+
+from .common import (WORKLOAD_NAMES, WORKLOADS, Benchmark, fashion_like,
+                     flops_per_sample, make_trainer, thread_counts)
+
+
+class _Epoch(Benchmark):
+    params = (WORKLOAD_NAMES, thread_counts())
+    param_names = ["workload", "threads"]
+
+    def setup(self, workload, threads):
+        w = WORKLOADS[workload]
+        self.X, self.y = fashion_like(w.n_samples)
+        self.trainer = make_trainer(workload, threads)
+        self.trainer.fit(self.X, self.y, epochs=1)   # compile / load kernels, allocate
+
+    def _timed_epoch(self):
+        start = time.perf_counter()
+        self.trainer.fit(self.X, self.y, epochs=1)
+        return time.perf_counter() - start
+
+
+class TimeTraining(_Epoch):
+    def time_epoch(self, workload, threads):
+        """Wall time of one epoch."""
+        self.trainer.fit(self.X, self.y, epochs=1)
+
+
+class MemTraining(_Epoch):
+    # One call: the peak resident memory of the process does not need repeats.
+    repeat = 1
+    rounds = 1
+
+    def peakmem_fit(self, workload, threads):
+        """Peak resident memory of the process over setup and one epoch."""
+        self.trainer.fit(self.X, self.y, epochs=1)
+
+
+class TrackThroughput(_Epoch):
+    # Best of this many single-epoch timings per reported value (noise on a shared machine
+    # only ever slows an epoch down).
+    epochs = 3
+
+    def _best_epoch(self):
+        return min(self._timed_epoch() for _ in range(self.epochs))
+
+    def track_samples_per_second(self, workload, threads):
+        """Training samples processed per second (best epoch)."""
+        return round(WORKLOADS[workload].n_samples / self._best_epoch(), 1)
+
+    track_samples_per_second.unit = "samples/s"
+
+    def track_gflops(self, workload, threads):
+        """GFLOP/s, counting 6 x (number of weights) per sample (best epoch)."""
+        w = WORKLOADS[workload]
+        return round(w.n_samples * flops_per_sample(w.sizes) / self._best_epoch() / 1e9, 2)
+
+    track_gflops.unit = "GFLOP/s"
+
+
+class TrackAccuracy:
+    """Correctness next to speed: held-out accuracy and training loss on the 8x8 digits
+    after a few epochs, for a softmax/cross-entropy network and Nielsen's
+    sigmoid/quadratic one. Training is deterministic (bit-identical on any number of
+    threads), so a change in these numbers means a change in what is computed."""
+
+    params = ["cross_entropy", "quadratic"]
+    param_names = ["cost"]
+    timeout = 300
+    epochs = 5
+
+    def setup(self, cost):
+        from fastbp import Trainer
+        from fastbp.datasets import load_digits, train_test_split
+
+        X, y = load_digits()
+        self.X_train, self.X_test, self.y_train, self.y_test = train_test_split(
+            X, y, test_size=0.25, seed=0)
+        if cost == "cross_entropy":
+            self.trainer = Trainer([64, 64, 10], cost="cross_entropy", activation="relu",
+                                   learning_rate=0.1, batch_size=32, seed=0)
+        else:
+            self.trainer = Trainer([64, 30, 10], cost="quadratic", activation="sigmoid",
+                                   output_activation="sigmoid", learning_rate=3.0,
+                                   batch_size=10, seed=0)
+        self.history = self.trainer.fit(self.X_train, self.y_train, epochs=self.epochs)
+
+    def track_test_accuracy(self, cost):
+        """Accuracy on the held-out quarter after training."""
+        return round(100.0 * self.trainer.score(self.X_test, self.y_test), 2)
+
+    track_test_accuracy.unit = "%"
+
+    def track_final_train_loss(self, cost):
+        """Mean training cost over the last epoch."""
+        return round(self.history["loss"][-1], 6)
+
+    track_final_train_loss.unit = "cost"
