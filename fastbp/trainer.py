@@ -181,7 +181,7 @@ class Trainer:
                            self.threads)
             gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, 0.0, pack_ws,
                           self.threads)
-        grad = grad.copy()
+        grad = grad / n  # the kernels leave batch sums
         L = net.n_layers
         return ([weights_of(grad, net._table, l) for l in range(L)],
                 [biases_of(grad, net._table, l) for l in range(L)])

@@ -1,9 +1,9 @@
 """The two matrix-product workers against NumPy, through every tiling path.
 
 ``gemm`` covers columns with 2-vector tiles, then a full and a masked 1-vector tile,
-rows with blocks of 6 and one block of 1-5, k with slices of KC, and copies blocks
-of A and B into scratch when m > 12 and n > 2 panels, in blocks of MC rows and NC
-columns; ``gemm_nt``
+rows with blocks of 6 and one block of 1-5, k with slices of KC, in blocks of MC rows
+and NC columns, and copies blocks of B (of A) into scratch when their rows (columns)
+lie a multiple of 512 bytes apart; ``gemm_nt``
 covers rows and columns with blocks of 3 and smaller, k with full vectors and one
 masked partial vector. The sizes below hit every combination for float32 (8 lanes)
 and float64 (4 lanes).
@@ -42,15 +42,27 @@ def test_gemm_every_tile_shape(rng, dtype, m):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gemm_cache_blocks(rng, dtype):
-    """Several MC, NC and KC blocks, each with a partial last block."""
-    m, n, k = 2 * MC + 7, 2 * NC + 21, 2 * KC + 5
+@pytest.mark.parametrize("n_extra", [21, 128])      # rows of B 512 bytes apart: packed
+@pytest.mark.parametrize("transposed", [False, True])  # A read down columns 1 KiB apart
+def test_gemm_cache_blocks_and_packing(rng, dtype, n_extra, transposed):
+    """Several MC, NC and KC blocks, each with a partial last block, with and without
+    copying blocks of A and B into scratch; one row alone (nothing packed) gives the
+    same bits as that row of the whole product."""
+    m, n, k = 2 * MC + 7, 2 * NC + n_extra, 2 * KC + 5
     A = rng.standard_normal((m, k)).astype(dtype)
     B = rng.standard_normal((k, n)).astype(dtype)
     C = np.empty((m, n), dtype)
-    gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False, scratch(dtype))
+    if transposed:
+        lda = 1024 // A.itemsize
+        At = np.zeros((k, lda), dtype)
+        At[:, :m] = A.T
+        gemm(m, n, k, At.ravel(), 0, 1, lda, B.ravel(), 0, n, C.ravel(), 0, n, False,
+             scratch(dtype))
+    else:
+        gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False,
+             scratch(dtype))
     check(C, A.astype(np.float64) @ B, dtype, np.abs(A) @ np.abs(B))
-    row = np.empty(n, dtype)  # one row: nothing is packed; the bits are the same
+    row = np.empty(n, dtype)
     gemm(1, n, k, A[m - 1], 0, k, 1, B.ravel(), 0, n, row, 0, n, False, scratch(dtype))
     np.testing.assert_array_equal(row, C[m - 1])
 

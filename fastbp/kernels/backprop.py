@@ -32,7 +32,9 @@ def delta_backward(delta_next, dn_off, n_next, weights, w_off, a, a_off, activat
 
 @jit
 def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, b_off, j0, j1, pack):
-    """BP3 and BP4 for neurons ``j0:j1``: batch means of D[l] and of D[l]^T A[l-1].
+    """BP3 and BP4 for neurons ``j0:j1``, as sums over the batch: D[l]^T A[l-1] and the
+    column sums of D[l]. Callers divide by the batch size ``m`` (the update folds the
+    1/m into its step size, which saves a pass over the gradient).
 
     Each entry is a sum over the ``m`` samples in index order, whichever thread
     computes it, so the gradient does not depend on how rows are shared among threads.
@@ -44,20 +46,16 @@ def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, b_of
     a_prev : ndarray, 1-D
         A[l-1] of the batch from ``a_off``, ``n_in`` per sample.
     grad : ndarray, 1-D
-        Receives rows ``j0:j1`` of dC/dW[l] (shape (n_out, n_in) from ``w_off``) and
-        entries ``j0:j1`` of dC/db[l] (from ``b_off``).
+        Receives rows ``j0:j1`` of m dC/dW[l] (shape (n_out, n_in) from ``w_off``) and
+        entries ``j0:j1`` of m dC/db[l] (from ``b_off``).
     pack : ndarray, 1-D
         The calling thread's scratch for ``gemm``.
     """
     # D[l]^T is read in place: its element (j, s) is delta[d_off + s*n_out + j].
     gemm(j1 - j0, n_in, m, delta, d_off + j0, 1, n_out, a_prev, a_off, n_in,
          grad, w_off + j0 * n_in, n_in, False, pack)
-    inv_m = grad.dtype.type(1.0 / m)
-    rows = grad[w_off + j0 * n_in:w_off + j1 * n_in]  # a view: the loop vectorises
-    for i in range(rows.shape[0]):
-        rows[i] = rows[i] * inv_m
     for j in range(j0, j1):
         db = grad.dtype.type(0)
         for s in range(m):
             db += delta[d_off + s * n_out + j]
-        grad[b_off + j] = db * inv_m
+        grad[b_off + j] = db

@@ -31,6 +31,7 @@ NC = 256
 MC = 48
 ROWS = 6
 PACK_SIZE = KC * (NC + MC)  # scratch elements one thread needs for gemm
+CONFLICT_STRIDE = 512  # bytes; see gemm
 
 _full2 = tuple(microkernel(r, 2) for r in range(1, ROWS + 1))
 _full1 = tuple(microkernel(r, 1) for r in range(1, ROWS + 1))
@@ -129,11 +130,12 @@ def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate
     """
     lanes = vector_lanes(c)
     panel = 2 * lanes
-    # Blocks of A and B are copied into contiguous scratch before use when they are
-    # reused enough to pay for it: rows of B (or columns of A) a power of two apart
-    # would otherwise fall into the same few cache sets and evict each other.
-    pack_b = m > 2 * ROWS
-    pack_a = n > 2 * panel
+    # Blocks of B (and of A when it is read across rows) are copied into contiguous
+    # scratch when their rows lie a multiple of 512 bytes apart: such rows fall into a
+    # few cache sets and evict each other. Only worth it when a block is reused enough.
+    item = c.itemsize
+    pack_b = m > 2 * ROWS and (ldb * item) % CONFLICT_STRIDE == 0
+    pack_a = n > 2 * panel and a_cs != 1 and (a_cs * item) % CONFLICT_STRIDE == 0
     packed_b = pack[:KC * NC]
     packed_a = pack[KC * NC:PACK_SIZE]
     # Cache blocking: a KC x NC block of B stays in L2 while MC x KC blocks of A pass

@@ -112,7 +112,8 @@ def backprop_batch(params, table, cost_code, X, Y, order, start, m, cap, a_ws, d
 
 @jit(parallel=True)
 def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, pack_ws, n_shards):
-    """BP3 and BP4 into ``grad`` and, if ``learning_rate`` > 0, the SGD update of ``params``.
+    """BP3 and BP4 into ``grad`` (as sums over the batch: m times the gradient) and, if
+    ``learning_rate`` > 0, the SGD update of ``params``.
 
     Needs ``backprop_batch`` to have filled the workspaces. Shard ``t`` takes the
     ``t``-th slice of the rows of every layer, so the threads share every layer.
@@ -128,8 +129,8 @@ def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, pack_w
             gradient_rows(d_ws, cap * table[l, D_OFF], n_out, a_ws, a_off, n_in, m,
                           grad, table[l, W_OFF], table[l, B_OFF], j0, j1, pack)
             if learning_rate > 0:
-                sgd_rows(params, grad, table[l, W_OFF], table[l, B_OFF], n_in, learning_rate,
-                         j0, j1)
+                sgd_rows(params, grad, table[l, W_OFF], table[l, B_OFF], n_in,
+                         learning_rate / m, j0, j1)
 
 
 @jit
