@@ -8,7 +8,7 @@ from ._threads import check_threads, using_threads
 from ._validation import check_choice, check_dtype, check_inputs, check_int
 from .kernels.activations import ACTIVATION_CODES
 from .kernels.layout import (B_OFF, N_IN, N_OUT, W_OFF, layer_table, n_activations,
-                             n_params, outputs_of)
+                             aligned_zeros, n_params, outputs_of)
 from .kernels.step import forward_batch
 
 # Samples run forward at a time by forward() (bounds the workspace, not the result).
@@ -82,8 +82,8 @@ class Network:
         W[1..L]; row j holds the weights into neuron j. Readable and assignable.
     biases : list of ndarray, shape (n_l,)
     params : ndarray
-        All parameters in one vector (each W[l] row-major, then b[l]); ``weights`` and
-        ``biases`` are views into it.
+        All parameters in one vector (each W[l] row-major, then b[l], each starting on
+        a 64-byte boundary); ``weights`` and ``biases`` are views into it.
     """
 
     def __init__(self, sizes, activation="relu", output_activation="softmax", *,
@@ -109,7 +109,7 @@ class Network:
         self.activations = tuple(hidden) + (output_activation,)
         self.dtype = check_dtype(dtype)
         self._table = layer_table(self.sizes, [ACTIVATION_CODES[a] for a in self.activations])
-        self.params = np.zeros(n_params(self._table), dtype=self.dtype)
+        self.params = aligned_zeros(n_params(self._table), self.dtype)
         self.initialize(seed)
 
     @property
@@ -148,7 +148,8 @@ class Network:
 
     @property
     def n_params(self):
-        return self.params.size
+        """Number of weights and biases."""
+        return sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
 
     def initialize(self, seed=None):
         """Draw new weights (Glorot uniform, or He normal for ReLU) and zero the biases."""
@@ -167,7 +168,8 @@ class Network:
     def copy(self):
         clone = object.__new__(Network)
         clone.__dict__.update(self.__dict__)
-        clone.params = self.params.copy()
+        clone.params = aligned_zeros(self.params.size, self.dtype)
+        clone.params[...] = self.params
         return clone
 
     def forward(self, X, *, threads=None):
@@ -176,7 +178,7 @@ class Network:
         threads = check_threads(threads)
         n = X.shape[0]
         cap = min(n, FORWARD_CHUNK)
-        a_ws = np.empty(cap * n_activations(self._table), dtype=self.dtype)
+        a_ws = aligned_zeros(cap * n_activations(self._table), self.dtype)
         order = np.arange(n, dtype=np.int64)
         out = np.empty((n, self.sizes[-1]), dtype=self.dtype)
         L = self.n_layers

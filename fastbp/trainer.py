@@ -9,7 +9,7 @@ from ._validation import (check_choice, check_dtype, check_inputs, check_int,
                           check_positive_float, check_targets)
 from .kernels.costs import COST_CODES
 from .kernels.gemm import PACK_SIZE
-from .kernels.layout import n_activations, n_deltas, weights_of, biases_of
+from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of
 from .kernels.step import backprop_batch, gradient_step, train_epoch
 from .network import Network
 
@@ -100,12 +100,12 @@ class Trainer:
         key = (cap, net.sizes, net.dtype, self.threads)
         if key not in self._workspaces:
             self._workspaces = {key: (
-                np.zeros(cap * n_activations(net._table), dtype=net.dtype),
-                np.zeros(cap * n_deltas(net._table), dtype=net.dtype),
-                np.zeros(net.n_params, dtype=net.dtype),
+                aligned_zeros(cap * n_activations(net._table), net.dtype),
+                aligned_zeros(cap * n_deltas(net._table), net.dtype),
+                aligned_zeros(net.params.size, net.dtype),
                 np.zeros(cap, dtype=np.float64),
                 np.zeros(cap, dtype=np.int64),
-                np.zeros(self.threads * PACK_SIZE, dtype=net.dtype),
+                aligned_zeros(self.threads * PACK_SIZE, net.dtype),
             )}
         return self._workspaces[key]
 

@@ -20,15 +20,19 @@ def test_gradients_agree_with_central_differences(rng, hidden, output, cost):
     trainer = Trainer(net, cost, threads=1)
     grad_w, grad_b = trainer.gradients(X, Y)
     analytic = np.concatenate([g.ravel() for pair in zip(grad_w, grad_b) for g in pair])
-    numeric = np.empty_like(net.params)
-    for i in range(net.n_params):  # every parameter, W[l] then b[l], as laid out in params
-        saved = net.params[i]
-        net.params[i] = saved + H
-        c_plus = trainer.evaluate(X, Y)["loss"]
-        net.params[i] = saved - H
-        c_minus = trainer.evaluate(X, Y)["loss"]
-        net.params[i] = saved
-        numeric[i] = (c_plus - c_minus) / (2 * H)
+    numeric = []
+    for pair in zip(net.weights, net.biases):
+        for values in pair:  # every parameter: a view into the network's parameters
+            flat = values.reshape(-1)
+            for i in range(flat.size):
+                saved = flat[i]
+                flat[i] = saved + H
+                c_plus = trainer.evaluate(X, Y)["loss"]
+                flat[i] = saved - H
+                c_minus = trainer.evaluate(X, Y)["loss"]
+                flat[i] = saved
+                numeric.append((c_plus - c_minus) / (2 * H))
+    numeric = np.array(numeric)
     # Central differences are accurate to O(H^2) ~ 1e-12 plus rounding ~ 1e-16 / H.
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
     assert np.abs(analytic).max() > 1e-3  # the check compared something

@@ -124,3 +124,15 @@ def test_extreme_pre_activations_stay_finite(z, dtype):
         assert np.isfinite(trainer.evaluate(X, [1])["loss"])
         for g in sum(trainer.gradients(X, [1]), []):
             assert np.isfinite(g).all()
+
+
+def test_parameters_and_workspaces_start_on_64_byte_boundaries():
+    net = Network([7, 30, 13, 3], dtype=np.float32, seed=0)
+    for array in list(net.weights) + list(net.biases):
+        assert array.ctypes.data % 64 == 0
+    trainer = Trainer(net)
+    for buffer in trainer._workspace(5):
+        if buffer.dtype == net.dtype:
+            assert buffer.ctypes.data % 64 == 0
+    assert net.n_params == 7 * 30 + 30 + 30 * 13 + 13 + 13 * 3 + 3
+    assert net.copy().params.ctypes.data % 64 == 0

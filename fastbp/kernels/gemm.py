@@ -171,32 +171,33 @@ def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate
 # their rows, so W needs no transposed copy and a few samples cost no repacking.
 DOT_ROWS = 3
 DOT_COLS = 3
+KC_NT = 4096
 _d1_1, _d1_2, _d1_3, _d2_1, _d2_2, _d2_3, _d3_1, _d3_2, _d3_3 = (
     dot_kernel(r, c) for r in (1, 2, 3) for c in (1, 2, 3))
 
 
 @jit
-def _dot_tile(rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off):
+def _dot_tile(rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc):
     if rows == 3:
         if cols == 3:
-            _d3_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+            _d3_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
         elif cols == 2:
-            _d3_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+            _d3_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
         else:
-            _d3_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+            _d3_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
     elif rows == 2:
         if cols == 3:
-            _d2_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+            _d2_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
         elif cols == 2:
-            _d2_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+            _d2_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
         else:
-            _d2_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+            _d2_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
     elif cols == 3:
-        _d1_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+        _d1_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
     elif cols == 2:
-        _d1_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+        _d1_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
     else:
-        _d1_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+        _d1_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
 
 
 @jit
@@ -206,8 +207,13 @@ def gemm_nt(m, n, k, a, a_off, w, w_off, bias, b_off, z, z_off):
     A[i, p] = ``a[a_off + i*k + p]``, W[j, p] = ``w[w_off + j*k + p]``, b[j] =
     ``bias[b_off + j]``, Z[i, j] = ``z[z_off + i*n + j]`` (all rows contiguous).
     """
-    for j in range(0, n, DOT_COLS):  # a few rows of W stay in cache for all samples
-        cols = min(DOT_COLS, n - j)
-        for i in range(0, m, DOT_ROWS):
-            _dot_tile(min(DOT_ROWS, m - i), cols, z, z_off + i * n + j, n, a, a_off + i * k, k,
-                      w, w_off + j * k, k, k, bias, b_off + j)
+    # k in slices of KC_NT: a slice of A (all m rows) stays in L2 while W streams past
+    # once. Each slice's dot product is added to Z in slice order, whatever m is.
+    for k0 in range(0, k, KC_NT):
+        kc = min(KC_NT, k - k0)
+        for j in range(0, n, DOT_COLS):  # a few rows of W stay in L1 for all samples
+            cols = min(DOT_COLS, n - j)
+            for i in range(0, m, DOT_ROWS):
+                _dot_tile(min(DOT_ROWS, m - i), cols, z, z_off + i * n + j, n,
+                          a, a_off + i * k + k0, k, w, w_off + j * k + k0, k, kc,
+                          bias, b_off + j, k0 > 0)

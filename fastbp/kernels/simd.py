@@ -196,9 +196,10 @@ def _hsum(builder, v, lanes):
 def dot_kernel(rows, cols):
     """The intrinsic for a ``rows`` x ``cols`` block of Z = A W^T + b (dot products).
 
-    Called as ``kernel(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)`` on
-    flat arrays: Z[r, c] = ``z[z_off + r*ldz + c]`` receives ``bias[b_off + c] +
-    sum_p a[a_off + r*lda + p] * w[w_off + c*ldw + p]``, for r < rows, c < cols, p < k.
+    Called as ``kernel(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off,
+    accumulate)`` on flat arrays: Z[r, c] = ``z[z_off + r*ldz + c]`` receives ``s +
+    sum_p a[a_off + r*lda + p] * w[w_off + c*ldw + p]``, for r < rows, c < cols, p < k,
+    where s is ``bias[b_off + c]``, or Z[r, c] itself when ``accumulate`` is true.
     Both factors are read along their contiguous axis, a vector at a time; each
     product accumulates in lane p mod lanes by fused multiply-adds in increasing p
     (the last, partial vector is loaded masked), and the lanes are summed by a fixed
@@ -209,10 +210,12 @@ def dot_kernel(rows, cols):
         return _DOT_KERNELS[key]
 
     @intrinsic
-    def kernel(typingctx, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off):
+    def kernel(typingctx, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off,
+               accumulate):
         if not (isinstance(z, types.Array) and z.dtype == a.dtype == w.dtype == bias.dtype):
             return None
-        sig = types.void(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off)
+        sig = types.void(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off,
+                         accumulate)
 
         def codegen(context, builder, sig, args):
             tys = sig.args
@@ -262,12 +265,15 @@ def dot_kernel(rows, cols):
                 mask = builder.icmp_signed("<", ir.Constant(ivec, list(range(lanes))), bound)
                 step(p_tail, lambda ptr: _masked(builder, "load", vec, [
                     ptr, ir.Constant(ir.IntType(32), 1), mask, ir.Constant(vec, None)]))
+            accumulate = context.cast(builder, args[12], tys[12], types.boolean)
             for r in range(rows):
                 for c in range(cols):
                     total = _hsum(builder, builder.load(acc[r][c]), lanes)
-                    b = builder.load(builder.gep(b_data, [builder.add(b_off, const(c))]))
                     index = builder.add(z_off, builder.add(builder.mul(const(r), ldz), const(c)))
-                    builder.store(builder.fadd(b, total), builder.gep(z_data, [index]))
+                    z_ptr = builder.gep(z_data, [index])
+                    b_ptr = builder.gep(b_data, [builder.add(b_off, const(c))])
+                    start = builder.load(builder.select(accumulate, z_ptr, b_ptr))
+                    builder.store(builder.fadd(start, total), z_ptr)
             return context.get_dummy_value()
 
         return sig, codegen
