@@ -2,15 +2,17 @@
 
     python benchmarks/compare.py                 # all workloads, all cores
     python benchmarks/compare.py --threads 1     # one thread
-    python benchmarks/compare.py --workloads S L --repeats 7
+    python benchmarks/compare.py --workloads S L --repeats 9
+    python benchmarks/compare.py --scaling       # 1 thread against all cores
 
 For each workload one epoch of shuffled mini-batch SGD on Fashion-MNIST-shaped data
 (784 inputs, 10 classes, float32) is timed; the table gives the median samples/s over
-the repeats, GFLOP/s counting 6 x (number of weights) per sample, the ratio of fastbp
-to each other implementation, and fastbp's share of the roof: NumPy's float32
-1024 x 1024 matrix product with all cores. Every implementation gets the same data,
-batch size and number of steps (the data of ``common.fashion_like``). Timings exclude
-compilation (one warm-up epoch first).
+the repeats (in rounds across the implementations, so that a slow spell of a shared
+machine falls on all alike), GFLOP/s counting 6 x (number of weights) per
+sample, the ratio of fastbp to each implementation, and the share of the roof: NumPy's
+float32 1024 x 1024 matrix product with all cores. Every implementation gets the same
+data, batch size and number of steps (the data of ``common.fashion_like``). Timings
+exclude compilation (one warm-up epoch first).
 """
 
 import argparse
@@ -26,6 +28,7 @@ from common import WORKLOADS, fashion_like, flops_per_sample, make_trainer  # fi
 from fastbp._threads import max_threads
 
 LEARNING_RATE = 0.01
+SETTLE_SECONDS = 0.3  # lets other libraries' spinning threads go to sleep
 
 
 # -- fastbp -----------------------------------------------------------------------------
@@ -120,14 +123,23 @@ def numpy_epoch(workload, X, y, threads):
 
 # -- measuring --------------------------------------------------------------------------
 
-def median_time(run, repeats):
-    run()  # warm-up: compilation, caches, allocator
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def median_times(runs, repeats, rounds=3):
+    """Median seconds per call of each function. The calls come in rounds: each round
+    runs every function in turn, an untimed call first and then its share of the
+    repeats, so that a slow spell of a shared machine falls on all alike, while the
+    untimed call absorbs what the previous library leaves behind (BLAS and OpenMP
+    threads that keep spinning for a while after a call, competing for the cores)."""
+    times = {name: [] for name in runs}
+    per_round = -(-repeats // rounds)
+    for _ in range(rounds):
+        for name, run in runs.items():
+            time.sleep(SETTLE_SECONDS)
+            run()
+            for _ in range(per_round):
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def roof_gflops(repeats=20):
@@ -159,10 +171,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", nargs="*", default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument("--threads", type=int, default=max_threads())
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--skip", nargs="*", default=[], choices=["torch", "numpy"],
                         help="implementations to leave out")
+    parser.add_argument("--scaling", action="store_true",
+                        help="instead: fastbp on 1 thread against --threads threads")
     args = parser.parse_args(argv)
+    if args.scaling:
+        return scaling(args)
 
     implementations = {"fastbp": fastbp_epoch}
     if "torch" not in args.skip:
@@ -187,14 +203,30 @@ def main(argv=None):
         n = WORKLOADS[name].n_samples
         X, y = fashion_like(n)
         flops = flops_per_sample(WORKLOADS[name].sizes)
-        rates = {}
-        for impl, make in implementations.items():
-            rates[impl] = n / median_time(make(name, X, y, args.threads), args.repeats)
+        runs = {impl: make(name, X, y, args.threads) for impl, make in implementations.items()}
+        rates = {impl: n / t for impl, t in median_times(runs, args.repeats).items()}
         for impl, rate in rates.items():
             gflops = rate * flops / 1e9
             ratio = rates["fastbp"] / rate
             print(f"{name:<12}{impl:<8}{rate:>12,.0f}{gflops:>10.1f}{ratio:>10.2f}"
                   f"{100 * gflops / roof:>7.0f}%", flush=True)
+    return 0
+
+
+def scaling(args):
+    """fastbp's speed-up from 1 thread to ``args.threads``, measured in the same rounds."""
+    print(f"machine: {machine_description()}")
+    print(f"fastbp, 1 thread against {args.threads}; median of {args.repeats} epochs")
+    header = f"{'workload':<12}{'1 thread':>12}{f'{args.threads} threads':>12}{'speed-up':>10}"
+    print(header)
+    print("-" * len(header))
+    for name in args.workloads:
+        n = WORKLOADS[name].n_samples
+        X, y = fashion_like(n)
+        runs = {t: fastbp_epoch(name, X, y, t) for t in (1, args.threads)}
+        times = median_times(runs, args.repeats)
+        print(f"{name:<12}{n / times[1]:>12,.0f}{n / times[args.threads]:>12,.0f}"
+              f"{times[1] / times[args.threads]:>10.2f}", flush=True)
     return 0
 
 

@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from .kernels.checks import all_finite
+
 SUPPORTED_DTYPES = (np.float32, np.float64)
 
 
@@ -54,7 +56,14 @@ def _as_numeric_array(values, name):
 
 
 def _check_finite(array, name):
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
+    if array.dtype.kind != "f":
+        return
+    if (array.ndim == 2 and array.dtype.type in SUPPORTED_DTYPES and array.dtype.isnative
+            and array.flags.c_contiguous):
+        finite = all_finite(array)  # one parallel pass, no temporary
+    else:
+        finite = np.isfinite(array).all()
+    if not finite:
         raise ValueError(f"{name} contains NaN or infinity")
 
 
@@ -69,8 +78,9 @@ def check_inputs(X, n_features, dtype, name="X"):
     if X.shape[1] != n_features:
         raise ValueError(f"{name} must have {n_features} columns (the network's input size); "
                          f"got {X.shape[1]}")
-    _check_finite(X, name)
-    return np.ascontiguousarray(X, dtype=dtype)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    _check_finite(X, name)  # after the conversion: also catches overflow to float32
+    return X
 
 
 def check_targets(y, n_samples, n_outputs, dtype, name="y"):

@@ -7,7 +7,7 @@ import numpy as np
 from ._threads import check_threads, using_threads
 from ._validation import check_choice, check_dtype, check_inputs, check_int
 from .kernels.activations import ACTIVATION_CODES
-from .kernels.layout import (B_OFF, N_IN, N_OUT, W_OFF, layer_table, n_activations,
+from .kernels.layout import (B_OFF, N_IN, N_OUT, W_LD, W_OFF, layer_table, n_activations,
                              aligned_zeros, n_params, outputs_of)
 from .kernels.step import forward_batch
 
@@ -38,9 +38,11 @@ class _ParameterList(Sequence):
             return [self[i] for i in range(len(self))[l]]
         l = range(len(self))[l]
         row = self._network._table[l]
-        offset = int(row[W_OFF] if self._kind == "weights" else row[B_OFF])
-        shape = self._shape(l)
-        return self._network.params[offset:offset + int(np.prod(shape))].reshape(shape)
+        params = self._network.params
+        if self._kind == "biases":
+            return params[int(row[B_OFF]):int(row[B_OFF] + row[N_OUT])]
+        n_out, n_in, ld, offset = int(row[N_OUT]), int(row[N_IN]), int(row[W_LD]), int(row[W_OFF])
+        return params[offset:offset + n_out * ld].reshape(n_out, ld)[:, :n_in]
 
     def __setitem__(self, l, value):
         l = range(len(self))[l]

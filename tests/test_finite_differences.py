@@ -23,14 +23,13 @@ def test_gradients_agree_with_central_differences(rng, hidden, output, cost):
     numeric = []
     for pair in zip(net.weights, net.biases):
         for values in pair:  # every parameter: a view into the network's parameters
-            flat = values.reshape(-1)
-            for i in range(flat.size):
-                saved = flat[i]
-                flat[i] = saved + H
+            for i in np.ndindex(values.shape):
+                saved = values[i]
+                values[i] = saved + H
                 c_plus = trainer.evaluate(X, Y)["loss"]
-                flat[i] = saved - H
+                values[i] = saved - H
                 c_minus = trainer.evaluate(X, Y)["loss"]
-                flat[i] = saved
+                values[i] = saved
                 numeric.append((c_plus - c_minus) / (2 * H))
     numeric = np.array(numeric)
     # Central differences are accurate to O(H^2) ~ 1e-12 plus rounding ~ 1e-16 / H.

@@ -98,6 +98,35 @@ def test_classification_labels_are_one_hot(rng):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_padded_weight_rows(rng, dtype):
+    """Layers whose input size is a multiple of 64 store W with padded rows."""
+    net = Network([64, 128, 64, 10], "relu", "softmax", dtype=dtype, seed=4)
+    assert net.weights[0].shape == (128, 64) and not net.weights[0].flags.c_contiguous
+    X = rng.standard_normal((37, 64)).astype(dtype)
+    y = rng.integers(0, 10, 37)
+    weights, biases = params64(net)
+    grad_w, grad_b = Trainer(net, "cross_entropy").gradients(X, y)
+    ref_w, ref_b = naive.backprop(weights, biases, net.activations, "cross_entropy",
+                                  X.astype(np.float64), naive.one_hot(y, 10))
+    for l in range(net.n_layers):
+        assert_close(grad_w[l], ref_w[l], dtype, f"dC/dW[{l + 1}]")
+        assert_close(grad_b[l], ref_b[l], dtype, f"dC/db[{l + 1}]")
+    trainer = Trainer(net, "cross_entropy", learning_rate=0.1, batch_size=16, seed=1)
+    trainer.fit(X, y, epochs=2)
+    shuffles = np.random.default_rng(1)
+    for _ in range(2):
+        weights, biases, _ = naive.train_epoch(weights, biases, net.activations,
+                                               "cross_entropy", X.astype(np.float64),
+                                               naive.one_hot(y, 10), shuffles.permutation(37),
+                                               16, 0.1)
+    for l in range(net.n_layers):
+        assert_close(net.weights[l], weights[l], dtype, f"W[{l + 1}]")
+    # the padding stays zero
+    padding = net.params[:128 * 80].reshape(128, 80)[:, 64:]
+    assert not padding.any()
+
+
 def test_per_layer_activations_and_deep_network(rng):
     acts = ["relu", "sigmoid", "tanh", "identity"]
     net = Network([3, 17, 1, 9, 4, 2], acts, "softmax", dtype=np.float64, seed=5)

@@ -6,7 +6,7 @@ from .gemm import gemm
 
 
 @jit
-def delta_backward(delta_next, dn_off, n_next, weights, w_off, a, a_off, activation_code,
+def delta_backward(delta_next, dn_off, n_next, weights, w_off, w_ld, a, a_off, activation_code,
                    delta, d_off, n, rows, pack):
     """BP2 for ``rows`` consecutive samples: ``D[l] = (D[l+1] W[l+1]) * f_l'(Z[l])``.
 
@@ -15,7 +15,7 @@ def delta_backward(delta_next, dn_off, n_next, weights, w_off, a, a_off, activat
     delta_next : ndarray, 1-D
         D[l+1] from ``dn_off``, ``n_next`` per sample.
     weights : ndarray, 1-D
-        W[l+1], shape (n_next, n) row-major from ``w_off``.
+        W[l+1], shape (n_next, n) from ``w_off``, rows ``w_ld`` apart.
     a : ndarray, 1-D
         A[l] from ``a_off``, ``n`` per sample: f_l' is computed from it.
     delta : ndarray, 1-D
@@ -23,15 +23,16 @@ def delta_backward(delta_next, dn_off, n_next, weights, w_off, a, a_off, activat
     pack : ndarray, 1-D
         The calling thread's scratch for ``gemm``.
     """
-    gemm(rows, n, n_next, delta_next, dn_off, n_next, 1, weights, w_off, n, delta, d_off, n, False,
-         pack)
+    gemm(rows, n, n_next, delta_next, dn_off, n_next, 1, weights, w_off, w_ld, delta, d_off, n,
+         False, pack)
     for s in range(rows):
         multiply_by_derivative(delta[d_off + s * n:d_off + (s + 1) * n],
                                a[a_off + s * n:a_off + (s + 1) * n], activation_code)
 
 
 @jit
-def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, b_off, j0, j1, pack):
+def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, w_ld, b_off, j0, j1,
+                  pack):
     """BP3 and BP4 for neurons ``j0:j1``, as sums over the batch: D[l]^T A[l-1] and the
     column sums of D[l]. Callers divide by the batch size ``m`` (the update folds the
     1/m into its step size, which saves a pass over the gradient).
@@ -46,14 +47,15 @@ def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, b_of
     a_prev : ndarray, 1-D
         A[l-1] of the batch from ``a_off``, ``n_in`` per sample.
     grad : ndarray, 1-D
-        Receives rows ``j0:j1`` of m dC/dW[l] (shape (n_out, n_in) from ``w_off``) and
+        Receives rows ``j0:j1`` of m dC/dW[l] (shape (n_out, n_in) from ``w_off``, rows
+        ``w_ld`` apart) and
         entries ``j0:j1`` of m dC/db[l] (from ``b_off``).
     pack : ndarray, 1-D
         The calling thread's scratch for ``gemm``.
     """
     # D[l]^T is read in place: its element (j, s) is delta[d_off + s*n_out + j].
     gemm(j1 - j0, n_in, m, delta, d_off + j0, 1, n_out, a_prev, a_off, n_in,
-         grad, w_off + j0 * n_in, n_in, False, pack)
+         grad, w_off + j0 * w_ld, w_ld, False, pack)
     for j in range(j0, j1):
         db = grad.dtype.type(0)
         for s in range(m):

@@ -6,7 +6,7 @@ from .gemm import gemm_nt
 
 
 @jit
-def dense_forward(x, x_off, n_in, weights, w_off, biases, b_off, n_out, activation_code,
+def dense_forward(x, x_off, n_in, weights, w_off, w_ld, biases, b_off, n_out, activation_code,
                   a, a_off, rows):
     """A[l] = f(A[l-1] W[l]^T + b[l]) for ``rows`` consecutive samples.
 
@@ -15,13 +15,13 @@ def dense_forward(x, x_off, n_in, weights, w_off, biases, b_off, n_out, activati
     x : ndarray, 1-D
         A[l-1] of the samples from ``x_off``, sample-major, ``n_in`` per sample.
     weights : ndarray, 1-D
-        W[l], shape (n_out, n_in) row-major from ``w_off``.
+        W[l], shape (n_out, n_in) from ``w_off``, rows ``w_ld`` apart.
     biases : ndarray, 1-D
         b[l] from ``b_off``.
     a : ndarray, 1-D
         Receives A[l] from ``a_off``, ``n_out`` per sample (Z is not kept: the
         derivatives are computed from A).
     """
-    gemm_nt(rows, n_out, n_in, x, x_off, weights, w_off, biases, b_off, a, a_off)
+    gemm_nt(rows, n_out, n_in, x, x_off, weights, w_off, w_ld, biases, b_off, a, a_off)
     for s in range(rows):
         activate(a[a_off + s * n_out:a_off + (s + 1) * n_out], activation_code)

@@ -201,11 +201,11 @@ def _dot_tile(rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, 
 
 
 @jit
-def gemm_nt(m, n, k, a, a_off, w, w_off, bias, b_off, z, z_off):
+def gemm_nt(m, n, k, a, a_off, w, w_off, ldw, bias, b_off, z, z_off):
     """Z = A W^T + b for an (m x k) A, an (n x k) W and n biases; a serial worker.
 
-    A[i, p] = ``a[a_off + i*k + p]``, W[j, p] = ``w[w_off + j*k + p]``, b[j] =
-    ``bias[b_off + j]``, Z[i, j] = ``z[z_off + i*n + j]`` (all rows contiguous).
+    A[i, p] = ``a[a_off + i*k + p]``, W[j, p] = ``w[w_off + j*ldw + p]``, b[j] =
+    ``bias[b_off + j]``, Z[i, j] = ``z[z_off + i*n + j]``.
     """
     # k in slices of KC_NT: a slice of A (all m rows) stays in L2 while W streams past
     # once. Each slice's dot product is added to Z in slice order, whatever m is.
@@ -215,5 +215,5 @@ def gemm_nt(m, n, k, a, a_off, w, w_off, bias, b_off, z, z_off):
             cols = min(DOT_COLS, n - j)
             for i in range(0, m, DOT_ROWS):
                 _dot_tile(min(DOT_ROWS, m - i), cols, z, z_off + i * n + j, n,
-                          a, a_off + i * k + k0, k, w, w_off + j * k + k0, k, kc,
+                          a, a_off + i * k + k0, k, w, w_off + j * ldw + k0, ldw, kc,
                           bias, b_off + j, k0 > 0)

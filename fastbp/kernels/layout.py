@@ -9,7 +9,8 @@ deltas of layers 1..L likewise from ``cap * D_OFF``.
 A network is described to kernels by an int64 table with one row per layer l = 1..L
 and the columns below.
 
-Every W[l], b[l] and every layer's block of activations or deltas starts on a 64-byte
+W[l] is stored with a row stride of ``W_LD`` >= n_{l-1} (see ``weight_stride``); the
+padding holds zeros. Every W[l], b[l] and every layer's block of activations or deltas starts on a 64-byte
 boundary (buffers come from ``aligned_zeros``, offsets are multiples of ALIGN): vector
 loads that straddle cache lines were measured to cost up to 20% in the forward pass.
 Rows inside a block are aligned too when n_l is a multiple of 16.
@@ -19,8 +20,8 @@ import numpy as np
 
 from .._config import jit
 
-N_IN, N_OUT, W_OFF, B_OFF, ACT, A_OFF, D_OFF = range(7)
-N_COLUMNS = 7
+N_IN, N_OUT, W_OFF, B_OFF, ACT, A_OFF, D_OFF, W_LD = range(8)
+N_COLUMNS = 8
 ALIGN = 16  # elements: 64 bytes of float32
 ALIGN_BYTES = 64
 
@@ -37,14 +38,23 @@ def layer_table(sizes, activation_codes):
     for l in range(1, len(sizes)):
         row = table[l - 1]
         row[N_IN], row[N_OUT] = sizes[l - 1], sizes[l]
+        row[W_LD] = weight_stride(sizes[l - 1])
         row[W_OFF] = p
-        p = _up(p + sizes[l] * sizes[l - 1])
+        p = _up(p + sizes[l] * row[W_LD])
         row[B_OFF] = p
         p = _up(p + sizes[l])
         row[ACT] = activation_codes[l - 1]
         row[A_OFF] = sum(_up(n) for n in sizes[:l])
         row[D_OFF] = sum(_up(n) for n in sizes[1:l])
     return table
+
+
+def weight_stride(n_in):
+    """Elements from one row of W to the next: n_in, padded by 64 bytes when n_in is a
+    multiple of 64. Rows a multiple of 256 or 512 bytes apart fall into the same few
+    cache sets and evict each other when a block of rows is read together (BP2 reads W
+    a block of rows at a time); padded, they spread over all sets and need no copying."""
+    return n_in + ALIGN if n_in % 64 == 0 else n_in
 
 
 def n_params(table):
@@ -72,8 +82,8 @@ def aligned_zeros(n, dtype):
 @jit
 def weights_of(params, table, l):
     """W of layer row ``l`` of the table, a (n_out, n_in) view into ``params``."""
-    n_in, n_out, o = table[l, N_IN], table[l, N_OUT], table[l, W_OFF]
-    return params[o:o + n_out * n_in].reshape((n_out, n_in))
+    n_in, n_out, o, ld = table[l, N_IN], table[l, N_OUT], table[l, W_OFF], table[l, W_LD]
+    return params[o:o + n_out * ld].reshape((n_out, ld))[:, :n_in]
 
 
 @jit

@@ -26,7 +26,7 @@ from .backprop import delta_backward, gradient_rows
 from .costs import cost, output_delta
 from .dense import dense_forward
 from .gemm import PACK_SIZE
-from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_OFF
+from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
 from .update import sgd_rows
 
 
@@ -44,7 +44,7 @@ def _forward_shard(params, table, X, order, start, cap, a_ws, s0, s1):
     for l in range(table.shape[0]):
         n_in, n_out = table[l, N_IN], table[l, N_OUT]
         x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
-        dense_forward(a_ws, x_off + s0 * n_in, n_in, params, table[l, W_OFF],
+        dense_forward(a_ws, x_off + s0 * n_in, n_in, params, table[l, W_OFF], table[l, W_LD],
                       params, table[l, B_OFF], n_out, table[l, ACT],
                       a_ws, cap * table[l, A_OFF] + s0 * n_out, s1 - s0)
 
@@ -77,7 +77,8 @@ def _backward_shard(params, table, cost_code, Y, order, start, cap, a_ws, d_ws,
     for l in range(L - 2, -1, -1):
         n, n_next = table[l, N_OUT], table[l + 1, N_OUT]
         delta_backward(d_ws, cap * table[l + 1, D_OFF] + s0 * n_next, n_next,
-                       params, table[l + 1, W_OFF], a_ws, cap * table[l, A_OFF] + s0 * n,
+                       params, table[l + 1, W_OFF], table[l + 1, W_LD], a_ws,
+                       cap * table[l, A_OFF] + s0 * n,
                        table[l, ACT], d_ws, cap * table[l, D_OFF] + s0 * n, n, s1 - s0, pack)
 
 
@@ -127,9 +128,9 @@ def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, pack_w
                 continue
             a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
             gradient_rows(d_ws, cap * table[l, D_OFF], n_out, a_ws, a_off, n_in, m,
-                          grad, table[l, W_OFF], table[l, B_OFF], j0, j1, pack)
+                          grad, table[l, W_OFF], table[l, W_LD], table[l, B_OFF], j0, j1, pack)
             if learning_rate > 0:
-                sgd_rows(params, grad, table[l, W_OFF], table[l, B_OFF], n_in,
+                sgd_rows(params, grad, table[l, W_OFF], table[l, W_LD], table[l, B_OFF],
                          learning_rate / m, j0, j1)
 
 

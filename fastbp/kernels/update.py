@@ -4,13 +4,14 @@ from .._config import jit
 
 
 @jit
-def sgd_rows(params, grad, w_off, b_off, n_in, step, j0, j1):
+def sgd_rows(params, grad, w_off, w_ld, b_off, step, j0, j1):
     """Plain SGD for neurons ``j0:j1``: ``W -= eta dC/dW``, ``b -= eta dC/db``.
 
-    ``grad`` holds batch sums (m dC/dW), so ``step`` is eta / m.
+    ``grad`` holds batch sums (m dC/dW), so ``step`` is eta / m. Rows of W are ``w_ld``
+    apart; the padding between them is updated too (zero gradient: it stays zero).
     """
     eta = params.dtype.type(step)
-    w0, w1 = w_off + j0 * n_in, w_off + j1 * n_in
+    w0, w1 = w_off + j0 * w_ld, w_off + j1 * w_ld
     _axpy(-eta, grad[w0:w1], params[w0:w1])
     _axpy(-eta, grad[b_off + j0:b_off + j1], params[b_off + j0:b_off + j1])
 
