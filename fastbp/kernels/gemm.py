@@ -22,7 +22,7 @@ threads.
 """
 
 from .._config import jit
-from .simd import dot_kernel, microkernel, vector_lanes
+from .simd import VECTOR_REGISTERS, dot_kernel, microkernel, vector_lanes
 
 # Block sizes (float32): a KC x 16 panel of B is 16 KiB (L1), a KC x NC block of B
 # 256 KiB (L2), an MC x KC block of A 48 KiB.
@@ -169,29 +169,47 @@ def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate
 
 # Z = A W^T + b in dot-product form, for the forward pass: both factors are read along
 # their rows, so W needs no transposed copy and a few samples cost no repacking.
-DOT_ROWS = 3
-DOT_COLS = 3
+# Blocks of 4 x 4 dot products (16 accumulators and 8 operands) where the CPU has 32
+# vector registers, 3 x 3 where it has 16; 4 x 4 measured 65 -> 89 GFLOP/s on XL.
+DOT_ROWS = DOT_COLS = 4 if VECTOR_REGISTERS >= 32 else 3
 KC_NT = 4096
-_d1_1, _d1_2, _d1_3, _d2_1, _d2_2, _d2_3, _d3_1, _d3_2, _d3_3 = (
-    dot_kernel(r, c) for r in (1, 2, 3) for c in (1, 2, 3))
+_d1_1, _d1_2, _d1_3, _d1_4 = (dot_kernel(1, c) for c in (1, 2, 3, 4))
+_d2_1, _d2_2, _d2_3, _d2_4 = (dot_kernel(2, c) for c in (1, 2, 3, 4))
+_d3_1, _d3_2, _d3_3, _d3_4 = (dot_kernel(3, c) for c in (1, 2, 3, 4))
+_d4_1, _d4_2, _d4_3, _d4_4 = (dot_kernel(4, c) for c in (1, 2, 3, 4))
 
 
 @jit
 def _dot_tile(rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc):
-    if rows == 3:
-        if cols == 3:
+    if rows == 4:
+        if cols == 4:
+            _d4_4(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
+        elif cols == 3:
+            _d4_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
+        elif cols == 2:
+            _d4_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
+        else:
+            _d4_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
+    elif rows == 3:
+        if cols == 4:
+            _d3_4(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
+        elif cols == 3:
             _d3_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
         elif cols == 2:
             _d3_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
         else:
             _d3_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
     elif rows == 2:
-        if cols == 3:
+        if cols == 4:
+            _d2_4(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
+        elif cols == 3:
             _d2_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
         elif cols == 2:
             _d2_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
         else:
             _d2_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
+    elif cols == 4:
+        _d1_4(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
     elif cols == 3:
         _d1_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
     elif cols == 2:
