@@ -24,8 +24,11 @@ import time
 
 import numpy as np
 
-from common import WORKLOADS, fashion_like, flops_per_sample, make_trainer  # finds fastbp
-from fastbp._threads import max_threads
+try:  # imported by asv as part of the benchmarks package
+    from .common import WORKLOADS, fashion_like, flops_per_sample, make_trainer
+except ImportError:  # run as a script
+    from common import WORKLOADS, fashion_like, flops_per_sample, make_trainer
+from fastbp._threads import max_threads  # after common, which finds fastbp
 
 LEARNING_RATE = 0.01
 SETTLE_SECONDS = 0.3  # lets other libraries' spinning threads go to sleep

@@ -6,8 +6,10 @@
     BP4       dC/dW[l] = D[l]^T A[l-1]   A = D[l] read transposed (a_rs = 1), B = A[l-1]
 
 B is read along its rows a vector at a time and A one element at a time (broadcast),
-so any strides of A do and nothing is packed. Columns are covered by 2-vector tiles,
-then a full and a masked 1-vector tile; rows by blocks of 6, then one smaller block.
+so any strides of A do. Columns are covered by 2-vector tiles (the last one partly
+masked), rows by blocks of 6 and one smaller block; k, rows and columns are blocked
+for the caches, and blocks whose rows would collide in cache sets are first copied
+into the thread's scratch.
 
 ``gemm_nt`` (Z = A W^T + b, dot-product form)
 
@@ -16,77 +18,21 @@ then a full and a masked 1-vector tile; rows by blocks of 6, then one smaller bl
 Here both factors run along their contiguous axis, so the products accumulate in
 vector lanes and are summed at the end; W needs no transposed copy.
 
-In both, every element is a fixed chain of fused multiply-adds (see ``simd``), so the
-result does not depend on the sizes of the blocks or on how rows are shared among
-threads.
+In both, every element is a fixed chain of operations (see ``simd``), so the result
+does not depend on the sizes of the blocks or on how rows are shared among threads.
 """
 
 from .._config import jit
-from .simd import VECTOR_REGISTERS, dot_kernel, microkernel, vector_lanes
+from .simd import MAX_ROWS, VECTOR_REGISTERS, axpy_tile, dot_tile, vector_lanes
 
 # Block sizes (float32): a KC x 16 panel of B is 16 KiB (L1), a KC x NC block of B
 # 256 KiB (L2), an MC x KC block of A 48 KiB.
 KC = 256
 NC = 256
 MC = 48
-ROWS = 6
+ROWS = MAX_ROWS
 PACK_SIZE = KC * (NC + MC)  # scratch elements one thread needs for gemm
 CONFLICT_STRIDE = 512  # bytes; see gemm
-
-_full2 = tuple(microkernel(r, 2) for r in range(1, ROWS + 1))
-_full1 = tuple(microkernel(r, 1) for r in range(1, ROWS + 1))
-_part1 = tuple(microkernel(r, 1, masked=True) for r in range(1, ROWS + 1))
-# Numba cannot index a tuple of intrinsics at run time: one name per kernel.
-_f2_1, _f2_2, _f2_3, _f2_4, _f2_5, _f2_6 = _full2
-_f1_1, _f1_2, _f1_3, _f1_4, _f1_5, _f1_6 = _full1
-_p1_1, _p1_2, _p1_3, _p1_4, _p1_5, _p1_6 = _part1
-
-
-@jit
-def _tile(rows, width, lanes, c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc):
-    """C[:rows, :width] (+)= A[:rows, :kc] B[:kc, :width] for rows <= 6, width <= 2 lanes."""
-    if width == 2 * lanes:
-        if rows == 6:
-            _f2_6(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-        elif rows == 5:
-            _f2_5(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-        elif rows == 4:
-            _f2_4(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-        elif rows == 3:
-            _f2_3(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-        elif rows == 2:
-            _f2_2(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-        else:
-            _f2_1(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-    elif width == lanes:
-        if rows == 6:
-            _f1_6(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-        elif rows == 5:
-            _f1_5(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-        elif rows == 4:
-            _f1_4(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-        elif rows == 3:
-            _f1_3(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-        elif rows == 2:
-            _f1_2(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-        else:
-            _f1_1(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-    elif width > lanes:  # a full vector, then a partial one
-        _tile(rows, lanes, lanes, c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc)
-        _tile(rows, width - lanes, lanes, c, c_off + lanes, ldc, a, a_off, a_rs, a_cs, b,
-              b_off + lanes, ldb, kc, acc)
-    elif rows == 6:
-        _p1_6(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-    elif rows == 5:
-        _p1_5(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-    elif rows == 4:
-        _p1_4(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-    elif rows == 3:
-        _p1_3(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-    elif rows == 2:
-        _p1_2(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
-    else:
-        _p1_1(c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc, acc, width)
 
 
 @jit
@@ -161,11 +107,12 @@ def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate
                         else:
                             x, x_off, x_rs, x_cs = a, a_off + i * a_rs + k0 * a_cs, a_rs, a_cs
                         if pack_b:
-                            _tile(rows, width, lanes, c, c_ij, ldc, x, x_off, x_rs, x_cs,
-                                  packed_b, (q - q0) * kc, panel, kc, acc)
+                            axpy_tile(rows, width, c, c_ij, ldc, x, x_off, x_rs, x_cs,
+                                      packed_b, (q - q0) * kc, panel, kc, acc)
                         else:
-                            _tile(rows, width, lanes, c, c_ij, ldc, x, x_off, x_rs, x_cs,
-                                  b, b_off + k0 * ldb + q, ldb, kc, acc)
+                            axpy_tile(rows, width, c, c_ij, ldc, x, x_off, x_rs, x_cs,
+                                      b, b_off + k0 * ldb + q, ldb, kc, acc)
+
 
 # Z = A W^T + b in dot-product form, for the forward pass: both factors are read along
 # their rows, so W needs no transposed copy and a few samples cost no repacking.
@@ -173,49 +120,6 @@ def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate
 # vector registers, 3 x 3 where it has 16; 4 x 4 measured 65 -> 89 GFLOP/s on XL.
 DOT_ROWS = DOT_COLS = 4 if VECTOR_REGISTERS >= 32 else 3
 KC_NT = 4096
-_d1_1, _d1_2, _d1_3, _d1_4 = (dot_kernel(1, c) for c in (1, 2, 3, 4))
-_d2_1, _d2_2, _d2_3, _d2_4 = (dot_kernel(2, c) for c in (1, 2, 3, 4))
-_d3_1, _d3_2, _d3_3, _d3_4 = (dot_kernel(3, c) for c in (1, 2, 3, 4))
-_d4_1, _d4_2, _d4_3, _d4_4 = (dot_kernel(4, c) for c in (1, 2, 3, 4))
-
-
-@jit
-def _dot_tile(rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc):
-    if rows == 4:
-        if cols == 4:
-            _d4_4(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-        elif cols == 3:
-            _d4_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-        elif cols == 2:
-            _d4_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-        else:
-            _d4_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-    elif rows == 3:
-        if cols == 4:
-            _d3_4(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-        elif cols == 3:
-            _d3_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-        elif cols == 2:
-            _d3_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-        else:
-            _d3_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-    elif rows == 2:
-        if cols == 4:
-            _d2_4(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-        elif cols == 3:
-            _d2_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-        elif cols == 2:
-            _d2_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-        else:
-            _d2_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-    elif cols == 4:
-        _d1_4(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-    elif cols == 3:
-        _d1_3(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-    elif cols == 2:
-        _d1_2(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
-    else:
-        _d1_1(z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off, acc)
 
 
 @jit
@@ -225,13 +129,13 @@ def gemm_nt(m, n, k, a, a_off, w, w_off, ldw, bias, b_off, z, z_off):
     A[i, p] = ``a[a_off + i*k + p]``, W[j, p] = ``w[w_off + j*ldw + p]``, b[j] =
     ``bias[b_off + j]``, Z[i, j] = ``z[z_off + i*n + j]``.
     """
-    # k in slices of KC_NT: a slice of A (all m rows) stays in L2 while W streams past
-    # once. Each slice's dot product is added to Z in slice order, whatever m is.
+    # k in slices of KC_NT (only very wide layers have more than one; shorter slices
+    # measured slower): each slice's dot product is added to Z in slice order.
     for k0 in range(0, k, KC_NT):
         kc = min(KC_NT, k - k0)
         for j in range(0, n, DOT_COLS):  # a few rows of W stay in L1 for all samples
             cols = min(DOT_COLS, n - j)
             for i in range(0, m, DOT_ROWS):
-                _dot_tile(min(DOT_ROWS, m - i), cols, z, z_off + i * n + j, n,
-                          a, a_off + i * k + k0, k, w, w_off + j * ldw + k0, ldw, kc,
-                          bias, b_off + j, k0 > 0)
+                dot_tile(min(DOT_ROWS, m - i), cols, z, z_off + i * n + j, n,
+                         a, a_off + i * k + k0, k, w, w_off + j * ldw + k0, ldw, kc,
+                         bias, b_off + j, k0 > 0)
