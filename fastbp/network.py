@@ -7,8 +7,8 @@ import numpy as np
 from ._threads import check_threads, using_threads
 from ._validation import check_choice, check_dtype, check_inputs, check_int
 from .kernels.activations import ACTIVATION_CODES
-from .kernels.layout import (B_OFF, N_IN, N_OUT, W_LD, W_OFF, layer_table, n_activations,
-                             aligned_zeros, n_params, outputs_of)
+from .kernels.layout import (N_IN, N_OUT, aligned_zeros, biases_of, layer_table,
+                             n_activations, n_params, outputs_of, weights_of)
 from .kernels.step import forward_batch
 
 # Samples run forward at a time by forward() (bounds the workspace, not the result).
@@ -37,12 +37,8 @@ class _ParameterList(Sequence):
         if isinstance(l, slice):
             return [self[i] for i in range(len(self))[l]]
         l = range(len(self))[l]
-        row = self._network._table[l]
-        params = self._network.params
-        if self._kind == "biases":
-            return params[int(row[B_OFF]):int(row[B_OFF] + row[N_OUT])]
-        n_out, n_in, ld, offset = int(row[N_OUT]), int(row[N_IN]), int(row[W_LD]), int(row[W_OFF])
-        return params[offset:offset + n_out * ld].reshape(n_out, ld)[:, :n_in]
+        view = weights_of if self._kind == "weights" else biases_of
+        return view(self._network.params, self._network._table, l)
 
     def __setitem__(self, l, value):
         l = range(len(self))[l]

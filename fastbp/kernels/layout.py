@@ -18,7 +18,6 @@ Rows inside a block are aligned too when n_l is a multiple of 16.
 
 import numpy as np
 
-from .._config import jit
 
 N_IN, N_OUT, W_OFF, B_OFF, ACT, A_OFF, D_OFF, W_LD = range(8)
 N_COLUMNS = 8
@@ -79,21 +78,23 @@ def aligned_zeros(n, dtype):
     return raw[start:start + n * dtype.itemsize].view(dtype)
 
 
-@jit
+# Views for Python code (the kernels index the flat buffers directly).
+
 def weights_of(params, table, l):
-    """W of layer row ``l`` of the table, a (n_out, n_in) view into ``params``."""
-    n_in, n_out, o, ld = table[l, N_IN], table[l, N_OUT], table[l, W_OFF], table[l, W_LD]
-    return params[o:o + n_out * ld].reshape((n_out, ld))[:, :n_in]
+    """W of layer row ``l`` of the table (network layer l + 1): a (n_out, n_in) view
+    into ``params``; rows are ``W_LD`` apart."""
+    n_in, n_out, o, ld = (int(x) for x in table[l, [N_IN, N_OUT, W_OFF, W_LD]])
+    return params[o:o + n_out * ld].reshape(n_out, ld)[:, :n_in]
 
 
-@jit
 def biases_of(params, table, l):
-    o = table[l, B_OFF]
-    return params[o:o + table[l, N_OUT]]
+    """b of layer row ``l``: a (n_out,) view into ``params``."""
+    o, n_out = int(table[l, B_OFF]), int(table[l, N_OUT])
+    return params[o:o + n_out]
 
 
-@jit
 def outputs_of(a_ws, table, cap, m, l):
-    """A of layer row ``l`` (network layer l + 1), a (m, n_out) view."""
-    n, o = table[l, N_OUT], cap * table[l, A_OFF]
-    return a_ws[o:o + m * n].reshape((m, n))
+    """A of layer row ``l`` for the first ``m`` samples: a (m, n_out) view into an
+    activation workspace of capacity ``cap``."""
+    n, o = int(table[l, N_OUT]), cap * int(table[l, A_OFF])
+    return a_ws[o:o + m * n].reshape(m, n)
