@@ -1,12 +1,11 @@
 """The two matrix-product workers against NumPy, through every tiling path.
 
-``gemm`` covers columns with 2-vector tiles, then a full and a masked 1-vector tile,
-rows with blocks of 6 and one block of 1-5, k with slices of KC, in blocks of MC rows
-and NC columns, and copies blocks of B (of A) into scratch when their rows (columns)
-lie a multiple of 512 bytes apart; ``gemm_nt``
-covers rows and columns with blocks of 3 and smaller, k with full vectors and one
-masked partial vector. The sizes below hit every combination for float32 (8 lanes)
-and float64 (4 lanes).
+``gemm`` covers columns with 2-vector tiles, the last one masked, rows with blocks of 6
+and then single rows, k with slices of KC, in blocks of MC rows and NC columns, and
+copies blocks of B (of A) into scratch when their rows (columns) lie a multiple of 512
+bytes apart; ``gemm_nt`` covers rows and columns with blocks of DOT and single ones, k
+with full vectors and one masked partial vector. The sizes below hit every combination
+for float32 (8 lanes) and float64 (4 lanes).
 """
 
 import numpy as np

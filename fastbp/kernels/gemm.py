@@ -6,8 +6,8 @@
     BP4       dC/dW[l] = D[l]^T A[l-1]   A = D[l] read transposed (a_rs = 1), B = A[l-1]
 
 B is read along its rows a vector at a time and A one element at a time (broadcast),
-so any strides of A do. Columns are covered by 2-vector tiles (the last one partly
-masked), rows by blocks of 6 and one smaller block; k, rows and columns are blocked
+so any strides of A do. Columns are covered by 2-vector tiles (the last one masked),
+rows by blocks of 6 and then single rows; k, rows and columns are blocked
 for the caches, and blocks whose rows would collide in cache sets are first copied
 into the thread's scratch.
 
@@ -23,7 +23,7 @@ does not depend on the sizes of the blocks or on how rows are shared among threa
 """
 
 from .._config import jit
-from .simd import MAX_ROWS, VECTOR_REGISTERS, axpy_tile, dot_tile, vector_lanes
+from .simd import DOT, MAX_ROWS, axpy_tile, dot_tile, vector_lanes
 
 # Block sizes (float32): a KC x 16 panel of B is 16 KiB (L1), a KC x NC block of B
 # 512 KiB (L2), an MC x KC block of A 48 KiB. A block of A is copied again for every
@@ -101,26 +101,26 @@ def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate
                     _pack_a(a, a_off + i0 * a_rs + k0 * a_cs, a_rs, a_cs, i1 - i0, kc, packed_a)
                 for q in range(q0, q1, panel):
                     width = min(panel, q1 - q)
-                    for i in range(i0, i1, ROWS):
-                        rows = min(ROWS, i1 - i)
+                    i = i0
+                    while i < i1:
+                        rows = ROWS if i1 - i >= ROWS else 1
                         c_ij = c_off + i * ldc + q
                         if pack_a:
                             x, x_off, x_rs, x_cs = packed_a, (i - i0) * kc, 1, ROWS
                         else:
                             x, x_off, x_rs, x_cs = a, a_off + i * a_rs + k0 * a_cs, a_rs, a_cs
                         if pack_b:
-                            axpy_tile(rows, width, c, c_ij, ldc, x, x_off, x_rs, x_cs,
-                                      packed_b, (q - q0) * kc, panel, kc, acc)
+                            y, y_off, y_ld = packed_b, (q - q0) * kc, panel
                         else:
-                            axpy_tile(rows, width, c, c_ij, ldc, x, x_off, x_rs, x_cs,
-                                      b, b_off + k0 * ldb + q, ldb, kc, acc)
+                            y, y_off, y_ld = b, b_off + k0 * ldb + q, ldb
+                        # one call site: the tile expands to code for every shape
+                        axpy_tile(rows, width, c, c_ij, ldc, x, x_off, x_rs, x_cs,
+                                  y, y_off, y_ld, kc, acc)
+                        i += rows
 
 
 # Z = A W^T + b in dot-product form, for the forward pass: both factors are read along
 # their rows, so W needs no transposed copy and a few samples cost no repacking.
-# Blocks of 4 x 4 dot products (16 accumulators and 8 operands) where the CPU has 32
-# vector registers, 3 x 3 where it has 16; 4 x 4 measured 65 -> 89 GFLOP/s on XL.
-DOT_ROWS = DOT_COLS = 4 if VECTOR_REGISTERS >= 32 else 3
 KC_NT = 4096
 
 
@@ -135,9 +135,13 @@ def gemm_nt(m, n, k, a, a_off, w, w_off, ldw, bias, b_off, z, z_off):
     # measured slower): each slice's dot product is added to Z in slice order.
     for k0 in range(0, k, KC_NT):
         kc = min(KC_NT, k - k0)
-        for j in range(0, n, DOT_COLS):  # a few rows of W stay in L1 for all samples
-            cols = min(DOT_COLS, n - j)
-            for i in range(0, m, DOT_ROWS):
-                dot_tile(min(DOT_ROWS, m - i), cols, z, z_off + i * n + j, n,
-                         a, a_off + i * k + k0, k, w, w_off + j * ldw + k0, ldw, kc,
-                         bias, b_off + j, k0 > 0)
+        j = 0
+        while j < n:  # DOT rows of W stay in L1 while all samples pass
+            cols = DOT if n - j >= DOT else 1
+            i = 0
+            while i < m:
+                rows = DOT if m - i >= DOT else 1
+                dot_tile(rows, cols, z, z_off + i * n + j, n, a, a_off + i * k + k0, k,
+                         w, w_off + j * ldw + k0, ldw, kc, bias, b_off + j, k0 > 0)
+                i += rows
+            j += cols
