@@ -4,6 +4,9 @@ Kernels are compiled at module level with ``jit`` (serial) or ``jit(parallel=Tru
 No kernel spells out its own flags.
 """
 
+import hashlib
+from pathlib import Path
+
 from numba import njit
 
 # No ``reassoc`` and no ``contract``: each output element is then computed by the
@@ -28,3 +31,26 @@ def jit(function=None, *, parallel=False):
     if function is None:
         return njit(**options)
     return njit(**options)(function)
+
+
+def _drop_stale_cache():
+    """Numba keys each cached function on its own file only: a kernel whose callee in
+    another file changed would load machine code with the old callee inlined. So the
+    cache of the whole package is dropped whenever any of its sources changes (after
+    an edit; an installed release never changes its files)."""
+    package = Path(__file__).resolve().parent
+    sources = sorted(package.rglob("*.py"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    marker = package / "__pycache__" / "fastbp-sources.sha256"
+    try:
+        if marker.exists() and marker.read_text() == digest:
+            return
+        for cached in list(package.rglob("*.nbi")) + list(package.rglob("*.nbc")):
+            cached.unlink(missing_ok=True)
+        marker.parent.mkdir(exist_ok=True)
+        marker.write_text(digest)
+    except OSError:  # a read-only installation: Numba caches elsewhere, or not at all
+        pass
+
+
+_drop_stale_cache()

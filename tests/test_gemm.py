@@ -47,7 +47,7 @@ def test_gemm_cache_blocks_and_packing(rng, dtype, n_extra, transposed):
     """Several MC, NC and KC blocks, each with a partial last block, with and without
     copying blocks of A and B into scratch; one row alone (nothing packed) gives the
     same bits as that row of the whole product."""
-    m, n, k = 2 * MC + 7, 2 * NC + n_extra, 2 * KC + 5
+    m, n, k = 2 * MC + 10, 2 * NC + n_extra, 2 * KC + 5  # last block: 6 rows + 4 single
     A = rng.standard_normal((m, k)).astype(dtype)
     B = rng.standard_normal((k, n)).astype(dtype)
     C = np.empty((m, n), dtype)

@@ -105,8 +105,9 @@ def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate
                     while i < i1:
                         rows = ROWS if i1 - i >= ROWS else 1
                         c_ij = c_off + i * ldc + q
-                        if pack_a:
-                            x, x_off, x_rs, x_cs = packed_a, (i - i0) * kc, 1, ROWS
+                        if pack_a:  # row r of the packed block that starts at row i_b
+                            i_b = i0 + (i - i0) // ROWS * ROWS
+                            x, x_off, x_rs, x_cs = packed_a, (i_b - i0) * kc + i - i_b, 1, ROWS
                         else:
                             x, x_off, x_rs, x_cs = a, a_off + i * a_rs + k0 * a_cs, a_rs, a_cs
                         if pack_b:
