@@ -199,7 +199,8 @@ def main(argv=None):
           f"{torch_version if 'torch' not in args.skip else 'skipped'}; "
           f"roof (numpy float32 1024^3 matmul, all cores): {roof:.1f} GFLOP/s; "
           f"median of {args.repeats} epochs")
-    header = f"{'workload':<12}{'impl':<8}{'samples/s':>12}{'GFLOP/s':>10}{'fastbp x':>10}{'% roof':>8}"
+    header = (f"{'workload':<12}{'impl':<8}{'samples/s':>12}{'GFLOP/s':>10}{'fastbp x':>10}"
+              f"{'% roof':>8}")
     print(header)
     print("-" * len(header))
     for name in args.workloads:

@@ -1,4 +1,5 @@
-"""Checks at the public entry points: one clear message naming the argument and what was expected."""
+"""Checks at the public entry points: one clear message naming the argument and what
+was expected."""
 
 import numbers
 

@@ -89,7 +89,8 @@ class Network:
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
             raise TypeError(f"sizes must be a sequence of layer sizes; got {sizes!r}")
         if len(sizes) < 2:
-            raise ValueError(f"sizes must name at least an input and an output layer; got {sizes!r}")
+            raise ValueError(f"sizes must name at least an input and an output layer; "
+                             f"got {sizes!r}")
         self.sizes = tuple(check_int(n, f"sizes[{i}]", minimum=1) for i, n in enumerate(sizes))
         n_hidden = len(self.sizes) - 2
         if isinstance(activation, str):

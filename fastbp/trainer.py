@@ -232,5 +232,6 @@ class Trainer:
         return float(1 - residual / total) if total > 0 else 0.0
 
     def __repr__(self):
-        return (f"Trainer({self.network!r}, cost={self.cost!r}, learning_rate={self.learning_rate}, "
+        return (f"Trainer({self.network!r}, cost={self.cost!r}, "
+                f"learning_rate={self.learning_rate}, "
                 f"batch_size={self.batch_size}, threads={self.threads})")

@@ -36,7 +36,8 @@ def test_gemm_every_tile_shape(rng, dtype, m):
             A = rng.standard_normal((m, k)).astype(dtype)
             B = rng.standard_normal((k, n)).astype(dtype)
             C = np.full((m, n), np.nan, dtype)
-            gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False, scratch(dtype))
+            gemm(m, n, k, 1.0, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n,
+                 False, scratch(dtype))
             check(C, A.astype(np.float64) @ B, dtype, np.abs(A) @ np.abs(B))
 
 
@@ -55,15 +56,29 @@ def test_gemm_cache_blocks_and_packing(rng, dtype, n_extra, transposed):
         lda = 1024 // A.itemsize
         At = np.zeros((k, lda), dtype)
         At[:, :m] = A.T
-        gemm(m, n, k, At.ravel(), 0, 1, lda, B.ravel(), 0, n, C.ravel(), 0, n, False,
+        gemm(m, n, k, 1.0, At.ravel(), 0, 1, lda, B.ravel(), 0, n, C.ravel(), 0, n, False,
              scratch(dtype))
     else:
-        gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False,
+        gemm(m, n, k, 1.0, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False,
              scratch(dtype))
     check(C, A.astype(np.float64) @ B, dtype, np.abs(A) @ np.abs(B))
     row = np.empty(n, dtype)
-    gemm(1, n, k, A[m - 1], 0, k, 1, B.ravel(), 0, n, row, 0, n, False, scratch(dtype))
+    gemm(1, n, k, 1.0, A[m - 1], 0, k, 1, B.ravel(), 0, n, row, 0, n, False, scratch(dtype))
     np.testing.assert_array_equal(row, C[m - 1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [1, 7, 13])
+def test_gemm_alpha_accumulates_a_scaled_product(rng, dtype, m):
+    """C += alpha A B, as the fused SGD update W -= (eta/m) D^T A uses it."""
+    n, k = 37, 19
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    C = rng.standard_normal((m, n)).astype(dtype)
+    expected = C.astype(np.float64) - 0.25 * (A.astype(np.float64) @ B)
+    gemm(m, n, k, -0.25, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, True,
+         scratch(dtype))
+    check(C, expected, dtype, np.abs(C) + 0.25 * np.abs(A) @ np.abs(B))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -76,7 +91,8 @@ def test_gemm_strides_offsets_and_accumulate(rng, dtype):
     C = rng.standard_normal((m, n + 6)).astype(dtype)
     expected = C.astype(np.float64).copy()
     expected[:, 2:2 + n] += A.astype(np.float64) @ B[:, 1:1 + n]
-    gemm(m, n, k, big_a, 5, 1, m + 4, B.ravel(), 1, n + 3, C.ravel(), 2, n + 6, True, scratch(dtype))
+    gemm(m, n, k, 1.0, big_a, 5, 1, m + 4, B.ravel(), 1, n + 3, C.ravel(), 2, n + 6,
+         True, scratch(dtype))
     check(C, expected, dtype, np.abs(A) @ np.abs(B[:, 1:1 + n]))
 
 
@@ -104,16 +120,17 @@ def test_every_element_is_computed_the_same_in_every_block(rng, dtype):
     b = rng.standard_normal(n).astype(dtype)
     C = np.empty((m, n), dtype)
     Z = np.empty((m, n), dtype)
-    gemm(m, n, k, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False, scratch(dtype))
+    gemm(m, n, k, 1.0, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False, scratch(dtype))
     gemm_nt(m, n, k, A.ravel(), 0, W.ravel(), 0, k, b, 0, Z.ravel(), 0)
     for i in range(m):
         row = np.empty((1, n), dtype)
-        gemm(1, n, k, A[i], 0, k, 1, B.ravel(), 0, n, row.ravel(), 0, n, False, scratch(dtype))
+        gemm(1, n, k, 1.0, A[i], 0, k, 1, B.ravel(), 0, n, row.ravel(), 0, n, False, scratch(dtype))
         np.testing.assert_array_equal(row[0], C[i])
         gemm_nt(1, n, k, A[i], 0, W.ravel(), 0, k, b, 0, row.ravel(), 0)
         np.testing.assert_array_equal(row[0], Z[i])
     cols = np.empty((m, 5), dtype)
-    gemm(m, 5, k, A.ravel(), 0, k, 1, B.ravel(), 17, n, cols.ravel(), 0, 5, False, scratch(dtype))
+    gemm(m, 5, k, 1.0, A.ravel(), 0, k, 1, B.ravel(), 17, n, cols.ravel(), 0, 5,
+         False, scratch(dtype))
     np.testing.assert_array_equal(cols, C[:, 17:22])
     gemm_nt(m, 5, k, A.ravel(), 0, W.ravel(), 17 * k, k, b, 17, cols.ravel(), 0)
     np.testing.assert_array_equal(cols, Z[:, 17:22])

@@ -23,22 +23,25 @@ def delta_backward(delta_next, dn_off, n_next, weights, w_off, w_ld, a, a_off, a
     pack : ndarray, 1-D
         The calling thread's scratch for ``gemm``.
     """
-    gemm(rows, n, n_next, delta_next, dn_off, n_next, 1, weights, w_off, w_ld, delta, d_off, n,
-         False, pack)
+    gemm(rows, n, n_next, 1.0, delta_next, dn_off, n_next, 1, weights, w_off, w_ld, delta, d_off,
+         n, False, pack)
     for s in range(rows):
         multiply_by_derivative(delta[d_off + s * n:d_off + (s + 1) * n],
                                a[a_off + s * n:a_off + (s + 1) * n], activation_code)
 
 
 @jit
-def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, w_ld, b_off, j0, j1,
-                  pack):
-    """BP3 and BP4 for neurons ``j0:j1``, as sums over the batch: D[l]^T A[l-1] and the
-    column sums of D[l]. Callers divide by the batch size ``m`` (the update folds the
-    1/m into its step size, which saves a pass over the gradient).
+def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, out, w_off, w_ld, b_off, j0, j1,
+                  step, pack):
+    """BP3 and BP4 for neurons ``j0:j1`` as sums over the batch, D[l]^T A[l-1] and the
+    column sums of D[l] (m times dC/dW[l] and dC/db[l]), written to ``out`` or, with
+    ``step`` > 0, applied to it as the SGD update ``out -= step * sums``.
 
-    Each entry is a sum over the ``m`` samples in index order, whichever thread
-    computes it, so the gradient does not depend on how rows are shared among threads.
+    The update is fused: the products of the batch accumulate onto W[l] itself
+    (alpha = -step in ``gemm``), so the gradient never passes through memory.
+    With ``step`` = eta / m this is W -= eta dC/dW. Each entry is a sum over the ``m``
+    samples in index order, whichever thread computes it, so the result does not depend
+    on how rows are shared among threads.
 
     Parameters
     ----------
@@ -46,18 +49,23 @@ def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, grad, w_off, w_ld
         D[l] of the batch from ``d_off``, ``n_out`` per sample.
     a_prev : ndarray, 1-D
         A[l-1] of the batch from ``a_off``, ``n_in`` per sample.
-    grad : ndarray, 1-D
-        Receives rows ``j0:j1`` of m dC/dW[l] (shape (n_out, n_in) from ``w_off``, rows
-        ``w_ld`` apart) and
-        entries ``j0:j1`` of m dC/db[l] (from ``b_off``).
+    out : ndarray, 1-D
+        Parameters (``step`` > 0) or gradient sums (``step`` = 0) in the layout of
+        ``params``: rows ``j0:j1`` of W[l] from ``w_off`` (rows ``w_ld`` apart) and
+        entries ``j0:j1`` of b[l] from ``b_off``.
     pack : ndarray, 1-D
         The calling thread's scratch for ``gemm``.
     """
     # D[l]^T is read in place: its element (j, s) is delta[d_off + s*n_out + j].
-    gemm(j1 - j0, n_in, m, delta, d_off + j0, 1, n_out, a_prev, a_off, n_in,
-         grad, w_off + j0 * w_ld, w_ld, False, pack)
+    update = step > 0
+    gemm(j1 - j0, n_in, m, -step if update else 1.0, delta, d_off + j0, 1, n_out,
+         a_prev, a_off, n_in, out, w_off + j0 * w_ld, w_ld, update, pack)
+    scale = out.dtype.type(step)
     for j in range(j0, j1):
-        db = grad.dtype.type(0)
+        db = out.dtype.type(0)
         for s in range(m):
             db += delta[d_off + s * n_out + j]
-        grad[b_off + j] = db
+        if update:
+            out[b_off + j] -= scale * db
+        else:
+            out[b_off + j] = db

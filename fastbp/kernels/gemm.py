@@ -50,24 +50,26 @@ def _pack_b(b, b_off, ldb, kc, q0, q1, panel, packed):
 
 
 @jit
-def _pack_a(a, a_off, a_rs, a_cs, rows, kc, packed):
-    """Copy A[:rows, :kc] into ``packed`` as blocks of ROWS rows, each stored p-major
-    (element (r, p) of a block at p * ROWS + r), so the micro-kernel reads it in order."""
+def _pack_a(a, a_off, a_rs, a_cs, rows, kc, alpha, packed):
+    """Copy ``alpha`` A[:rows, :kc] into ``packed`` as blocks of ROWS rows, each stored
+    p-major (element (r, p) of a block at p * ROWS + r), so the tile reads it in order."""
     for i in range(0, rows, ROWS):
         dst = i * kc
         for p in range(kc):
             for r in range(min(ROWS, rows - i)):
-                packed[dst + p * ROWS + r] = a[a_off + (i + r) * a_rs + p * a_cs]
+                packed[dst + p * ROWS + r] = alpha * a[a_off + (i + r) * a_rs + p * a_cs]
 
 
 @jit
-def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate, pack):
-    """C (+)= A B for an (m x k) A and a (k x n) B; a serial worker.
+def gemm(m, n, k, alpha, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate, pack):
+    """C (+)= alpha A B for an (m x k) A and a (k x n) B; a serial worker.
 
     Parameters
     ----------
     m, n, k : int
         Rows of C, columns of C, length of the sums.
+    alpha : float
+        Scales A (as it is copied into scratch: A is then always copied); 1 for none.
     a, b, c : ndarray, 1-D
         Flat buffers of one dtype. A[i, p] = ``a[a_off + i*a_rs + p*a_cs]``,
         B[p, q] = ``b[b_off + p*ldb + q]``, C[i, q] = ``c[c_off + i*ldc + q]``.
@@ -83,7 +85,9 @@ def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate
     # few cache sets and evict each other. Only worth it when a block is reused enough.
     item = c.itemsize
     pack_b = m > 2 * ROWS and (ldb * item) % CONFLICT_STRIDE == 0
-    pack_a = n > 2 * panel and a_cs != 1 and (a_cs * item) % CONFLICT_STRIDE == 0
+    scaled = alpha != 1
+    pack_a = scaled or (n > 2 * panel and a_cs != 1 and (a_cs * item) % CONFLICT_STRIDE == 0)
+    alpha = c.dtype.type(alpha)
     packed_b = pack[:KC * NC]
     packed_a = pack[KC * NC:PACK_SIZE]
     # Cache blocking: a KC x NC block of B stays in L2 while MC x KC blocks of A pass
@@ -98,7 +102,8 @@ def gemm(m, n, k, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate
             for i0 in range(0, m, MC):
                 i1 = min(i0 + MC, m)
                 if pack_a:
-                    _pack_a(a, a_off + i0 * a_rs + k0 * a_cs, a_rs, a_cs, i1 - i0, kc, packed_a)
+                    _pack_a(a, a_off + i0 * a_rs + k0 * a_cs, a_rs, a_cs, i1 - i0, kc, alpha,
+                            packed_a)
                 for q in range(q0, q1, panel):
                     width = min(panel, q1 - q)
                     i = i0

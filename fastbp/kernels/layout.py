@@ -10,14 +10,14 @@ A network is described to kernels by an int64 table with one row per layer l = 1
 and the columns below.
 
 W[l] is stored with a row stride of ``W_LD`` >= n_{l-1} (see ``weight_stride``); the
-padding holds zeros. Every W[l], b[l] and every layer's block of activations or deltas starts on a 64-byte
-boundary (buffers come from ``aligned_zeros``, offsets are multiples of ALIGN): vector
-loads that straddle cache lines were measured to cost up to 20% in the forward pass.
-Rows inside a block are aligned too when n_l is a multiple of 16.
+padding holds zeros. Every W[l], b[l] and every layer's block of activations or deltas
+starts on a 64-byte boundary (buffers come from ``aligned_zeros``, offsets are
+multiples of ALIGN): vector loads that straddle cache lines were measured to cost up
+to 20% in the forward pass. Rows inside a block are aligned too when n_l is a
+multiple of 16.
 """
 
 import numpy as np
-
 
 N_IN, N_OUT, W_OFF, B_OFF, ACT, A_OFF, D_OFF, W_LD = range(8)
 N_COLUMNS = 8

@@ -9,11 +9,10 @@ Three layers, outermost first:
 
 How the work is shared: forward, BP1 and BP2 are independent per sample, so the batch
 is cut into one contiguous shard of samples per thread. BP3/BP4 sum over samples, so
-there the gradient is cut instead: each thread owns a slice of rows of every dC/dW[l]
-(its own part of the gradient buffer), sums the batch in sample order and applies the
-update to its rows. No value depends on which thread computed it, so results are
-bit-identical for any thread count, and no per-thread copy of the gradient has to be
-reduced.
+there the gradient is cut instead: each thread owns a slice of rows of every dC/dW[l],
+sums the batch in sample order and applies the update to its rows of W[l] as it goes.
+No value depends on which thread computed it, so results are bit-identical for any
+thread count, and no per-thread copy of the gradient has to be reduced.
 
 Buffers (see ``layout``): ``params`` holds W[l] and b[l]; ``a_ws`` and ``d_ws`` the
 activations and deltas of a batch of up to ``cap`` samples.
@@ -27,7 +26,6 @@ from .costs import cost, output_delta
 from .dense import dense_forward
 from .gemm import PACK_SIZE
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
-from .update import sgd_rows
 
 
 @jit
@@ -113,12 +111,15 @@ def backprop_batch(params, table, cost_code, X, Y, order, start, m, cap, a_ws, d
 
 @jit(parallel=True)
 def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, pack_ws, n_shards):
-    """BP3 and BP4 into ``grad`` (as sums over the batch: m times the gradient) and, if
-    ``learning_rate`` > 0, the SGD update of ``params``.
+    """With ``learning_rate`` > 0, the SGD update of ``params`` by BP3 and BP4 (fused: no
+    gradient is stored); with 0, BP3 and BP4 into ``grad`` as sums over the batch (m
+    times the gradient).
 
     Needs ``backprop_batch`` to have filled the workspaces. Shard ``t`` takes the
     ``t``-th slice of the rows of every layer, so the threads share every layer.
     """
+    out = params if learning_rate > 0 else grad
+    step = learning_rate / m
     for shard in prange(n_shards):
         pack = pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
         for l in range(table.shape[0]):
@@ -127,11 +128,8 @@ def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, pack_w
             if j0 == j1:
                 continue
             a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
-            gradient_rows(d_ws, cap * table[l, D_OFF], n_out, a_ws, a_off, n_in, m,
-                          grad, table[l, W_OFF], table[l, W_LD], table[l, B_OFF], j0, j1, pack)
-            if learning_rate > 0:
-                sgd_rows(params, grad, table[l, W_OFF], table[l, W_LD], table[l, B_OFF],
-                         learning_rate / m, j0, j1)
+            gradient_rows(d_ws, cap * table[l, D_OFF], n_out, a_ws, a_off, n_in, m, out,
+                          table[l, W_OFF], table[l, W_LD], table[l, B_OFF], j0, j1, step, pack)
 
 
 @jit
