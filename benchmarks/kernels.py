@@ -57,7 +57,7 @@ def main():
             ld = weight_stride(k)
             x, w, z, b = _random(m * k, rng), _random(n * ld, rng), _random(m * n, rng), \
                 _random(n, rng)
-            run = lambda: gemm_nt(m, n, k, x, 0, w, 0, ld, b, 0, z, 0)  # noqa: E731
+            run = lambda: gemm_nt(m, n, k, x, 0, w, 0, ld, b, 0, z, 0, n)  # noqa: E731
         elif kind == "bp2":  # A: D[l+1] rows (k per sample), B: W[l+1] rows, padded
             ld = weight_stride(n)
             x, w, c = _random(m * k, rng), _random(k * ld, rng), _random(m * n, rng)

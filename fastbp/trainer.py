@@ -10,7 +10,7 @@ from ._validation import (check_choice, check_dtype, check_inputs, check_int,
 from .kernels.costs import COST_CODES
 from .kernels.gemm import PACK_SIZE
 from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of
-from .kernels.step import backprop_batch, gradient_step, train_epoch
+from .kernels.step import backprop_batch, by_neuron_pays, gradient_step, train_epoch
 from .network import Network
 
 # The output activation a cost implies; cross-entropies need theirs (BP1 relies on it).
@@ -82,6 +82,7 @@ class Trainer:
         self.verbose = bool(verbose)
         self.history = {"loss": []}
         self._rng = np.random.default_rng(seed)
+        self._by_neuron = by_neuron_pays(self.network._table, self.threads)
         self._workspaces = {}
 
     # -- data ---------------------------------------------------------------------------
@@ -145,7 +146,7 @@ class Trainer:
                 train_epoch(net.params, net._table, cost_code, X, Y, order, cap, 0,
                             n_batches,
                             self.learning_rate, a_ws, d_ws, grad, sample_cost, sample_correct,
-                            batch_cost, batch_correct, pack_ws, self.threads)
+                            batch_cost, batch_correct, pack_ws, self.threads, self._by_neuron)
                 history["loss"].append(float(batch_cost.sum() / n))
                 if classification:
                     history["accuracy"].append(float(batch_correct.sum() / n))

@@ -12,12 +12,13 @@ from fastbp import Trainer
 from fastbp._threads import max_threads
 
 
-def train(threads, batch_size, dtype=np.float32):
+def train(threads, batch_size, dtype=np.float32, by_neuron=False):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((203, 30)).astype(dtype)
     y = rng.integers(0, 7, 203)
-    trainer = Trainer([30, 41, 13, 7], activation="tanh", batch_size=batch_size,
+    trainer = Trainer([30, 41, 67, 7], activation="tanh", batch_size=batch_size,
                       learning_rate=0.05, threads=threads, seed=3, dtype=dtype)
+    trainer._by_neuron = by_neuron  # as for large layers: each layer shared by neurons
     history = trainer.fit(X, y, epochs=2)
     return trainer.network.params.copy(), history
 
@@ -25,26 +26,29 @@ def train(threads, batch_size, dtype=np.float32):
 @pytest.mark.parametrize("batch_size", [1, 7, 32, 203, 500])
 def test_same_bits_for_every_thread_count(batch_size):
     params_1, history_1 = train(1, batch_size)
-    for threads in range(2, max_threads() + 1):
-        params_n, history_n = train(threads, batch_size)
-        np.testing.assert_array_equal(params_n, params_1)
-        assert history_n == history_1
+    for threads in range(1, max_threads() + 1):
+        for by_neuron in (False, True):
+            params_n, history_n = train(threads, batch_size, by_neuron=by_neuron)
+            np.testing.assert_array_equal(params_n, params_1)
+            assert history_n == history_1
 
 
 def test_same_bits_with_more_threads_than_cores():
-    """In fresh processes with 8 Numba threads: 1, 3, 5 and 8 threads give the same bits."""
+    """In a fresh process with 8 Numba threads: 1, 3, 5 and 8 threads, the batch shared
+    by samples or by neurons, give the same bits."""
     script = (
         "import hashlib, sys, numpy as np\n"
         "sys.path.insert(0, %r)\n"
         "from test_determinism import train\n"
         "for t in (1, 3, 5, 8):\n"
-        "    p, h = train(t, 13)\n"
-        "    print(hashlib.sha256(p.tobytes()).hexdigest(), h['loss'])\n"
+        "    for by_neuron in (False, True):\n"
+        "        p, h = train(t, 13, by_neuron=by_neuron)\n"
+        "        print(hashlib.sha256(p.tobytes()).hexdigest(), h['loss'])\n"
     ) % os.path.dirname(__file__)
     env = dict(os.environ, NUMBA_NUM_THREADS="8")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, timeout=600, check=True).stdout.splitlines()
-    assert len(out) == 4 and len(set(out)) == 1, out
+    assert len(out) == 8 and len(set(out)) == 1, out
     params, _ = train(1, 13)
     assert out[0].split()[0] == hashlib.sha256(params.tobytes()).hexdigest()
 

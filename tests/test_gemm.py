@@ -105,7 +105,7 @@ def test_gemm_nt_every_tile_shape(rng, dtype, m):
             W = rng.standard_normal((n, k)).astype(dtype)
             b = rng.standard_normal(n).astype(dtype)
             Z = np.full((m, n), np.nan, dtype)
-            gemm_nt(m, n, k, A.ravel(), 0, W.ravel(), 0, k, b, 0, Z.ravel(), 0)
+            gemm_nt(m, n, k, A.ravel(), 0, W.ravel(), 0, k, b, 0, Z.ravel(), 0, n)
             check(Z, A.astype(np.float64) @ W.T + b, dtype, np.abs(A) @ np.abs(W.T) + np.abs(b))
 
 
@@ -121,16 +121,16 @@ def test_every_element_is_computed_the_same_in_every_block(rng, dtype):
     C = np.empty((m, n), dtype)
     Z = np.empty((m, n), dtype)
     gemm(m, n, k, 1.0, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False, scratch(dtype))
-    gemm_nt(m, n, k, A.ravel(), 0, W.ravel(), 0, k, b, 0, Z.ravel(), 0)
+    gemm_nt(m, n, k, A.ravel(), 0, W.ravel(), 0, k, b, 0, Z.ravel(), 0, n)
     for i in range(m):
         row = np.empty((1, n), dtype)
         gemm(1, n, k, 1.0, A[i], 0, k, 1, B.ravel(), 0, n, row.ravel(), 0, n, False, scratch(dtype))
         np.testing.assert_array_equal(row[0], C[i])
-        gemm_nt(1, n, k, A[i], 0, W.ravel(), 0, k, b, 0, row.ravel(), 0)
+        gemm_nt(1, n, k, A[i], 0, W.ravel(), 0, k, b, 0, row.ravel(), 0, n)
         np.testing.assert_array_equal(row[0], Z[i])
     cols = np.empty((m, 5), dtype)
     gemm(m, 5, k, 1.0, A.ravel(), 0, k, 1, B.ravel(), 17, n, cols.ravel(), 0, 5,
          False, scratch(dtype))
     np.testing.assert_array_equal(cols, C[:, 17:22])
-    gemm_nt(m, 5, k, A.ravel(), 0, W.ravel(), 17 * k, k, b, 17, cols.ravel(), 0)
+    gemm_nt(m, 5, k, A.ravel(), 0, W.ravel(), 17 * k, k, b, 17, cols.ravel(), 0, 5)
     np.testing.assert_array_equal(cols, Z[:, 17:22])

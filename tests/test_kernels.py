@@ -64,16 +64,19 @@ def test_gradients_match_reference(rng, dtype, hidden, output, cost):
         assert_close(grad_b[l], ref_b[l], dtype, f"dC/db[{l + 1}]")
 
 
+@pytest.mark.parametrize("by_neuron", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("output,cost", OUTPUT_COST_PAIRS)
-def test_epoch_matches_reference(rng, dtype, output, cost):
-    """A whole epoch from the same seed: shuffling, batches (the last one short), updates."""
-    net = Network([5, 8, 7, 3], ["tanh", "relu"], output, dtype=dtype, seed=3)
+def test_epoch_matches_reference(rng, dtype, output, cost, by_neuron):
+    """A whole epoch from the same seed: shuffling, batches (the last one short), updates;
+    with the batch shared by samples and (as for large layers) by neurons."""
+    net = Network([5, 40, 7, 3], ["tanh", "relu"], output, dtype=dtype, seed=3)
     n, batch_size, eta, seed = 23, 5, 0.3, 7
     X = rng.standard_normal((n, 5)).astype(dtype)
     Y = make_targets(rng, cost, output, n, 3).astype(dtype)
     weights, biases = params64(net)
     trainer = Trainer(net, cost, learning_rate=eta, batch_size=batch_size, seed=seed)
+    trainer._by_neuron = by_neuron
     history = trainer.fit(X, Y, epochs=2)
     shuffles = np.random.default_rng(seed)
     losses = []

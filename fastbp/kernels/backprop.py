@@ -7,8 +7,9 @@ from .gemm import gemm
 
 @jit
 def delta_backward(delta_next, dn_off, n_next, weights, w_off, w_ld, a, a_off, activation_code,
-                   delta, d_off, n, rows, pack):
-    """BP2 for ``rows`` consecutive samples: ``D[l] = (D[l+1] W[l+1]) * f_l'(Z[l])``.
+                   delta, d_off, n, rows, k0, k1, pack):
+    """BP2 for neurons ``k0:k1`` of ``rows`` consecutive samples:
+    ``D[l] = (D[l+1] W[l+1]) * f_l'(Z[l])``.
 
     Parameters
     ----------
@@ -23,11 +24,11 @@ def delta_backward(delta_next, dn_off, n_next, weights, w_off, w_ld, a, a_off, a
     pack : ndarray, 1-D
         The calling thread's scratch for ``gemm``.
     """
-    gemm(rows, n, n_next, 1.0, delta_next, dn_off, n_next, 1, weights, w_off, w_ld, delta, d_off,
-         n, False, pack)
+    gemm(rows, k1 - k0, n_next, 1.0, delta_next, dn_off, n_next, 1, weights, w_off + k0, w_ld,
+         delta, d_off + k0, n, False, pack)
     for s in range(rows):
-        multiply_by_derivative(delta[d_off + s * n:d_off + (s + 1) * n],
-                               a[a_off + s * n:a_off + (s + 1) * n], activation_code)
+        multiply_by_derivative(delta[d_off + s * n + k0:d_off + s * n + k1],
+                               a[a_off + s * n + k0:a_off + s * n + k1], activation_code)
 
 
 @jit

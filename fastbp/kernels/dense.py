@@ -7,8 +7,8 @@ from .gemm import gemm_nt
 
 @jit
 def dense_forward(x, x_off, n_in, weights, w_off, w_ld, biases, b_off, n_out, activation_code,
-                  a, a_off, rows):
-    """A[l] = f(A[l-1] W[l]^T + b[l]) for ``rows`` consecutive samples.
+                  a, a_off, rows, j0, j1):
+    """Neurons ``j0:j1`` of A[l] = f(A[l-1] W[l]^T + b[l]) for ``rows`` consecutive samples.
 
     Parameters
     ----------
@@ -20,8 +20,10 @@ def dense_forward(x, x_off, n_in, weights, w_off, w_ld, biases, b_off, n_out, ac
         b[l] from ``b_off``.
     a : ndarray, 1-D
         Receives A[l] from ``a_off``, ``n_out`` per sample (Z is not kept: the
-        derivatives are computed from A).
+        derivatives are computed from A). Softmax needs whole rows: j0 = 0, j1 = n_out.
     """
-    gemm_nt(rows, n_out, n_in, x, x_off, weights, w_off, w_ld, biases, b_off, a, a_off)
+    gemm_nt(rows, j1 - j0, n_in, x, x_off, weights, w_off + j0 * w_ld, w_ld, biases, b_off + j0,
+            a, a_off + j0, n_out)
     for s in range(rows):
-        activate(a[a_off + s * n_out:a_off + (s + 1) * n_out], activation_code)
+        start = a_off + s * n_out
+        activate(a[start + j0:start + j1], activation_code)

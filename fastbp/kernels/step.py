@@ -3,12 +3,14 @@
 Three layers, outermost first:
 
 - ``train_epoch`` (serial) loops over mini-batches without returning to Python;
-- ``backprop_batch`` / ``gradient_step`` / ``forward_batch`` (parallel) share one batch
-  among threads;
-- ``_forward_shard`` / ``_backward_shard`` (serial) do the work for a range of samples.
+- ``backprop_batch`` (or ``backprop_batch_by_neuron``), ``gradient_step`` and
+  ``forward_batch`` (parallel) share one batch among threads;
+- ``_forward`` / ``_output_error`` / ``_backward`` (serial) do the work for a range of
+  samples and of neurons of one layer.
 
 How the work is shared: forward, BP1 and BP2 are independent per sample, so the batch
-is cut into one contiguous shard of samples per thread. BP3/BP4 sum over samples, so
+is cut into one contiguous shard of samples per thread (or, for large layers, each
+layer's neurons are cut instead, so that each thread reads only its slice of W). BP3/BP4 sum over samples, so
 there the gradient is cut instead: each thread owns a slice of rows of every dC/dW[l],
 sums the batch in sample order and applies the update to its rows of W[l] as it goes.
 No value depends on which thread computed it, so results are bit-identical for any
@@ -22,10 +24,21 @@ from numba import prange
 
 from .._config import jit
 from .backprop import delta_backward, gradient_rows
+from .activations import SOFTMAX
 from .costs import cost, output_delta
 from .dense import dense_forward
 from .gemm import PACK_SIZE
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
+
+
+# Share layers by neurons when a layer has at least this many weights (and there is more
+# than one thread): then reading W once per thread costs more than a barrier per layer.
+BY_NEURON_MIN_WEIGHTS = 1 << 18
+
+
+def by_neuron_pays(table, n_shards):
+    """Whether ``backprop_batch_by_neuron`` should be used for this network."""
+    return n_shards > 1 and int((table[:, N_IN] * table[:, N_OUT]).max()) >= BY_NEURON_MIN_WEIGHTS
 
 
 @jit
@@ -34,17 +47,38 @@ def _shard_bounds(shard, n_shards, m):
 
 
 @jit
-def _forward_shard(params, table, X, order, start, cap, a_ws, s0, s1):
-    """Gather samples ``order[start + s0 : start + s1]`` of X and run them forward."""
+def _column_bounds(shard, n_shards, n):
+    """Neurons of a shard: whole 16-column panels, so that tiles stay full."""
+    chunk = -(-n // (n_shards * 16)) * 16
+    return min(shard * chunk, n), min((shard + 1) * chunk, n)
+
+
+@jit
+def _gather(table, X, order, start, a_ws, s0, s1):
+    """A[0] of samples ``s0:s1``: rows ``order[start + s]`` of X."""
     n_0 = table[0, N_IN]
     for s in range(s0, s1):
         a_ws[s * n_0:(s + 1) * n_0] = X[order[start + s]]
-    for l in range(table.shape[0]):
-        n_in, n_out = table[l, N_IN], table[l, N_OUT]
-        x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
-        dense_forward(a_ws, x_off + s0 * n_in, n_in, params, table[l, W_OFF], table[l, W_LD],
-                      params, table[l, B_OFF], n_out, table[l, ACT],
-                      a_ws, cap * table[l, A_OFF] + s0 * n_out, s1 - s0)
+
+
+@jit
+def _forward(params, table, l, cap, a_ws, s0, s1, j0, j1):
+    """Neurons ``j0:j1`` of layer row ``l`` for samples ``s0:s1``."""
+    n_in, n_out = table[l, N_IN], table[l, N_OUT]
+    x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
+    dense_forward(a_ws, x_off + s0 * n_in, n_in, params, table[l, W_OFF], table[l, W_LD],
+                  params, table[l, B_OFF], n_out, table[l, ACT],
+                  a_ws, cap * table[l, A_OFF] + s0 * n_out, s1 - s0, j0, j1)
+
+
+@jit
+def _backward(params, table, l, cap, a_ws, d_ws, s0, s1, k0, k1, pack):
+    """BP2 for neurons ``k0:k1`` of layer row ``l`` (not the last) for samples ``s0:s1``."""
+    n, n_next = table[l, N_OUT], table[l + 1, N_OUT]
+    delta_backward(d_ws, cap * table[l + 1, D_OFF] + s0 * n_next, n_next,
+                   params, table[l + 1, W_OFF], table[l + 1, W_LD],
+                   a_ws, cap * table[l, A_OFF] + s0 * n, table[l, ACT],
+                   d_ws, cap * table[l, D_OFF] + s0 * n, n, s1 - s0, k0, k1, pack)
 
 
 @jit
@@ -57,9 +91,9 @@ def _argmax(v):
 
 
 @jit
-def _backward_shard(params, table, cost_code, Y, order, start, cap, a_ws, d_ws,
-                    sample_cost, sample_correct, s0, s1, pack):
-    """Cost, BP1 and BP2 for samples ``s0:s1`` whose forward pass is in ``a_ws``."""
+def _output_error(table, cost_code, Y, order, start, cap, a_ws, d_ws, sample_cost,
+                  sample_correct, s0, s1):
+    """Cost, correctness and BP1 for samples ``s0:s1`` whose forward pass is in ``a_ws``."""
     L = table.shape[0]
     n_L = table[L - 1, N_OUT]
     for s in range(s0, s1):
@@ -72,12 +106,6 @@ def _backward_shard(params, table, cost_code, Y, order, start, cap, a_ws, d_ws,
             sample_correct[s] = _argmax(a) == _argmax(y)
         output_delta(a, y, table[L - 1, ACT], cost_code,
                      d_ws[cap * table[L - 1, D_OFF] + s * n_L:][:n_L])
-    for l in range(L - 2, -1, -1):
-        n, n_next = table[l, N_OUT], table[l + 1, N_OUT]
-        delta_backward(d_ws, cap * table[l + 1, D_OFF] + s0 * n_next, n_next,
-                       params, table[l + 1, W_OFF], table[l + 1, W_LD], a_ws,
-                       cap * table[l, A_OFF] + s0 * n,
-                       table[l, ACT], d_ws, cap * table[l, D_OFF] + s0 * n, n, s1 - s0, pack)
 
 
 @jit(parallel=True)
@@ -90,23 +118,86 @@ def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards):
     n_shards = min(m, n_shards)
     for shard in prange(n_shards):
         s0, s1 = _shard_bounds(shard, n_shards, m)
-        _forward_shard(params, table, X, order, start, cap, a_ws, s0, s1)
+        _gather(table, X, order, start, a_ws, s0, s1)
+        for l in range(table.shape[0]):
+            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT])
 
 
 @jit(parallel=True)
 def backprop_batch(params, table, cost_code, X, Y, order, start, m, cap, a_ws, d_ws,
                    sample_cost, sample_correct, pack_ws, n_shards):
-    """Forward, cost, BP1 and BP2 for samples ``order[start:start + m]``, sharded by sample.
+    """Forward, cost, BP1 and BP2 for samples ``order[start:start + m]``, each thread
+    taking a shard of the samples through all layers: one parallel region.
 
     ``pack_ws`` holds ``n_shards`` scratch areas of ``PACK_SIZE``, one per shard.
     """
     n_shards = min(m, n_shards)
     for shard in prange(n_shards):
         s0, s1 = _shard_bounds(shard, n_shards, m)
-        _forward_shard(params, table, X, order, start, cap, a_ws, s0, s1)
-        _backward_shard(params, table, cost_code, Y, order, start, cap, a_ws, d_ws,
-                        sample_cost, sample_correct, s0, s1,
-                        pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE])
+        pack = pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
+        _gather(table, X, order, start, a_ws, s0, s1)
+        for l in range(table.shape[0]):
+            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT])
+        _output_error(table, cost_code, Y, order, start, cap, a_ws, d_ws, sample_cost,
+                      sample_correct, s0, s1)
+        for l in range(table.shape[0] - 2, -1, -1):
+            _backward(params, table, l, cap, a_ws, d_ws, s0, s1, 0, table[l, N_OUT], pack)
+
+
+@jit(parallel=True)
+def _forward_layer_by_neuron(params, table, l, m, cap, a_ws, n_shards):
+    if table[l, ACT] == SOFTMAX:  # needs whole rows: share the samples instead
+        shards = min(m, n_shards)
+        for shard in prange(shards):
+            s0, s1 = _shard_bounds(shard, shards, m)
+            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT])
+    else:
+        for shard in prange(n_shards):
+            j0, j1 = _column_bounds(shard, n_shards, table[l, N_OUT])
+            if j0 < j1:
+                _forward(params, table, l, cap, a_ws, 0, m, j0, j1)
+
+
+@jit(parallel=True)
+def _backward_layer_by_neuron(params, table, l, m, cap, a_ws, d_ws, pack_ws, n_shards):
+    for shard in prange(n_shards):
+        k0, k1 = _column_bounds(shard, n_shards, table[l, N_OUT])
+        if k0 < k1:
+            _backward(params, table, l, cap, a_ws, d_ws, 0, m, k0, k1,
+                      pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE])
+
+
+@jit(parallel=True)
+def _gather_batch(table, X, order, start, m, a_ws, n_shards):
+    n_shards = min(m, n_shards)
+    for shard in prange(n_shards):
+        s0, s1 = _shard_bounds(shard, n_shards, m)
+        _gather(table, X, order, start, a_ws, s0, s1)
+
+
+@jit(parallel=True)
+def _output_error_batch(table, cost_code, Y, order, start, m, cap, a_ws, d_ws, sample_cost,
+                        sample_correct, n_shards):
+    n_shards = min(m, n_shards)
+    for shard in prange(n_shards):
+        s0, s1 = _shard_bounds(shard, n_shards, m)
+        _output_error(table, cost_code, Y, order, start, cap, a_ws, d_ws, sample_cost,
+                      sample_correct, s0, s1)
+
+
+@jit
+def backprop_batch_by_neuron(params, table, cost_code, X, Y, order, start, m, cap, a_ws, d_ws,
+                             sample_cost, sample_correct, pack_ws, n_shards):
+    """The same as ``backprop_batch``, but each layer's forward pass and BP2 is shared by
+    neurons: a thread reads only its slice of W instead of all of it, at the price of a
+    parallel region (a barrier) per layer. For networks with large layers."""
+    _gather_batch(table, X, order, start, m, a_ws, n_shards)
+    for l in range(table.shape[0]):
+        _forward_layer_by_neuron(params, table, l, m, cap, a_ws, n_shards)
+    _output_error_batch(table, cost_code, Y, order, start, m, cap, a_ws, d_ws, sample_cost,
+                        sample_correct, n_shards)
+    for l in range(table.shape[0] - 2, -1, -1):
+        _backward_layer_by_neuron(params, table, l, m, cap, a_ws, d_ws, pack_ws, n_shards)
 
 
 @jit(parallel=True)
@@ -135,19 +226,26 @@ def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, pack_w
 @jit
 def train_epoch(params, table, cost_code, X, Y, order, batch_size, first_batch,
                 last_batch, learning_rate, a_ws, d_ws, grad, sample_cost, sample_correct,
-                batch_cost, batch_correct, pack_ws, n_shards):
+                batch_cost, batch_correct, pack_ws, n_shards, by_neuron):
     """Mini-batch SGD over batches ``first_batch:last_batch`` of the shuffled ``order``.
 
     Batch b holds samples ``order[b * batch_size : (b + 1) * batch_size]`` (the last
     may be shorter). ``batch_cost[b]`` receives the summed cost of its samples before
-    the update and ``batch_correct[b]`` how many were classified correctly.
+    the update and ``batch_correct[b]`` how many were classified correctly. With
+    ``by_neuron`` the forward pass and BP2 are shared by neurons (see
+    ``backprop_batch_by_neuron``); the results are the same to the bit.
     """
     n = order.shape[0]
     for b in range(first_batch, last_batch):
         start = b * batch_size
         m = min(batch_size, n - start)
-        backprop_batch(params, table, cost_code, X, Y, order, start, m, batch_size,
-                       a_ws, d_ws, sample_cost, sample_correct, pack_ws, n_shards)
+        if by_neuron:
+            backprop_batch_by_neuron(params, table, cost_code, X, Y, order, start, m,
+                                     batch_size, a_ws, d_ws, sample_cost, sample_correct,
+                                     pack_ws, n_shards)
+        else:
+            backprop_batch(params, table, cost_code, X, Y, order, start, m, batch_size,
+                           a_ws, d_ws, sample_cost, sample_correct, pack_ws, n_shards)
         gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, learning_rate, pack_ws,
                       n_shards)
         total = 0.0
