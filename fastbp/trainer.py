@@ -95,15 +95,14 @@ class Trainer:
 
     def _workspace(self, cap):
         """Buffers for batches of up to ``cap`` samples, allocated once per (layer sizes,
-        batch size, dtype): activations, deltas, gradient, per-sample cost and correctness,
-        and each thread's scratch for packing blocks of matrices."""
+        batch size, dtype, threads): activations, deltas, per-sample cost and
+        correctness, and each thread's scratch for copying blocks of matrices."""
         net = self.network
         key = (cap, net.sizes, net.dtype, self.threads)
         if key not in self._workspaces:
             self._workspaces = {key: (
                 aligned_zeros(cap * n_activations(net._table), net.dtype),
                 aligned_zeros(cap * n_deltas(net._table), net.dtype),
-                aligned_zeros(net.params.size, net.dtype),
                 np.zeros(cap, dtype=np.float64),
                 np.zeros(cap, dtype=np.int64),
                 aligned_zeros(self.threads * PACK_SIZE, net.dtype),
@@ -132,7 +131,7 @@ class Trainer:
         net = self.network
         n = X.shape[0]
         cap = min(self.batch_size, n)
-        a_ws, d_ws, grad, sample_cost, sample_correct, pack_ws = self._workspace(cap)
+        a_ws, d_ws, sample_cost, sample_correct, pack_ws = self._workspace(cap)
         n_batches = -(-n // cap)
         batch_cost = np.zeros(n_batches)
         batch_correct = np.zeros(n_batches, dtype=np.int64)
@@ -143,9 +142,8 @@ class Trainer:
         with using_threads(self.threads):
             for epoch in range(epochs):
                 order = self._rng.permutation(n)
-                train_epoch(net.params, net._table, cost_code, X, Y, order, cap, 0,
-                            n_batches,
-                            self.learning_rate, a_ws, d_ws, grad, sample_cost, sample_correct,
+                train_epoch(net.params, net._table, cost_code, X, Y, order, cap, 0, n_batches,
+                            self.learning_rate, a_ws, d_ws, sample_cost, sample_correct,
                             batch_cost, batch_correct, pack_ws, self.threads, self._by_neuron)
                 history["loss"].append(float(batch_cost.sum() / n))
                 if classification:
@@ -174,7 +172,8 @@ class Trainer:
         X, Y, _ = self._check_data(X, y)
         net = self.network
         n = X.shape[0]
-        a_ws, d_ws, grad, sample_cost, sample_correct, pack_ws = self._workspace(n)
+        a_ws, d_ws, sample_cost, sample_correct, pack_ws = self._workspace(n)
+        grad = aligned_zeros(net.params.size, net.dtype)
         order = np.arange(n, dtype=np.int64)
         with using_threads(self.threads):
             backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y, order,
@@ -205,7 +204,7 @@ class Trainer:
         net = self.network
         n = X.shape[0]
         cap = min(n, 1024)
-        a_ws, d_ws, _, sample_cost, sample_correct, pack_ws = self._workspace(cap)
+        a_ws, d_ws, sample_cost, sample_correct, pack_ws = self._workspace(cap)
         order = np.arange(n, dtype=np.int64)
         total, correct = 0.0, 0
         with using_threads(self.threads):

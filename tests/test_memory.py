@@ -46,3 +46,37 @@ def test_no_allocation_in_the_training_loop():
     # never per step, and the peak does not grow with the number of epochs.
     assert peak_1 < 200_000
     assert peak_5 < 200_000
+
+
+PEAK_SCRIPT = textwrap.dedent("""
+    import tracemalloc
+    import numpy as np
+    from fastbp import Trainer
+    from fastbp.kernels.gemm import PACK_SIZE
+
+    rng = np.random.default_rng(0)
+    X = rng.random((2000, 300), dtype=np.float32)
+    y = rng.integers(0, 10, 2000)
+    trainer = Trainer([300, 1500, 10], batch_size=64, seed=0, threads=2)
+    Trainer([300, 20, 10], batch_size=64, seed=0, threads=2).fit(X[:64], y[:64], epochs=1)
+    tracemalloc.start()
+    trainer.fit(X, y, epochs=2)   # the first fit: workspaces are allocated in it
+    peak = tracemalloc.get_traced_memory()[1]
+    params = trainer.network.params.nbytes
+    activations = 64 * (300 + 1500 + 10) * 4 * 2   # a_ws and d_ws
+    scratch = 2 * PACK_SIZE * 4
+    print(peak, X.nbytes, params, activations, scratch)
+""")
+
+
+def test_peak_memory_of_fit():
+    """Beyond the data (converted once; here not at all: float32 already) and the
+    network, fit allocates one batch of activations and deltas, each thread's scratch,
+    the targets and an epoch's order: no copy of the parameters (the update is fused,
+    no gradient is stored) and nothing that grows with the number of steps."""
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True,
+                         timeout=600, check=True).stdout.split()
+    peak, data, params, activations, scratch = map(int, out)
+    targets_and_order = 2000 * (10 * 4 + 8) * 2
+    assert peak <= activations + scratch + targets_and_order + 200_000, out
+    assert params > 1_500_000  # the bound would not hold with a copy of them

@@ -225,7 +225,7 @@ def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, pack_w
 
 @jit
 def train_epoch(params, table, cost_code, X, Y, order, batch_size, first_batch,
-                last_batch, learning_rate, a_ws, d_ws, grad, sample_cost, sample_correct,
+                last_batch, learning_rate, a_ws, d_ws, sample_cost, sample_correct,
                 batch_cost, batch_correct, pack_ws, n_shards, by_neuron):
     """Mini-batch SGD over batches ``first_batch:last_batch`` of the shuffled ``order``.
 
@@ -246,7 +246,8 @@ def train_epoch(params, table, cost_code, X, Y, order, batch_size, first_batch,
         else:
             backprop_batch(params, table, cost_code, X, Y, order, start, m, batch_size,
                            a_ws, d_ws, sample_cost, sample_correct, pack_ws, n_shards)
-        gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, learning_rate, pack_ws,
+        # learning_rate > 0: the update is fused, no gradient buffer is needed
+        gradient_step(params, table, m, batch_size, a_ws, d_ws, params, learning_rate, pack_ws,
                       n_shards)
         total = 0.0
         correct = 0
