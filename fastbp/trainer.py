@@ -100,13 +100,15 @@ class Trainer:
         net = self.network
         key = (cap, net.sizes, net.dtype, self.threads)
         if key not in self._workspaces:
-            self._workspaces = {key: (
+            if len(self._workspaces) >= 2:  # training's and evaluation's stay
+                del self._workspaces[next(iter(self._workspaces))]
+            self._workspaces[key] = (
                 aligned_zeros(cap * n_activations(net._table), net.dtype),
                 aligned_zeros(cap * n_deltas(net._table), net.dtype),
                 np.zeros(cap, dtype=np.float64),
                 np.zeros(cap, dtype=np.int64),
                 aligned_zeros(self.threads * PACK_SIZE, net.dtype),
-            )}
+            )
         return self._workspaces[key]
 
     # -- training -----------------------------------------------------------------------
