@@ -10,9 +10,12 @@ Backpropagation is written out as Numba kernels (``fastbp.kernels``); a small Py
 >>> history = trainer.fit(X, y, epochs=5)
 """
 
-from . import datasets
+from . import datasets, io
+from .io import ModelFileError, load, save
 from .network import Network
+from .optim import Optimizer
 from .trainer import Trainer
 
-__all__ = ["Network", "Trainer", "datasets"]
+__all__ = ["ModelFileError", "Network", "Optimizer", "Trainer", "datasets", "io", "load",
+           "save"]
 __version__ = "0.1.0"

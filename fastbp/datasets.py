@@ -1,10 +1,19 @@
-"""Data sets: the 8x8 digits carried inside the package, and a seeded split."""
+"""Data sets: the 8x8 digits carried inside the package, Fashion-MNIST (from Debian's
+package, a cache or a verified download), and a seeded split."""
 
+import gzip
+import hashlib
+import os
+import shutil
+import urllib.request
+import zlib
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
 from ._validation import check_int
+from .idx import open_maybe_gzip, read_idx
 
 
 def load_digits():
@@ -45,3 +54,137 @@ def train_test_split(X, y, test_size=0.25, seed=0):
     test_idx = rng.permutation(np.flatnonzero(is_test))
     X = np.asarray(X)
     return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
+
+
+# Fashion-MNIST (Xiao, Rasul and Vollgraf 2017, https://github.com/zalandoresearch/fashion-mnist;
+# MIT licence). Debian's package dataset-fashion-mnist installs the four files here, gzipped.
+DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+# SHA-256 of each file's uncompressed IDX bytes. Checked after decompression, because
+# the gzip bytes differ between copies (Debian recompressed the originals) while the
+# data does not; computed from Debian's files, and for the labels also matched against
+# the originals in the upstream repository.
+FASHION_MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+# Samples per split; the tests shrink these to load small files.
+FASHION_MNIST_SIZES = {"train": 60_000, "t10k": 10_000}
+
+
+def load_fashion_mnist(data_home=None, download=True):
+    """The Fashion-MNIST images of clothing: 70,000 28x28 grey-scale images in 10 classes.
+
+    The four IDX files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each plain or with ``.gz``)
+    are taken from the first of these directories that holds all four:
+
+    1. ``/usr/share/datasets/fashion-mnist``, where Debian's ``dataset-fashion-mnist``
+       package installs them (``apt install dataset-fashion-mnist``);
+    2. the cache: `data_home`, else ``$FASTBP_DATA``, else ``~/.cache/fastbp/fashion-mnist``
+       (the files sit directly in it).
+
+    Otherwise, if `download` is true, the missing files are downloaded as ``.gz`` from the
+    official source into the cache, each checked against a SHA-256 checksum of its data
+    before it is given its final name.
+
+    Parameters
+    ----------
+    data_home : str or os.PathLike, optional
+        The cache directory.
+    download : bool, optional
+        Download missing files (about 30 MB in all).
+
+    Returns
+    -------
+    (X_train, y_train), (X_test, y_test)
+        ``X_train`` float32, shape (60000, 784), and ``X_test`` float32, shape
+        (10000, 784): pixel intensities scaled from 0..255 to [0, 1], each row a 28x28
+        image in row-major order. ``y_train`` int64, shape (60000,), and ``y_test``
+        int64, shape (10000,): class labels 0..9 (T-shirt/top, Trouser, Pullover,
+        Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the files are not found and `download` is false.
+    ValueError
+        If a download fails its checksum (the file is deleted), or a file does not hold
+        the expected arrays.
+    """
+    cache = Path(data_home or os.environ.get("FASTBP_DATA") or
+                 Path.home() / ".cache" / "fastbp" / "fashion-mnist").expanduser()
+    candidates = {directory: {name: _find(directory, name) for name in FASHION_MNIST_SHA256}
+                  for directory in (Path(DEBIAN_FASHION_MNIST_DIR), cache)}
+    found = next((paths for paths in candidates.values() if all(paths.values())), None)
+    if found is None:
+        if not download:
+            raise FileNotFoundError(
+                f"Fashion-MNIST not found in {DEBIAN_FASHION_MNIST_DIR} or {cache}; "
+                "install Debian's dataset-fashion-mnist package or pass download=True")
+        cache.mkdir(parents=True, exist_ok=True)
+        found = {name: path or _download(name, cache)
+                 for name, path in candidates[cache].items()}
+    return tuple(_load_split(found, split) for split in FASHION_MNIST_SIZES)
+
+
+def _find(directory, name):
+    """The path of `name` or `name`.gz in `directory`, or None."""
+    for candidate in (directory / name, directory / (name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _fetch(url, destination):
+    """Download `url` into the file `destination` (the tests replace this function)."""
+    with urllib.request.urlopen(url, timeout=60) as response, open(destination, "wb") as f:
+        shutil.copyfileobj(response, f)
+
+
+def _download(name, directory):
+    """Download `name`.gz into `directory` and verify it; returns its path."""
+    url = FASHION_MNIST_URL + name + ".gz"
+    final = directory / (name + ".gz")
+    partial = directory / f"{name}.gz.{os.getpid()}.part"
+    try:
+        _fetch(url, partial)
+        _verify(partial, FASHION_MNIST_SHA256[name], url)
+        os.replace(partial, final)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def _verify(path, expected, url):
+    """Check the SHA-256 of a file's bytes, after decompression if it is gzipped."""
+    digest = hashlib.sha256()
+    try:
+        with open_maybe_gzip(path) as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ValueError(f"{url}: download is corrupt ({exc}); file deleted") from None
+    if digest.hexdigest() != expected:
+        raise ValueError(f"{url}: checksum mismatch: SHA-256 of the data is "
+                         f"{digest.hexdigest()}, expected {expected}; file deleted")
+
+
+def _load_split(paths, split):
+    """Images scaled to [0, 1] and flattened, and int64 labels, checked."""
+    images = read_idx(paths[f"{split}-images-idx3-ubyte"])
+    labels = read_idx(paths[f"{split}-labels-idx1-ubyte"])
+    n = FASHION_MNIST_SIZES[split]
+    if images.dtype != np.uint8 or images.shape != (n, 28, 28):
+        raise ValueError(f"{paths[f'{split}-images-idx3-ubyte']}: expected uint8 images of "
+                         f"shape ({n}, 28, 28); got {images.dtype}, {images.shape}")
+    if labels.dtype != np.uint8 or labels.shape != (n,) or (labels > 9).any():
+        raise ValueError(f"{paths[f'{split}-labels-idx1-ubyte']}: expected {n} uint8 labels "
+                         f"0..9; got {labels.dtype}, shape {labels.shape}, "
+                         f"maximum {labels.max(initial=0)}")
+    X = images.reshape(n, 784).astype(np.float32)
+    X /= np.float32(255)
+    return X, labels.astype(np.int64)

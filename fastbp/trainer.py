@@ -1,10 +1,12 @@
 """The Trainer: mini-batch SGD over a Network, every batch shared among threads."""
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
 
-from ._threads import check_threads, using_threads
+from . import io
+from ._threads import check_threads, max_threads, using_threads
 from ._validation import (check_choice, check_dtype, check_inputs, check_int,
                           check_positive_float, check_targets)
 from .kernels.costs import COST_CODES
@@ -12,6 +14,7 @@ from .kernels.gemm import PACK_SIZE
 from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of
 from .kernels.step import backprop_batch, by_neuron_pays, gradient_step, train_epoch
 from .network import Network
+from .optim import Optimizer
 
 # The output activation a cost implies; cross-entropies need theirs (BP1 relies on it).
 OUTPUT_ACTIVATION = {
@@ -34,6 +37,12 @@ class Trainer:
         the quadratic cost ``1/2 ||a - y||^2`` works with any output activation.
     learning_rate : float
         eta of the update ``W <- W - eta dC/dW``, where C is the batch mean cost.
+    optimizer : {"sgd", "adam"}
+        With ``momentum``, ``nesterov``, ``beta1``, ``beta2``, ``epsilon``,
+        ``weight_decay`` (an L2 penalty on the weights), and the learning-rate schedule
+        ``lr_schedule`` ("constant", "step": times ``lr_gamma`` every ``lr_step_size``
+        epochs, "cosine": annealed over ``epochs``): see :class:`fastbp.optim.Optimizer`.
+        The optimiser's state carries over between calls of :meth:`fit`.
     batch_size : int
         Samples per mini-batch; the last batch of an epoch may be shorter.
     epochs : int
@@ -53,13 +62,15 @@ class Trainer:
     network : Network
     history : dict of list
         Per-epoch ``loss`` (mean cost over the epoch's samples, each taken before the
-        update of its batch) and, when training a classifier, ``accuracy``, over all
-        calls of :meth:`fit`.
+        update of its batch), ``learning_rate`` and, when training a classifier,
+        ``accuracy``, over all calls of :meth:`fit`.
     """
 
     def __init__(self, network, cost="cross_entropy", *, learning_rate=0.1, batch_size=32,
                  epochs=10, threads=None, seed=None, activation="relu",
-                 output_activation=None, dtype=np.float32, verbose=False):
+                 output_activation=None, dtype=np.float32, optimizer="sgd", momentum=0.0,
+                 nesterov=False, beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0,
+                 lr_schedule="constant", lr_step_size=10, lr_gamma=0.1, verbose=False):
         self.cost = check_choice(cost, set(COST_CODES), "cost")
         if isinstance(network, Network):
             self.network = network
@@ -77,6 +88,11 @@ class Trainer:
         self.learning_rate = check_positive_float(learning_rate, "learning_rate")
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.epochs = check_int(epochs, "epochs", minimum=0)
+        self.optimizer = Optimizer(optimizer, learning_rate, momentum=momentum,
+                                   nesterov=nesterov, beta1=beta1, beta2=beta2, epsilon=epsilon,
+                                   weight_decay=weight_decay, schedule=lr_schedule,
+                                   step_size=lr_step_size, gamma=lr_gamma,
+                                   horizon=max(self.epochs, 1))
         self.threads = check_threads(threads)
         self.seed = seed
         self.verbose = bool(verbose)
@@ -141,12 +157,19 @@ class Trainer:
         if classification:
             history["accuracy"] = []
         cost_code = COST_CODES[self.cost]
+        opt = self.optimizer
+        grad, state1, state2 = opt.buffers(net.params.size, net.dtype)
+        history["learning_rate"] = []
         with using_threads(self.threads):
             for epoch in range(epochs):
                 order = self._rng.permutation(n)
+                history["learning_rate"].append(opt.learning_rate_at(opt.epoch))
                 train_epoch(net.params, net._table, cost_code, X, Y, order, cap, 0, n_batches,
-                            self.learning_rate, a_ws, d_ws, sample_cost, sample_correct,
-                            batch_cost, batch_correct, pack_ws, self.threads, self._by_neuron)
+                            opt.code, opt.hyper(opt.epoch), opt.t, grad, state1, state2,
+                            a_ws, d_ws, sample_cost, sample_correct, batch_cost,
+                            batch_correct, pack_ws, self.threads, self._by_neuron)
+                opt.t += n_batches
+                opt.epoch += 1
                 history["loss"].append(float(batch_cost.sum() / n))
                 if classification:
                     history["accuracy"].append(float(batch_correct.sum() / n))
@@ -181,8 +204,8 @@ class Trainer:
             backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y, order,
                            0, n, n, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
                            self.threads)
-            gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, 0.0, pack_ws,
-                          self.threads)
+            gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, grad, grad, -1,
+                          self.optimizer.hyper(0), 0, pack_ws, self.threads)
         grad = grad / n  # the kernels leave batch sums
         L = net.n_layers
         return ([weights_of(grad, net._table, l) for l in range(L)],
@@ -232,6 +255,66 @@ class Trainer:
         residual = ((Y - a) ** 2).sum()
         total = ((Y - Y.mean(axis=0)) ** 2).sum()
         return float(1 - residual / total) if total > 0 else 0.0
+
+    # -- files --------------------------------------------------------------------------
+
+    _SETTINGS = ("learning_rate", "batch_size", "epochs", "threads")
+    _OPTIMIZER_SETTINGS = ("name", "momentum", "nesterov", "beta1", "beta2", "epsilon",
+                           "weight_decay", "schedule", "step_size", "gamma", "horizon")
+
+    def save(self, path):
+        """Write the network, the cost, the settings and the optimiser's state (with the
+        shuffling generator's) to a self-describing ``.npz`` file, atomically; see
+        :mod:`fastbp.io`. :meth:`load` continues training exactly where this left off."""
+        opt = self.optimizer
+        extra = {key: getattr(self, key) for key in self._SETTINGS}
+        extra.update({f"optimizer_{key}": getattr(opt, key) for key in self._OPTIMIZER_SETTINGS})
+        extra.update(optimizer_t=opt.t, optimizer_epoch=opt.epoch,
+                     rng_state=json.dumps(self._rng.bit_generator.state))
+        for key, values in self.history.items():
+            extra[f"history_{key}"] = np.asarray(values, dtype=np.float64)
+        state = {}
+        if opt.state is not None:
+            state = {"state1": opt.state[1], "state2": opt.state[2]}
+        io.save(self.network, path, cost=self.cost, optimizer_state=state, extra=extra)
+
+    @classmethod
+    def load(cls, path, *, threads=None):
+        """A Trainer from a file written by :meth:`save` (or a network saved with
+        :func:`fastbp.io.save`, which gets default settings). ``threads`` overrides the
+        saved thread count (results do not depend on it)."""
+        model = io.load(path)
+        if model.cost is None:
+            return cls(model.network, threads=threads)
+        extra = model.extra
+        opt_kwargs = {key: extra[f"optimizer_{key}"].item()
+                      for key in cls._OPTIMIZER_SETTINGS if f"optimizer_{key}" in extra}
+        trainer = cls(model.network, model.cost,
+                      learning_rate=float(extra["learning_rate"]),
+                      batch_size=int(extra["batch_size"]), epochs=int(extra["epochs"]),
+                      threads=threads if threads is not None else min(
+                          int(extra["threads"]), max_threads()),
+                      optimizer=opt_kwargs.get("name", "sgd"),
+                      momentum=opt_kwargs.get("momentum", 0.0),
+                      nesterov=opt_kwargs.get("nesterov", False),
+                      beta1=opt_kwargs.get("beta1", 0.9), beta2=opt_kwargs.get("beta2", 0.999),
+                      epsilon=opt_kwargs.get("epsilon", 1e-8),
+                      weight_decay=opt_kwargs.get("weight_decay", 0.0),
+                      lr_schedule=opt_kwargs.get("schedule", "constant"),
+                      lr_step_size=opt_kwargs.get("step_size", 10),
+                      lr_gamma=opt_kwargs.get("gamma", 0.1))
+        opt = trainer.optimizer
+        opt.horizon = int(opt_kwargs.get("horizon", opt.horizon))
+        opt.t = int(extra["optimizer_t"])
+        opt.epoch = int(extra["optimizer_epoch"])
+        if model.optimizer_state:
+            grad, state1, state2 = opt.buffers(model.network.params.size, model.network.dtype)
+            state1[...] = model.optimizer_state["state1"]
+            state2[...] = model.optimizer_state["state2"]
+        trainer._rng.bit_generator.state = json.loads(str(extra["rng_state"]))
+        trainer.history = {key[len("history_"):]: list(map(float, values))
+                           for key, values in extra.items() if key.startswith("history_")}
+        return trainer
 
     def __repr__(self):
         return (f"Trainer({self.network!r}, cost={self.cost!r}, "

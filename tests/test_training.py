@@ -47,7 +47,7 @@ def test_history_evaluate_and_score():
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     trainer = Trainer([5, 8, 2], learning_rate=0.5, batch_size=10, epochs=3, seed=0)
     history = trainer.fit(X, y)
-    assert set(history) == {"loss", "accuracy"} and len(history["loss"]) == 3
+    assert set(history) == {"loss", "accuracy", "learning_rate"} and len(history["loss"]) == 3
     trainer.fit(X, y, epochs=2)
     assert len(trainer.history["loss"]) == 5  # fit continues from the current weights
     result = trainer.evaluate(X, y)
@@ -76,7 +76,7 @@ def test_regression_with_quadratic_cost():
     trainer = Trainer([2, 32, 1], "quadratic", activation="tanh", learning_rate=0.1,
                       batch_size=8, seed=0, dtype=np.float64)
     history = trainer.fit(X, y, epochs=100)
-    assert "accuracy" not in history
+    assert "accuracy" not in history and history["learning_rate"] == [0.1] * 100
     assert trainer.predict(X).shape == (400, 1)
     assert trainer.score(X, y) > 0.95
 

@@ -10,11 +10,12 @@ Three layers, outermost first:
 
 How the work is shared: forward, BP1 and BP2 are independent per sample, so the batch
 is cut into one contiguous shard of samples per thread (or, for large layers, each
-layer's neurons are cut instead, so that each thread reads only its slice of W). BP3/BP4 sum over samples, so
-there the gradient is cut instead: each thread owns a slice of rows of every dC/dW[l],
-sums the batch in sample order and applies the update to its rows of W[l] as it goes.
-No value depends on which thread computed it, so results are bit-identical for any
-thread count, and no per-thread copy of the gradient has to be reduced.
+layer's neurons are cut instead, so that each thread reads only its slice of W).
+BP3/BP4 sum over samples, so there the gradient is cut instead: each thread owns a
+slice of rows of every dC/dW[l], sums the batch in sample order and applies the
+optimiser's update to its rows of W[l]. No value depends on which thread computed it,
+so results are bit-identical for any thread count, and no per-thread copy of the
+gradient has to be reduced.
 
 Buffers (see ``layout``): ``params`` holds W[l] and b[l]; ``a_ws`` and ``d_ws`` the
 activations and deltas of a batch of up to ``cap`` samples.
@@ -29,6 +30,7 @@ from .costs import cost, output_delta
 from .dense import dense_forward
 from .gemm import PACK_SIZE
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
+from .optimizers import ETA, SGD, WEIGHT_DECAY, update_rows
 
 
 # Share layers by neurons when a layer has at least this many weights (and there is more
@@ -201,16 +203,22 @@ def backprop_batch_by_neuron(params, table, cost_code, X, Y, order, start, m, ca
 
 
 @jit(parallel=True)
-def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, pack_ws, n_shards):
-    """With ``learning_rate`` > 0, the SGD update of ``params`` by BP3 and BP4 (fused: no
-    gradient is stored); with 0, BP3 and BP4 into ``grad`` as sums over the batch (m
-    times the gradient).
+def gradient_step(params, table, m, cap, a_ws, d_ws, grad, state1, state2, optimizer, hyper, t,
+                  pack_ws, n_shards):
+    """BP3 and BP4 for the batch in the workspaces, and the optimiser's update.
 
-    Needs ``backprop_batch`` to have filled the workspaces. Shard ``t`` takes the
-    ``t``-th slice of the rows of every layer, so the threads share every layer.
+    ``optimizer`` is a code of ``optimizers``, or -1 for no update: the gradient's batch
+    sums (m dC/dW, m dC/db) are left in ``grad``. Plain SGD without weight decay is
+    fused into BP4 (no gradient is stored, ``grad`` is not used); the others first
+    leave the sums in ``grad`` and then update ``params``, ``state1`` and ``state2``,
+    row by row. ``hyper`` and ``t`` are as in ``optimizers.update_rows``.
+
+    Needs ``backprop_batch`` to have filled the workspaces. Shard ``s`` takes the
+    ``s``-th slice of the rows of every layer, so the threads share every layer.
     """
-    out = params if learning_rate > 0 else grad
-    step = learning_rate / m
+    fused = optimizer == SGD and hyper[WEIGHT_DECAY] == 0
+    out = params if fused else grad
+    step = hyper[ETA] / m if fused else 0.0
     for shard in prange(n_shards):
         pack = pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
         for l in range(table.shape[0]):
@@ -219,19 +227,25 @@ def gradient_step(params, table, m, cap, a_ws, d_ws, grad, learning_rate, pack_w
             if j0 == j1:
                 continue
             a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
+            w_off, w_ld, b_off = table[l, W_OFF], table[l, W_LD], table[l, B_OFF]
             gradient_rows(d_ws, cap * table[l, D_OFF], n_out, a_ws, a_off, n_in, m, out,
-                          table[l, W_OFF], table[l, W_LD], table[l, B_OFF], j0, j1, step, pack)
+                          w_off, w_ld, b_off, j0, j1, step, pack)
+            if not fused and optimizer >= 0:
+                update_rows(optimizer, params, grad, state1, state2, w_off, w_ld, n_in, b_off,
+                            j0, j1, m, hyper, t)
 
 
 @jit
 def train_epoch(params, table, cost_code, X, Y, order, batch_size, first_batch,
-                last_batch, learning_rate, a_ws, d_ws, sample_cost, sample_correct,
-                batch_cost, batch_correct, pack_ws, n_shards, by_neuron):
+                last_batch, optimizer, hyper, t0, grad, state1, state2, a_ws, d_ws,
+                sample_cost, sample_correct, batch_cost, batch_correct, pack_ws, n_shards,
+                by_neuron):
     """Mini-batch SGD over batches ``first_batch:last_batch`` of the shuffled ``order``.
 
     Batch b holds samples ``order[b * batch_size : (b + 1) * batch_size]`` (the last
     may be shorter). ``batch_cost[b]`` receives the summed cost of its samples before
-    the update and ``batch_correct[b]`` how many were classified correctly. With
+    the update and ``batch_correct[b]`` how many were classified correctly. The
+    optimiser's step count is ``t0`` before the first batch (see ``gradient_step``). With
     ``by_neuron`` the forward pass and BP2 are shared by neurons (see
     ``backprop_batch_by_neuron``); the results are the same to the bit.
     """
@@ -246,9 +260,8 @@ def train_epoch(params, table, cost_code, X, Y, order, batch_size, first_batch,
         else:
             backprop_batch(params, table, cost_code, X, Y, order, start, m, batch_size,
                            a_ws, d_ws, sample_cost, sample_correct, pack_ws, n_shards)
-        # learning_rate > 0: the update is fused, no gradient buffer is needed
-        gradient_step(params, table, m, batch_size, a_ws, d_ws, params, learning_rate, pack_ws,
-                      n_shards)
+        gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, state1, state2,
+                      optimizer, hyper, t0 + b - first_batch + 1, pack_ws, n_shards)
         total = 0.0
         correct = 0
         for s in range(m):  # in sample order: the sum does not depend on the threads

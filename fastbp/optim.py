@@ -1,0 +1,124 @@
+"""Optimisers and learning-rate schedules: settings, validation and state.
+
+The updates themselves run in the kernels (``kernels/optimizers.py``); this module
+turns the user's settings into the optimiser code and hyper-parameter array the
+kernels take, and owns the state that persists between calls of ``fit`` (momentum,
+Adam's moments and step count), so that continuing training continues the optimiser.
+"""
+
+import math
+
+import numpy as np
+
+from ._validation import check_choice, check_int, check_positive_float
+from .kernels import optimizers as K
+from .kernels.layout import aligned_zeros
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "step", "cosine")
+
+
+def _check_fraction(value, name, *, allow_zero=True):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number; got {value!r}") from None
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value < 1):
+        raise ValueError(f"{name} must be in [{0 if allow_zero else '0 (excluded)'}, 1); "
+                         f"got {value}")
+    return value
+
+
+class Optimizer:
+    """Mini-batch gradient descent with its hyper-parameters and state.
+
+    Parameters
+    ----------
+    name : {"sgd", "adam"}
+    learning_rate : float
+        eta (the initial one, under a schedule).
+    momentum : float in [0, 1)
+        SGD only: mu of ``v <- mu v - eta g; W <- W + v``; 0 is plain SGD.
+    nesterov : bool
+        SGD only: Nesterov's momentum, ``W <- W + mu v - eta g`` (needs momentum > 0).
+    beta1, beta2, epsilon : float
+        Adam's decay rates of the first and second moments and its denominator term.
+    weight_decay : float >= 0
+        lambda of an L2 penalty ``lambda/2 ||W||^2`` on the weights (not the biases).
+    schedule : {"constant", "step", "cosine"}
+        Learning rate of epoch e (counted over all calls of ``fit``): eta; eta times
+        ``gamma ** (e // step_size)``; or eta (1 + cos(pi e / horizon)) / 2.
+    step_size, gamma : int, float
+        The step schedule's period in epochs and factor.
+    horizon : int
+        The cosine schedule's length in epochs (after it, the rate stays at its last
+        value).
+    """
+
+    def __init__(self, name="sgd", learning_rate=0.1, *, momentum=0.0, nesterov=False,
+                 beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0,
+                 schedule="constant", step_size=10, gamma=0.1, horizon=10):
+        self.name = check_choice(name, set(OPTIMIZERS), "optimizer")
+        self.learning_rate = check_positive_float(learning_rate, "learning_rate")
+        self.momentum = _check_fraction(momentum, "momentum")
+        self.nesterov = bool(nesterov)
+        if self.nesterov and not (self.name == "sgd" and self.momentum > 0):
+            raise ValueError("nesterov=True needs optimizer='sgd' and momentum > 0")
+        if self.name == "adam" and self.momentum:
+            raise ValueError("momentum is for optimizer='sgd'; Adam uses beta1 and beta2")
+        self.beta1 = _check_fraction(beta1, "beta1")
+        self.beta2 = _check_fraction(beta2, "beta2")
+        self.epsilon = check_positive_float(epsilon, "epsilon")
+        if weight_decay != 0:
+            check_positive_float(weight_decay, "weight_decay")
+        self.weight_decay = float(weight_decay)
+        self.schedule = check_choice(schedule, set(SCHEDULES), "lr_schedule")
+        self.step_size = check_int(step_size, "lr_step_size", minimum=1)
+        self.gamma = check_positive_float(gamma, "lr_gamma")
+        self.horizon = check_int(horizon, "epochs", minimum=1) if schedule == "cosine" else horizon
+        self.t = 0        # updates made so far (Adam's bias correction counts them)
+        self.epoch = 0    # epochs trained so far (the schedules count them)
+        self.state = None  # (grad, state1, state2) once allocated
+
+    @property
+    def code(self):
+        """The kernels' optimiser code."""
+        if self.name == "adam":
+            return K.ADAM
+        if self.momentum == 0:
+            return K.SGD
+        return K.NESTEROV if self.nesterov else K.MOMENTUM
+
+    @property
+    def fused(self):
+        """Whether the update is fused into BP4 (plain SGD): no gradient is stored."""
+        return self.code == K.SGD and self.weight_decay == 0
+
+    def learning_rate_at(self, epoch):
+        eta = self.learning_rate
+        if self.schedule == "step":
+            return eta * self.gamma ** (epoch // self.step_size)
+        if self.schedule == "cosine":
+            return eta * 0.5 * (1.0 + math.cos(math.pi * min(epoch, self.horizon - 1)
+                                               / self.horizon))
+        return eta
+
+    def hyper(self, epoch):
+        """The kernels' hyper-parameter array for ``epoch``."""
+        hyper = np.zeros(K.N_HYPER)
+        hyper[K.ETA] = self.learning_rate_at(epoch)
+        hyper[K.WEIGHT_DECAY] = self.weight_decay
+        hyper[K.MU] = self.momentum
+        hyper[K.BETA1], hyper[K.BETA2], hyper[K.EPSILON] = self.beta1, self.beta2, self.epsilon
+        return hyper
+
+    def buffers(self, n_params, dtype):
+        """(grad, state1, state2): full-size buffers, or 1-element placeholders when the
+        update is fused and needs none. State survives between calls of ``fit``."""
+        if self.fused:
+            placeholder = np.zeros(1, dtype=dtype)
+            return placeholder, placeholder, placeholder
+        if self.state is None or self.state[0].size != n_params or self.state[0].dtype != dtype:
+            self.state = tuple(aligned_zeros(n_params, dtype) for _ in range(3))
+        return self.state
