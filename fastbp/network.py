@@ -65,14 +65,15 @@ class Network:
         ``(n_0, n_1, ..., n_L)``: inputs, hidden layers, outputs.
     activation : str or sequence of str
         Activation of the hidden layers: one name for all, or one per hidden layer.
-        One of ``identity``, ``sigmoid``, ``tanh``, ``relu``.
+        One of ``identity``, ``sigmoid``, ``tanh``, ``relu``, ``leaky_relu``, ``elu``,
+        ``softplus``.
     output_activation : str
         Activation of the output layer: also ``softmax``.
     dtype : float32 (default) or float64
         Type of the parameters and of all computation.
     seed : int or None
-        Seed of the initialisation: Glorot/Xavier uniform for sigmoid, tanh, identity and
-        softmax layers, He normal for ReLU layers; biases start at zero.
+        Seed of the initialisation: Glorot/Xavier uniform for sigmoid, tanh, identity,
+        softplus and softmax layers, He normal for the ReLU family; biases start at zero.
 
     Attributes
     ----------
@@ -155,7 +156,7 @@ class Network:
         rng = np.random.default_rng(seed)
         for l, activation in enumerate(self.activations):
             n_out, n_in = self.sizes[l + 1], self.sizes[l]
-            if activation == "relu":
+            if activation in ("relu", "leaky_relu", "elu"):
                 w = rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)
             else:
                 limit = np.sqrt(6.0 / (n_in + n_out))

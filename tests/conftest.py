@@ -7,11 +7,12 @@ OUTPUT_COST_PAIRS = [
     ("sigmoid", "quadratic"),
     ("tanh", "quadratic"),
     ("relu", "quadratic"),
+    ("softplus", "quadratic"),
     ("softmax", "quadratic"),
     ("sigmoid", "binary_cross_entropy"),
     ("softmax", "cross_entropy"),
 ]
-HIDDEN_ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu"]
+HIDDEN_ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus"]
 
 
 def make_targets(rng, cost, output, m, n_out):

@@ -22,6 +22,9 @@ ACTIVATIONS = {
     "sigmoid": sigmoid,
     "tanh": np.tanh,
     "relu": lambda z: np.maximum(z, 0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "elu": lambda z: np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1),
+    "softplus": lambda z: np.log1p(np.exp(-np.abs(z))) + np.maximum(z, 0),
     "softmax": softmax,
 }
 
@@ -30,6 +33,9 @@ DERIVATIVES = {  # f'(z), elementwise
     "sigmoid": lambda z: sigmoid(z) * (1 - sigmoid(z)),
     "tanh": lambda z: 1 - np.tanh(z) ** 2,
     "relu": lambda z: (z > 0).astype(z.dtype),
+    "leaky_relu": lambda z: np.where(z > 0, 1.0, 0.01),
+    "elu": lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0))),
+    "softplus": sigmoid,
 }
 
 

@@ -32,7 +32,8 @@ def params64(net):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("hidden", HIDDEN_ACTIVATIONS)
-@pytest.mark.parametrize("output", ["identity", "sigmoid", "tanh", "relu", "softmax"])
+@pytest.mark.parametrize("output", ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu",
+                                    "softplus", "softmax"])
 def test_forward_matches_reference(rng, dtype, hidden, output):
     net = Network([6, 9, 5, 4], hidden, output, dtype=dtype, seed=1)
     for b in net.biases:  # non-zero biases, so that they are tested too

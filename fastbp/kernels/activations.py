@@ -4,8 +4,10 @@ Kernels take the code, not a function object, so that their compiled form can be
 cached on disk (a jitted function passed as an argument defeats the cache).
 
 Derivatives are written in terms of the layer's output ``a = f(z)``
-(``sigmoid' = a (1 - a)``, ``tanh' = 1 - a^2``, ``relu' = [a > 0]``), so ``z`` need
-not be kept after the forward pass: the forward kernel overwrites ``z`` with ``a``.
+(``sigmoid' = a (1 - a)``, ``tanh' = 1 - a^2``, ``relu' = [a > 0]``,
+``leaky_relu' = 1 or ALPHA``, ``elu' = 1 or a + 1``, ``softplus' = 1 - exp(-a)``), so
+``z`` need not be kept after the forward pass: the forward kernel overwrites ``z`` with
+``a``. (Each of these f is monotonic, which is what makes f' a function of a.)
 """
 
 import math
@@ -17,6 +19,9 @@ SIGMOID = 1
 TANH = 2
 RELU = 3
 SOFTMAX = 4
+LEAKY_RELU = 5
+ELU = 6
+SOFTPLUS = 7
 
 ACTIVATION_CODES = {
     "identity": IDENTITY,
@@ -24,7 +29,13 @@ ACTIVATION_CODES = {
     "tanh": TANH,
     "relu": RELU,
     "softmax": SOFTMAX,
+    "leaky_relu": LEAKY_RELU,
+    "elu": ELU,
+    "softplus": SOFTPLUS,
 }
+
+LEAKY_SLOPE = 0.01  # leaky ReLU: f(z) = z for z > 0, LEAKY_SLOPE z otherwise
+# ELU: f(z) = z for z > 0, exp(z) - 1 otherwise (alpha = 1)
 
 
 @jit
@@ -57,6 +68,20 @@ def activate(a, code):
         for j in range(n):
             if a[j] < zero:  # written so that NaN stays NaN
                 a[j] = zero
+    elif code == LEAKY_RELU:
+        slope = a.dtype.type(LEAKY_SLOPE)
+        for j in range(n):
+            if a[j] < zero:
+                a[j] = slope * a[j]
+    elif code == ELU:
+        for j in range(n):
+            if a[j] < zero:
+                a[j] = math.expm1(a[j])
+    elif code == SOFTPLUS:
+        # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow for large |z|.
+        for j in range(n):
+            z = a[j]
+            a[j] = max(z, zero) + math.log1p(math.exp(-abs(z)))
     elif code == SOFTMAX:
         # Shift by the maximum so that exp never overflows.
         z_max = a[0]
@@ -92,4 +117,16 @@ def multiply_by_derivative(delta, a, code):
         for j in range(n):
             if a[j] <= zero:
                 delta[j] = zero
+    elif code == LEAKY_RELU:
+        slope = a.dtype.type(LEAKY_SLOPE)
+        for j in range(n):
+            if a[j] <= zero:
+                delta[j] = delta[j] * slope
+    elif code == ELU:
+        for j in range(n):  # for z < 0: f' = exp(z) = a + 1
+            if a[j] <= zero:
+                delta[j] = delta[j] * (a[j] + one)
+    elif code == SOFTPLUS:
+        for j in range(n):  # f' = sigmoid(z) = 1 - exp(-a)
+            delta[j] = delta[j] * -math.expm1(-a[j])
     # IDENTITY: f' = 1.
