@@ -129,23 +129,51 @@ class Trainer:
 
     # -- training -----------------------------------------------------------------------
 
-    def fit(self, X, y, *, epochs=None):
+    def fit(self, X, y, *, epochs=None, validation_data=None, validation_split=0.0,
+            patience=None, monitor=None, min_delta=0.0, restore_best_weights=True,
+            callbacks=()):
         """Train for ``epochs`` epochs (default: ``self.epochs``), continuing from the
-        network's current weights.
+        network's current weights and the optimiser's state.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_0)
         y : array-like, shape (n_samples,) or (n_samples, n_L)
             Integer class labels (one-hot encoded internally), or the target matrix.
+        validation_data : (X_val, y_val), optional
+            Evaluated after every epoch: ``val_loss`` (and ``val_accuracy``) in the history.
+        validation_split : float in [0, 1)
+            Alternatively, hold out this fraction of the samples (the last ones, before
+            any shuffling) as validation data.
+        patience : int, optional
+            Early stopping: stop when ``monitor`` has not improved by more than
+            ``min_delta`` for this many epochs; with ``restore_best_weights`` the weights
+            of the best epoch are put back.
+        monitor : str, optional
+            A history key: ``val_loss`` (default when there is validation data), ``loss``,
+            ``accuracy`` or ``val_accuracy`` (the accuracies are maximised).
+        callbacks : iterable of callables
+            Each called as ``callback(trainer, epoch, logs)`` after every epoch, ``logs``
+            holding that epoch's values; setting ``trainer.stop_training = True`` stops.
 
         Returns
         -------
         dict of list
-            ``loss`` and, for classification, ``accuracy`` of each epoch of this call.
+            Per epoch of this call: ``loss``, ``learning_rate``, and as they apply
+            ``accuracy``, ``val_loss``, ``val_accuracy``.
         """
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", minimum=0)
         X, Y, classification = self._check_data(X, y)
+        validation = self._validation(X, Y, validation_data, validation_split)
+        if validation_split:
+            n_val = validation[0].shape[0]
+            X, Y = X[:-n_val], Y[:-n_val]
+        stopper = _EarlyStopping(patience, monitor, min_delta, restore_best_weights,
+                                 validation is not None)
+        callbacks = list(callbacks)
+        if not all(callable(c) for c in callbacks):
+            raise TypeError("callbacks must be callables called as callback(trainer, epoch, "
+                            "logs)")
         net = self.network
         n = X.shape[0]
         cap = min(self.batch_size, n)
@@ -153,37 +181,66 @@ class Trainer:
         n_batches = -(-n // cap)
         batch_cost = np.zeros(n_batches)
         batch_correct = np.zeros(n_batches, dtype=np.int64)
-        history = {"loss": []}
-        if classification:
-            history["accuracy"] = []
+        history = {}
         cost_code = COST_CODES[self.cost]
         opt = self.optimizer
         grad, state1, state2 = opt.buffers(net.params.size, net.dtype)
-        history["learning_rate"] = []
-        with using_threads(self.threads):
-            for epoch in range(epochs):
-                order = self._rng.permutation(n)
-                history["learning_rate"].append(opt.learning_rate_at(opt.epoch))
+        self.stop_training = False
+        for epoch in range(epochs):
+            logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
+            order = self._rng.permutation(n)
+            with using_threads(self.threads):
                 train_epoch(net.params, net._table, cost_code, X, Y, order, cap, 0, n_batches,
                             opt.code, opt.hyper(opt.epoch), opt.t, grad, state1, state2,
                             a_ws, d_ws, sample_cost, sample_correct, batch_cost,
                             batch_correct, pack_ws, self.threads, self._by_neuron)
-                opt.t += n_batches
-                opt.epoch += 1
-                history["loss"].append(float(batch_cost.sum() / n))
-                if classification:
-                    history["accuracy"].append(float(batch_correct.sum() / n))
-                if self.verbose:
-                    print(self._epoch_line(len(self.history["loss"]) + 1, history), flush=True)
-                for key, values in history.items():
-                    self.history.setdefault(key, []).append(values[-1])
+            opt.t += n_batches
+            opt.epoch += 1
+            logs["loss"] = float(batch_cost.sum() / n)
+            if classification:
+                logs["accuracy"] = float(batch_correct.sum() / n)
+            if validation is not None:
+                result = self._evaluate_checked(*validation)
+                logs.update({f"val_{key}": value for key, value in result.items()})
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+                self.history.setdefault(key, []).append(value)
+            if self.verbose:
+                print(self._epoch_line(len(self.history["loss"]), logs), flush=True)
+            for callback in callbacks:
+                callback(self, epoch, logs)
+            if stopper.update(logs, net) or self.stop_training:
+                break
+        stopper.restore(net)
         return history
 
+    def _validation(self, X, Y, validation_data, validation_split):
+        """(X_val, Y_val, labels) checked and converted, or None."""
+        if validation_data is not None:
+            if validation_split:
+                raise ValueError("give validation_data or validation_split, not both")
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise TypeError("validation_data must be a pair (X_val, y_val)")
+            return self._check_data(*validation_data)
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)):
+            raise TypeError(f"validation_split must be a number; got {validation_split!r}")
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split must be in [0, 1); got {validation_split}")
+        if not validation_split:
+            return None
+        n_val = int(round(validation_split * X.shape[0]))
+        if not 0 < n_val < X.shape[0]:
+            raise ValueError(f"validation_split={validation_split} leaves no samples for "
+                             f"{'validation' if n_val == 0 else 'training'}")
+        labels = self.cost != "quadratic"
+        return X[-n_val:], Y[-n_val:], labels
+
     @staticmethod
-    def _epoch_line(epoch, history):
-        line = f"epoch {epoch:4d}  loss {history['loss'][-1]:.6f}"
-        if "accuracy" in history:
-            line += f"  accuracy {history['accuracy'][-1]:.4f}"
+    def _epoch_line(epoch, logs):
+        line = f"epoch {epoch:4d}  loss {logs['loss']:.6f}"
+        for key in ("accuracy", "val_loss", "val_accuracy"):
+            if key in logs:
+                line += f"  {key} {logs[key]:.4f}"
         return line
 
     def gradients(self, X, y):
@@ -225,7 +282,9 @@ class Trainer:
 
     def evaluate(self, X, y):
         """Mean cost and, for class labels or a cross-entropy cost, accuracy on (X, y)."""
-        X, Y, classification = self._check_data(X, y)
+        return self._evaluate_checked(*self._check_data(X, y))
+
+    def _evaluate_checked(self, X, Y, classification):
         net = self.network
         n = X.shape[0]
         cap = min(n, 1024)
@@ -320,3 +379,44 @@ class Trainer:
         return (f"Trainer({self.network!r}, cost={self.cost!r}, "
                 f"learning_rate={self.learning_rate}, "
                 f"batch_size={self.batch_size}, threads={self.threads})")
+
+
+class _EarlyStopping:
+    """Watches one history key across epochs; keeps the best weights."""
+
+    def __init__(self, patience, monitor, min_delta, restore_best_weights, has_validation):
+        self.patience = None if patience is None else check_int(patience, "patience", minimum=0)
+        monitors = {"loss", "accuracy", "val_loss", "val_accuracy"}
+        if monitor is None:
+            monitor = "val_loss" if has_validation else "loss"
+        self.monitor = check_choice(monitor, monitors, "monitor")
+        if self.monitor.startswith("val_") and not has_validation and patience is not None:
+            raise ValueError(f"monitor={monitor!r} needs validation_data or validation_split")
+        self.min_delta = float(min_delta)
+        if not self.min_delta >= 0:
+            raise ValueError(f"min_delta must be >= 0; got {min_delta}")
+        self.restore_best_weights = bool(restore_best_weights)
+        self.sign = -1.0 if self.monitor.endswith("accuracy") else 1.0  # minimise sign*value
+        self.best = np.inf
+        self.best_params = None
+        self.waited = 0
+
+    def update(self, logs, network):
+        """Record an epoch; True when training should stop."""
+        if self.patience is None:
+            return False
+        if self.monitor not in logs:
+            raise ValueError(f"monitor={self.monitor!r} is not measured here: the history "
+                             f"has {sorted(logs)}")
+        value = self.sign * logs[self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.waited = value, 0
+            if self.restore_best_weights:
+                self.best_params = network.params.copy()
+            return False
+        self.waited += 1
+        return self.waited >= self.patience  # as Keras: patience epochs without improvement
+
+    def restore(self, network):
+        if self.best_params is not None:
+            network.params[...] = self.best_params
