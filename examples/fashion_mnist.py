@@ -22,7 +22,7 @@ from fastbp.datasets import load_fashion_mnist
 # The configuration; examples/compare_sklearn.py imports it.
 SIZES = [784, 256, 128, 10]
 SETTINGS = dict(activation="relu", cost="cross_entropy", optimizer="adam",
-                learning_rate=1e-3, batch_size=128, lr_schedule="cosine")
+                learning_rate=1e-3, batch_size=64, lr_schedule="cosine")
 EPOCHS = 15
 SEED = 0
 

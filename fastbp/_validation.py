@@ -120,3 +120,36 @@ def check_targets(y, n_samples, n_outputs, dtype, name="y"):
     targets = np.zeros((n_samples, n_outputs), dtype=dtype)
     targets[np.arange(n_samples), labels] = 1
     return targets, True
+
+
+def check_sample_weight(sample_weight, class_weight, y, n_samples):
+    """Per-sample weights as float64 (n_samples,), or an empty array when all are 1."""
+    weight = np.ones(n_samples)
+    given = False
+    if sample_weight is not None:
+        sw = _as_numeric_array(sample_weight, "sample_weight")
+        if sw.shape != (n_samples,):
+            raise ValueError(f"sample_weight must have shape ({n_samples},); got {sw.shape}")
+        sw = sw.astype(np.float64)
+        _check_finite(sw, "sample_weight")
+        if (sw < 0).any():
+            raise ValueError("sample_weight must be >= 0")
+        weight *= sw
+        given = True
+    if class_weight is not None:
+        labels = np.asarray(y)
+        if labels.ndim != 1 or labels.dtype.kind not in "biu":
+            raise ValueError("class_weight needs y as integer class labels")
+        classes, counts = np.unique(labels, return_counts=True)
+        if isinstance(class_weight, str):
+            check_choice(class_weight, {"balanced"}, "class_weight")
+            table = dict(zip(classes.tolist(), (n_samples / (len(classes) * counts)).tolist()))
+        elif isinstance(class_weight, dict):
+            table = {int(k): float(v) for k, v in class_weight.items()}
+            if any(not np.isfinite(v) or v < 0 for v in table.values()):
+                raise ValueError("class_weight values must be finite and >= 0")
+        else:
+            raise TypeError(f"class_weight must be a dict or 'balanced'; got {class_weight!r}")
+        weight *= np.array([table.get(int(c), 1.0) for c in labels])
+        given = True
+    return weight if given else np.zeros(0)

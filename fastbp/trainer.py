@@ -8,13 +8,15 @@ import numpy as np
 from . import io
 from ._threads import check_threads, max_threads, using_threads
 from ._validation import (check_choice, check_dtype, check_inputs, check_int,
-                          check_positive_float, check_targets)
+                          check_positive_float, check_sample_weight, check_targets)
 from .kernels.costs import COST_CODES
 from .kernels.gemm import PACK_SIZE
 from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of
 from .kernels.step import backprop_batch, by_neuron_pays, gradient_step, train_epoch
 from .network import Network
 from .optim import Optimizer
+
+_NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
 
 # The output activation a cost implies; cross-entropies need theirs (BP1 relies on it).
 OUTPUT_ACTIVATION = {
@@ -129,9 +131,9 @@ class Trainer:
 
     # -- training -----------------------------------------------------------------------
 
-    def fit(self, X, y, *, epochs=None, validation_data=None, validation_split=0.0,
-            patience=None, monitor=None, min_delta=0.0, restore_best_weights=True,
-            callbacks=()):
+    def fit(self, X, y, *, epochs=None, sample_weight=None, class_weight=None,
+            validation_data=None, validation_split=0.0, patience=None, monitor=None,
+            min_delta=0.0, restore_best_weights=True, callbacks=()):
         """Train for ``epochs`` epochs (default: ``self.epochs``), continuing from the
         network's current weights and the optimiser's state.
 
@@ -140,6 +142,13 @@ class Trainer:
         X : array-like, shape (n_samples, n_0)
         y : array-like, shape (n_samples,) or (n_samples, n_L)
             Integer class labels (one-hot encoded internally), or the target matrix.
+        sample_weight : array-like, shape (n_samples,), optional
+            Non-negative weights: a sample's cost and its share of the gradient are
+            multiplied by its weight (the batch's sum is still divided by the batch size).
+        class_weight : dict or "balanced", optional
+            Weights per class label (integer labels only), multiplied into
+            ``sample_weight``; "balanced" gives class c the weight
+            n_samples / (n_classes * count(c)), as in scikit-learn.
         validation_data : (X_val, y_val), optional
             Evaluated after every epoch: ``val_loss`` (and ``val_accuracy``) in the history.
         validation_split : float in [0, 1)
@@ -164,10 +173,12 @@ class Trainer:
         """
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", minimum=0)
         X, Y, classification = self._check_data(X, y)
+        weight = check_sample_weight(sample_weight, class_weight, y, X.shape[0])
         validation = self._validation(X, Y, validation_data, validation_split)
         if validation_split:
             n_val = validation[0].shape[0]
             X, Y = X[:-n_val], Y[:-n_val]
+            weight = weight[:-n_val] if weight.size else weight
         stopper = _EarlyStopping(patience, monitor, min_delta, restore_best_weights,
                                  validation is not None)
         callbacks = list(callbacks)
@@ -190,7 +201,8 @@ class Trainer:
             logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
             order = self._rng.permutation(n)
             with using_threads(self.threads):
-                train_epoch(net.params, net._table, cost_code, X, Y, order, cap, 0, n_batches,
+                train_epoch(net.params, net._table, cost_code, X, Y, weight, order, cap, 0,
+                            n_batches,
                             opt.code, opt.hyper(opt.epoch), opt.t, grad, state1, state2,
                             a_ws, d_ws, sample_cost, sample_correct, batch_cost,
                             batch_correct, pack_ws, self.threads, self._by_neuron)
@@ -258,8 +270,8 @@ class Trainer:
         grad = aligned_zeros(net.params.size, net.dtype)
         order = np.arange(n, dtype=np.int64)
         with using_threads(self.threads):
-            backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y, order,
-                           0, n, n, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
+            backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y, _NO_WEIGHTS,
+                           order, 0, n, n, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
                            self.threads)
             gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, grad, grad, -1,
                           self.optimizer.hyper(0), 0, pack_ws, self.threads)
@@ -295,8 +307,8 @@ class Trainer:
             for start in range(0, n, cap):
                 m = min(cap, n - start)
                 backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y,
-                               order, start, m, cap, a_ws, d_ws, sample_cost, sample_correct,
-                               pack_ws, self.threads)
+                               _NO_WEIGHTS, order, start, m, cap, a_ws, d_ws, sample_cost,
+                               sample_correct, pack_ws, self.threads)
                 total += float(sample_cost[:m].sum())
                 correct += int(sample_correct[:m].sum())
         result = {"loss": total / n}

@@ -39,14 +39,16 @@ DERIVATIVES = {  # f'(z), elementwise
 }
 
 
-def cost(a, y, name):
-    """Mean over samples of C(a, y)."""
+def cost(a, y, name, sample_weight=None):
+    """Mean over samples of C(a, y) (each times its weight, when given)."""
     if name == "quadratic":
         c = 0.5 * ((a - y) ** 2).sum(axis=1)
     elif name == "binary_cross_entropy":
         c = -(y * np.log(a) + (1 - y) * np.log(1 - a)).sum(axis=1)
     else:
         c = -(y * np.log(a)).sum(axis=1)
+    if sample_weight is not None:
+        c = c * sample_weight
     return c.mean()
 
 
@@ -75,11 +77,14 @@ def output_delta(z, a, y, activation, cost_name):
     return grad_a * DERIVATIVES[activation](z)
 
 
-def backprop(weights, biases, activations, cost_name, X, Y):
-    """Gradients of the mean cost: lists dC/dW[1..L], dC/db[1..L]."""
+def backprop(weights, biases, activations, cost_name, X, Y, sample_weight=None):
+    """Gradients of the mean cost: lists dC/dW[1..L], dC/db[1..L]. With
+    ``sample_weight`` the cost is the mean of the weighted per-sample costs."""
     zs, As = forward(weights, biases, activations, X)
     m = X.shape[0]
     delta = output_delta(zs[-1], As[-1], Y, activations[-1], cost_name)
+    if sample_weight is not None:
+        delta = delta * sample_weight[:, None]
     grad_w = [None] * len(weights)
     grad_b = [None] * len(weights)
     for l in range(len(weights) - 1, -1, -1):
@@ -90,17 +95,20 @@ def backprop(weights, biases, activations, cost_name, X, Y):
     return grad_w, grad_b
 
 
-def train_epoch(weights, biases, activations, cost_name, X, Y, order, batch_size, learning_rate):
+def train_epoch(weights, biases, activations, cost_name, X, Y, order, batch_size, learning_rate,
+                sample_weight=None):
     """One epoch of mini-batch SGD in the given sample order; returns the updated
-    parameters and the mean cost of the samples, each taken before its batch's update."""
+    parameters and the mean cost of the samples, each taken before its batch's update
+    (weighted by ``sample_weight`` when given)."""
     weights = [W.copy() for W in weights]
     biases = [b.copy() for b in biases]
     total = 0.0
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
+        w = None if sample_weight is None else sample_weight[batch]
         _, As = forward(weights, biases, activations, X[batch])
-        total += cost(As[-1], Y[batch], cost_name) * len(batch)
-        grad_w, grad_b = backprop(weights, biases, activations, cost_name, X[batch], Y[batch])
+        total += cost(As[-1], Y[batch], cost_name, w) * len(batch)
+        grad_w, grad_b = backprop(weights, biases, activations, cost_name, X[batch], Y[batch], w)
         for l in range(len(weights)):
             weights[l] -= learning_rate * grad_w[l]
             biases[l] -= learning_rate * grad_b[l]

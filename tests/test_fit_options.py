@@ -73,3 +73,57 @@ def test_callbacks_see_every_epoch_and_can_stop(data):
 def test_bad_fit_arguments(data, kwargs, error, match):
     with pytest.raises(error, match=match):
         Trainer([6, 4, 2]).fit(*data, epochs=1, **kwargs)
+
+
+@pytest.mark.parametrize("output,cost", [("softmax", "cross_entropy"), ("sigmoid", "quadratic")])
+def test_sample_weights_match_the_weighted_reference(output, cost):
+    import naive
+    from fastbp import Network
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((29, 5))
+    y = rng.integers(0, 3, 29)
+    w = rng.uniform(0, 3, 29)
+    net = Network([5, 7, 3], "tanh", output, dtype=np.float64, seed=0)
+    weights = [np.array(W) for W in net.weights]
+    biases = [np.array(b) for b in net.biases]
+    trainer = Trainer(net, cost, learning_rate=0.2, batch_size=6, seed=4)
+    history = trainer.fit(X, y, epochs=1, sample_weight=w)
+    order = np.random.default_rng(4).permutation(29)
+    weights, biases, loss = naive.train_epoch(weights, biases, net.activations, cost, X,
+                                              naive.one_hot(y, 3), order, 6, 0.2, w)
+    for l in range(2):
+        np.testing.assert_allclose(net.weights[l], weights[l], rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(net.biases[l], biases[l], rtol=1e-10, atol=1e-13)
+    assert history["loss"][0] == pytest.approx(loss, rel=1e-10)
+
+
+def test_class_weight(data):
+    X, y = data
+    counts = np.bincount(y)
+    balanced = len(y) / (2 * counts)
+    a = Trainer([6, 4, 2], seed=0, batch_size=16)
+    b = Trainer([6, 4, 2], seed=0, batch_size=16)
+    c = Trainer([6, 4, 2], seed=0, batch_size=16)
+    a.fit(X, y, epochs=2, class_weight="balanced")
+    b.fit(X, y, epochs=2, sample_weight=balanced[y])
+    c.fit(X, y, epochs=2, class_weight={0: balanced[0], 1: balanced[1]})
+    np.testing.assert_array_equal(a.network.params, b.network.params)
+    np.testing.assert_array_equal(a.network.params, c.network.params)
+    zero = Trainer([6, 4, 2], seed=0, batch_size=16)
+    before = zero.network.params.copy()
+    zero.fit(X, y, epochs=1, sample_weight=np.zeros(len(y)))
+    np.testing.assert_array_equal(zero.network.params, before)  # weight 0: no gradient
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(sample_weight=np.ones(3)), ValueError, r"sample_weight must have shape \(200,\)"),
+    (dict(sample_weight=-np.ones(200)), ValueError, "sample_weight must be >= 0"),
+    (dict(sample_weight=np.full(200, np.nan)), ValueError, "sample_weight contains NaN"),
+    (dict(class_weight="even"), ValueError, "class_weight must be one of"),
+    (dict(class_weight=[1, 2]), TypeError, "class_weight must be a dict or 'balanced'"),
+    (dict(class_weight={0: -1.0}), ValueError, "class_weight values must be finite"),
+])
+def test_bad_weights(data, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        Trainer([6, 4, 2]).fit(*data, epochs=1, **kwargs)

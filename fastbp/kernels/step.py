@@ -93,21 +93,30 @@ def _argmax(v):
 
 
 @jit
-def _output_error(table, cost_code, Y, order, start, cap, a_ws, d_ws, sample_cost,
+def _output_error(table, cost_code, Y, weight, order, start, cap, a_ws, d_ws, sample_cost,
                   sample_correct, s0, s1):
-    """Cost, correctness and BP1 for samples ``s0:s1`` whose forward pass is in ``a_ws``."""
+    """Cost, correctness and BP1 for samples ``s0:s1`` whose forward pass is in ``a_ws``.
+
+    ``weight`` holds a weight per sample of X (or nothing): a sample's cost and its
+    output error, hence its share of the gradient, are multiplied by its weight.
+    """
     L = table.shape[0]
     n_L = table[L - 1, N_OUT]
     for s in range(s0, s1):
         a = a_ws[cap * table[L - 1, A_OFF] + s * n_L:][:n_L]
         y = Y[order[start + s]]
+        delta = d_ws[cap * table[L - 1, D_OFF] + s * n_L:][:n_L]
         sample_cost[s] = cost(a, y, cost_code)
         if n_L == 1:
             sample_correct[s] = (a[0] > 0.5) == (y[0] > 0.5)
         else:
             sample_correct[s] = _argmax(a) == _argmax(y)
-        output_delta(a, y, table[L - 1, ACT], cost_code,
-                     d_ws[cap * table[L - 1, D_OFF] + s * n_L:][:n_L])
+        output_delta(a, y, table[L - 1, ACT], cost_code, delta)
+        if weight.shape[0] > 0:
+            w = weight[order[start + s]]
+            sample_cost[s] *= w
+            for j in range(n_L):
+                delta[j] = delta[j] * delta.dtype.type(w)
 
 
 @jit(parallel=True)
@@ -126,7 +135,7 @@ def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards):
 
 
 @jit(parallel=True)
-def backprop_batch(params, table, cost_code, X, Y, order, start, m, cap, a_ws, d_ws,
+def backprop_batch(params, table, cost_code, X, Y, weight, order, start, m, cap, a_ws, d_ws,
                    sample_cost, sample_correct, pack_ws, n_shards):
     """Forward, cost, BP1 and BP2 for samples ``order[start:start + m]``, each thread
     taking a shard of the samples through all layers: one parallel region.
@@ -140,7 +149,7 @@ def backprop_batch(params, table, cost_code, X, Y, order, start, m, cap, a_ws, d
         _gather(table, X, order, start, a_ws, s0, s1)
         for l in range(table.shape[0]):
             _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT])
-        _output_error(table, cost_code, Y, order, start, cap, a_ws, d_ws, sample_cost,
+        _output_error(table, cost_code, Y, weight, order, start, cap, a_ws, d_ws, sample_cost,
                       sample_correct, s0, s1)
         for l in range(table.shape[0] - 2, -1, -1):
             _backward(params, table, l, cap, a_ws, d_ws, s0, s1, 0, table[l, N_OUT], pack)
@@ -178,26 +187,26 @@ def _gather_batch(table, X, order, start, m, a_ws, n_shards):
 
 
 @jit(parallel=True)
-def _output_error_batch(table, cost_code, Y, order, start, m, cap, a_ws, d_ws, sample_cost,
-                        sample_correct, n_shards):
+def _output_error_batch(table, cost_code, Y, weight, order, start, m, cap, a_ws, d_ws,
+                        sample_cost, sample_correct, n_shards):
     n_shards = min(m, n_shards)
     for shard in prange(n_shards):
         s0, s1 = _shard_bounds(shard, n_shards, m)
-        _output_error(table, cost_code, Y, order, start, cap, a_ws, d_ws, sample_cost,
+        _output_error(table, cost_code, Y, weight, order, start, cap, a_ws, d_ws, sample_cost,
                       sample_correct, s0, s1)
 
 
 @jit
-def backprop_batch_by_neuron(params, table, cost_code, X, Y, order, start, m, cap, a_ws, d_ws,
-                             sample_cost, sample_correct, pack_ws, n_shards):
+def backprop_batch_by_neuron(params, table, cost_code, X, Y, weight, order, start, m, cap, a_ws,
+                             d_ws, sample_cost, sample_correct, pack_ws, n_shards):
     """The same as ``backprop_batch``, but each layer's forward pass and BP2 is shared by
     neurons: a thread reads only its slice of W instead of all of it, at the price of a
     parallel region (a barrier) per layer. For networks with large layers."""
     _gather_batch(table, X, order, start, m, a_ws, n_shards)
     for l in range(table.shape[0]):
         _forward_layer_by_neuron(params, table, l, m, cap, a_ws, n_shards)
-    _output_error_batch(table, cost_code, Y, order, start, m, cap, a_ws, d_ws, sample_cost,
-                        sample_correct, n_shards)
+    _output_error_batch(table, cost_code, Y, weight, order, start, m, cap, a_ws, d_ws,
+                        sample_cost, sample_correct, n_shards)
     for l in range(table.shape[0] - 2, -1, -1):
         _backward_layer_by_neuron(params, table, l, m, cap, a_ws, d_ws, pack_ws, n_shards)
 
@@ -236,7 +245,7 @@ def gradient_step(params, table, m, cap, a_ws, d_ws, grad, state1, state2, optim
 
 
 @jit
-def train_epoch(params, table, cost_code, X, Y, order, batch_size, first_batch,
+def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first_batch,
                 last_batch, optimizer, hyper, t0, grad, state1, state2, a_ws, d_ws,
                 sample_cost, sample_correct, batch_cost, batch_correct, pack_ws, n_shards,
                 by_neuron):
@@ -247,19 +256,21 @@ def train_epoch(params, table, cost_code, X, Y, order, batch_size, first_batch,
     the update and ``batch_correct[b]`` how many were classified correctly. The
     optimiser's step count is ``t0`` before the first batch (see ``gradient_step``). With
     ``by_neuron`` the forward pass and BP2 are shared by neurons (see
-    ``backprop_batch_by_neuron``); the results are the same to the bit.
+    ``backprop_batch_by_neuron``); the results are the same to the bit. ``weight``: see
+    ``_output_error``.
     """
     n = order.shape[0]
     for b in range(first_batch, last_batch):
         start = b * batch_size
         m = min(batch_size, n - start)
         if by_neuron:
-            backprop_batch_by_neuron(params, table, cost_code, X, Y, order, start, m,
+            backprop_batch_by_neuron(params, table, cost_code, X, Y, weight, order, start, m,
                                      batch_size, a_ws, d_ws, sample_cost, sample_correct,
                                      pack_ws, n_shards)
         else:
-            backprop_batch(params, table, cost_code, X, Y, order, start, m, batch_size,
-                           a_ws, d_ws, sample_cost, sample_correct, pack_ws, n_shards)
+            backprop_batch(params, table, cost_code, X, Y, weight, order, start, m,
+                           batch_size, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
+                           n_shards)
         gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, state1, state2,
                       optimizer, hyper, t0 + b - first_batch + 1, pack_ws, n_shards)
         total = 0.0
