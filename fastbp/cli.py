@@ -1,49 +1,199 @@
-"""The command line: ``python -m fastbp`` trains 64-128-10 on the bundled 8x8 digits."""
+"""The command line.
+
+    python -m fastbp                       the main job: 64-128-10 on the bundled digits
+    fastbp train --data digits ...         train, print a table per epoch, save a model
+    fastbp evaluate model.npz --data ...   loss and accuracy of a saved model
+    fastbp predict model.npz --data ...    its predictions, to a file or the screen
+
+Data sets: ``digits`` (bundled), ``fashion-mnist`` (see
+``fastbp.datasets.load_fashion_mnist``), a ``.npz`` file with arrays ``X`` and ``y``
+(and optionally ``X_test``, ``y_test``), or a ``.csv`` file of numbers whose last
+column is the label (a header line is skipped).
+"""
 
 import argparse
+import sys
 import time
 
-from .datasets import load_digits, train_test_split
+import numpy as np
+
+from ._threads import max_threads
+from .datasets import load_digits, load_fashion_mnist, train_test_split
+from .optim import OPTIMIZERS, SCHEDULES
+from .kernels.activations import ACTIVATION_CODES
 from .trainer import Trainer
+
+HIDDEN_ACTIVATIONS = sorted(set(ACTIVATION_CODES) - {"softmax"})
+
+
+def load_data(name, test_size=0.25, seed=0):
+    """(X_train, y_train, X_test, y_test) of a data set name or file."""
+    if name == "digits":
+        X, y = load_digits()
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, seed=seed)
+        return X_train, y_train, X_test, y_test
+    if name == "fashion-mnist":
+        (X_train, y_train), (X_test, y_test) = load_fashion_mnist()
+        return X_train, y_train, X_test, y_test
+    if name.endswith(".npz"):
+        with np.load(name, allow_pickle=False) as data:
+            if "X" not in data or "y" not in data:
+                raise SystemExit(f"{name}: a data file needs arrays 'X' and 'y'")
+            if "X_test" in data and "y_test" in data:
+                return data["X"], data["y"], data["X_test"], data["y_test"]
+            X, y = data["X"], data["y"]
+    elif name.endswith(".csv"):
+        X, y = _read_csv(name)
+    else:
+        raise SystemExit(f"--data must be digits, fashion-mnist, a .npz or a .csv file; "
+                         f"got {name!r}")
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, seed=seed)
+    return X_train, y_train, X_test, y_test
+
+
+def _read_csv(path):
+    with open(path) as f:
+        first = f.readline()
+    try:
+        [float(v) for v in first.strip().split(",")]
+        skip = 0
+    except ValueError:
+        skip = 1  # a header
+    table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+    if table.shape[1] < 2:
+        raise SystemExit(f"{path}: expected at least two columns (features, then the label)")
+    return table[:, :-1], table[:, -1]
+
+
+def _inputs(name):
+    """The inputs to predict for: a data set's test part, or all rows of a file."""
+    if name.endswith(".npz"):
+        with np.load(name, allow_pickle=False) as data:
+            return data["X"]
+    if name.endswith(".csv"):
+        return _read_csv(name)[0]
+    return load_data(name)[2]
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="python -m fastbp",
-        description="Train a fully-connected network on the bundled 8x8 digits "
-                    "(1,797 images) and print per-epoch loss and accuracy and the "
-                    "final test accuracy.")
+        prog="fastbp",
+        description="Train fully-connected networks on the CPU. Without a command: train "
+                    "64-128-10 on the bundled 8x8 digits (1,797 images) and print per-epoch "
+                    "loss and accuracy and the final test accuracy.")
+    _add_training_options(parser)
+    commands = parser.add_subparsers(dest="command")
+
+    train = commands.add_parser("train", help="train a network and save it",
+                                description="Train a network, print a table per epoch and "
+                                            "the final test metrics, save the model.")
+    train.add_argument("--data", default="digits",
+                       help="digits, fashion-mnist, or a .npz/.csv file (default: digits)")
+    train.add_argument("--test-size", type=float, default=0.25,
+                       help="held-out fraction when the data has no test part (default 0.25)")
+    _add_training_options(train)
+    train.add_argument("--cost", default="cross_entropy",
+                       choices=["cross_entropy", "binary_cross_entropy", "quadratic"])
+    train.add_argument("--output-activation", default=None,
+                       help="default: the one the cost needs (softmax, sigmoid; identity "
+                            "for quadratic)")
+    train.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS)
+    train.add_argument("--momentum", type=float, default=0.0)
+    train.add_argument("--nesterov", action="store_true")
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--lr-schedule", default="constant", choices=SCHEDULES)
+    train.add_argument("--validation-split", type=float, default=0.0)
+    train.add_argument("--patience", type=int, default=None,
+                       help="stop after this many epochs without improvement")
+    train.add_argument("--output", "-o", default=None, help="model file to write (.npz)")
+
+    evaluate = commands.add_parser("evaluate", help="loss and accuracy of a saved model")
+    evaluate.add_argument("model", help="a model file written by 'fastbp train'")
+    evaluate.add_argument("--data", default="digits")
+    evaluate.add_argument("--test-size", type=float, default=0.25)
+    evaluate.add_argument("--seed", type=int, default=0)
+
+    predict = commands.add_parser("predict", help="predictions of a saved model")
+    predict.add_argument("model")
+    predict.add_argument("--data", required=True,
+                         help="a .npz (array X) or .csv file, or a data set's test part")
+    predict.add_argument("--output", "-o", default=None,
+                         help="write the predictions to this .csv (default: print them)")
+    return parser
+
+
+def _add_training_options(parser):
     parser.add_argument("--hidden", type=int, nargs="*", default=[128],
                         help="hidden layer sizes (default: 128)")
-    parser.add_argument("--activation", default="relu",
-                        choices=["relu", "sigmoid", "tanh", "identity"],
+    parser.add_argument("--activation", default="relu", choices=HIDDEN_ACTIVATIONS,
                         help="hidden activation (default: relu)")
     parser.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
-    parser.add_argument("--batch-size", type=int, default=16, help="mini-batch size (default: 16)")
+    parser.add_argument("--batch-size", type=int, default=16, help="mini-batch size (default 16)")
     parser.add_argument("--learning-rate", type=float, default=0.1,
-                        help="SGD learning rate (default: 0.1)")
+                        help="learning rate (default: 0.1)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads per batch (default: all cores)")
+                        help=f"threads per batch (default: all {max_threads()})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    return parser
+
+
+def _train(args, data="digits", save=None):
+    X_train, y_train, X_test, y_test = load_data(data, getattr(args, "test_size", 0.25),
+                                                 args.seed)
+    n_classes = int(max(np.max(y_train), np.max(y_test))) + 1
+    kwargs = dict(activation=args.activation, learning_rate=args.learning_rate,
+                  batch_size=args.batch_size, threads=args.threads, seed=args.seed,
+                  epochs=args.epochs, verbose=True)
+    cost = getattr(args, "cost", "cross_entropy")
+    if args.command == "train":
+        kwargs.update(optimizer=args.optimizer, momentum=args.momentum, nesterov=args.nesterov,
+                      weight_decay=args.weight_decay, lr_schedule=args.lr_schedule,
+                      output_activation=args.output_activation)
+    n_out = 1 if cost == "binary_cross_entropy" and n_classes <= 2 else n_classes
+    trainer = Trainer([X_train.shape[1], *args.hidden, n_out], cost, **kwargs)
+    print(f"{data}: {len(X_train)} training and {len(X_test)} test samples; {trainer.network}")
+    fit_kwargs = {}
+    if args.command == "train":
+        fit_kwargs = dict(validation_split=args.validation_split, patience=args.patience)
+    start = time.perf_counter()
+    trainer.fit(X_train, y_train, **fit_kwargs)
+    elapsed = time.perf_counter() - start
+    test = trainer.evaluate(X_test, y_test)
+    print(f"test loss {test['loss']:.4f}  test accuracy {test.get('accuracy', float('nan')):.4f}")
+    print(f"final test accuracy: {trainer.score(X_test, y_test):.4f} "
+          f"({elapsed:.2f} s, {trainer.threads} threads, compilation included unless cached)")
+    if save:
+        trainer.save(save)
+        print(f"model written to {save}")
+    return 0
+
+
+def _evaluate(args):
+    trainer = Trainer.load(args.model)
+    _, _, X_test, y_test = load_data(args.data, args.test_size, args.seed)
+    result = trainer.evaluate(X_test, y_test)
+    print("  ".join(f"{key} {value:.4f}" for key, value in result.items()))
+    return 0
+
+
+def _predict(args):
+    trainer = Trainer.load(args.model)
+    predictions = trainer.predict(_inputs(args.data))
+    if args.output:
+        np.savetxt(args.output, np.asarray(predictions).reshape(len(predictions), -1),
+                   delimiter=",", fmt="%.8g")
+        print(f"{len(predictions)} predictions written to {args.output}")
+    else:
+        np.savetxt(sys.stdout, np.asarray(predictions).reshape(len(predictions), -1),
+                   delimiter=",", fmt="%.8g")
+    return 0
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    X, y = load_digits()
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, seed=args.seed)
-    trainer = Trainer([X.shape[1], *args.hidden, 10], cost="cross_entropy",
-                      activation=args.activation, learning_rate=args.learning_rate,
-                      batch_size=args.batch_size, threads=args.threads, seed=args.seed)
-    print(f"digits: {len(X_train)} training and {len(X_test)} test images; {trainer.network}")
-    start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        history = trainer.fit(X_train, y_train, epochs=1)
-        test = trainer.evaluate(X_test, y_test)
-        print(f"epoch {epoch:3d}  loss {history['loss'][0]:.4f}  accuracy "
-              f"{history['accuracy'][0]:.4f}  test loss {test['loss']:.4f}  "
-              f"test accuracy {test['accuracy']:.4f}")
-    elapsed = time.perf_counter() - start
-    print(f"final test accuracy: {trainer.score(X_test, y_test):.4f} "
-          f"({elapsed:.2f} s, {trainer.threads} threads, compilation included unless cached)")
-    return 0
+    if args.command == "evaluate":
+        return _evaluate(args)
+    if args.command == "predict":
+        return _predict(args)
+    if args.command == "train":
+        return _train(args, args.data, args.output)
+    return _train(args)  # the main job
