@@ -20,6 +20,7 @@ import numpy as np
 from ._threads import max_threads
 from .datasets import load_digits, load_fashion_mnist, train_test_split
 from .optim import OPTIMIZERS, SCHEDULES
+from .plot import plot_history
 from .kernels.activations import ACTIVATION_CODES
 from .trainer import Trainer
 
@@ -106,6 +107,8 @@ def build_parser():
     train.add_argument("--patience", type=int, default=None,
                        help="stop after this many epochs without improvement")
     train.add_argument("--output", "-o", default=None, help="model file to write (.npz)")
+    train.add_argument("--plot", default=None,
+                       help="write the learning curves to this image (needs matplotlib)")
 
     evaluate = commands.add_parser("evaluate", help="loss and accuracy of a saved model")
     evaluate.add_argument("model", help="a model file written by 'fastbp train'")
@@ -164,6 +167,9 @@ def _train(args, data="digits", save=None):
     if save:
         trainer.save(save)
         print(f"model written to {save}")
+    if getattr(args, "plot", None):
+        plot_history(trainer.history, args.plot, title=f"{data}: {trainer.network}")
+        print(f"learning curves written to {args.plot}")
     return 0
 
 

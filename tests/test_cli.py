@@ -55,3 +55,12 @@ def test_help_and_bad_data(tmp_path):
         assert result.returncode == 0 and "usage:" in result.stdout
     with pytest.raises(SystemExit, match="--data must be digits, fashion-mnist"):
         main(["train", "--data", "nothing.txt"])
+
+
+def test_learning_curve_plot(data_files, capsys):
+    pytest.importorskip("matplotlib")
+    tmp_path, _, _ = data_files
+    image = tmp_path / "curves.png"
+    assert main(["train", "--data", str(tmp_path / "train.npz"), "--hidden", "8", "--epochs",
+                 "4", "--validation-split", "0.2", "--plot", str(image)]) == 0
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 5000
