@@ -226,6 +226,11 @@ class Trainer:
         stopper.restore(net)
         return history
 
+    def partial_fit(self, X, y, *, sample_weight=None, class_weight=None):
+        """One pass over (X, y), continuing from the current weights and optimiser
+        state: for data that arrives in parts. Returns that pass's history entry."""
+        return self.fit(X, y, epochs=1, sample_weight=sample_weight, class_weight=class_weight)
+
     def _validation(self, X, Y, validation_data, validation_split):
         """(X_val, Y_val, labels) checked and converted, or None."""
         if validation_data is not None:

@@ -127,3 +127,15 @@ def test_class_weight(data):
 def test_bad_weights(data, kwargs, error, match):
     with pytest.raises(error, match=match):
         Trainer([6, 4, 2]).fit(*data, epochs=1, **kwargs)
+
+
+def test_partial_fit_continues_like_fit(data):
+    X, y = data
+    streamed = Trainer([6, 5, 2], optimizer="adam", learning_rate=0.01, batch_size=10, seed=3)
+    for part in (slice(0, 100), slice(100, 200)):
+        streamed.partial_fit(X[part], y[part])
+    whole = Trainer([6, 5, 2], optimizer="adam", learning_rate=0.01, batch_size=10, seed=3)
+    whole.fit(X[:100], y[:100], epochs=1)
+    whole.fit(X[100:], y[100:], epochs=1)
+    np.testing.assert_array_equal(streamed.network.params, whole.network.params)
+    assert streamed.optimizer.t == 20 and len(streamed.history["loss"]) == 2
