@@ -313,7 +313,7 @@ class Trainer:
                 m = min(cap, n - start)
                 backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y,
                                _NO_WEIGHTS, order, start, m, cap, a_ws, d_ws, sample_cost,
-                               sample_correct, pack_ws, self.threads)
+                               sample_correct, pack_ws, self.threads, False)
                 total += float(sample_cost[:m].sum())
                 correct += int(sample_correct[:m].sum())
         result = {"loss": total / n}

@@ -136,9 +136,10 @@ def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards):
 
 @jit(parallel=True)
 def backprop_batch(params, table, cost_code, X, Y, weight, order, start, m, cap, a_ws, d_ws,
-                   sample_cost, sample_correct, pack_ws, n_shards):
-    """Forward, cost, BP1 and BP2 for samples ``order[start:start + m]``, each thread
-    taking a shard of the samples through all layers: one parallel region.
+                   sample_cost, sample_correct, pack_ws, n_shards, backward=True):
+    """Forward, cost, BP1 and (with ``backward``) BP2 for samples
+    ``order[start:start + m]``, each thread taking a shard of the samples through all
+    layers: one parallel region. Evaluation needs no BP2.
 
     ``pack_ws`` holds ``n_shards`` scratch areas of ``PACK_SIZE``, one per shard.
     """
@@ -151,8 +152,9 @@ def backprop_batch(params, table, cost_code, X, Y, weight, order, start, m, cap,
             _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT])
         _output_error(table, cost_code, Y, weight, order, start, cap, a_ws, d_ws, sample_cost,
                       sample_correct, s0, s1)
-        for l in range(table.shape[0] - 2, -1, -1):
-            _backward(params, table, l, cap, a_ws, d_ws, s0, s1, 0, table[l, N_OUT], pack)
+        if backward:
+            for l in range(table.shape[0] - 2, -1, -1):
+                _backward(params, table, l, cap, a_ws, d_ws, s0, s1, 0, table[l, N_OUT], pack)
 
 
 @jit(parallel=True)
