@@ -103,6 +103,11 @@ def build_parser():
     train.add_argument("--nesterov", action="store_true")
     train.add_argument("--weight-decay", type=float, default=0.0)
     train.add_argument("--lr-schedule", default="constant", choices=SCHEDULES)
+    train.add_argument("--dropout", type=float, default=0.0,
+                       help="dropout rate of the hidden layers during training (default: 0)")
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar over epochs and batches (needs tqdm; default: "
+                            "when standard error is a terminal)")
     train.add_argument("--validation-split", type=float, default=0.0)
     train.add_argument("--patience", type=int, default=None,
                        help="stop after this many epochs without improvement")
@@ -150,7 +155,8 @@ def _train(args, data="digits", save=None):
     if args.command == "train":
         kwargs.update(optimizer=args.optimizer, momentum=args.momentum, nesterov=args.nesterov,
                       weight_decay=args.weight_decay, lr_schedule=args.lr_schedule,
-                      output_activation=args.output_activation)
+                      output_activation=args.output_activation, dropout=args.dropout,
+                      progress=args.progress)
     n_out = 1 if cost == "binary_cross_entropy" and n_classes <= 2 else n_classes
     trainer = Trainer([X_train.shape[1], *args.hidden, n_out], cost, **kwargs)
     print(f"{data}: {len(X_train)} training and {len(X_test)} test samples; {trainer.network}")

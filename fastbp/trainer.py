@@ -1,6 +1,7 @@
 """The Trainer: mini-batch SGD over a Network, every batch shared among threads."""
 
 import json
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,9 +13,11 @@ from ._validation import (check_choice, check_dtype, check_inputs, check_int,
 from .kernels.costs import COST_CODES
 from .kernels.gemm import PACK_SIZE
 from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of
-from .kernels.step import backprop_batch, by_neuron_pays, gradient_step, train_epoch
+from .kernels.step import (NO_DROPOUT, backprop_batch, by_neuron_pays, gradient_step,
+                           train_epoch)
 from .network import Network
 from .optim import Optimizer
+from .progress import Progress
 
 _NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
 
@@ -56,8 +59,18 @@ class Trainer:
         Seeds the shuffling (and the network's initialisation when built from sizes):
         epoch e visits the samples in the order of the e-th
         ``np.random.default_rng(seed).permutation(n_samples)``.
+    dropout : float or sequence of float in [0, 1)
+        Inverted dropout on the hidden layers during training: one rate for all hidden
+        layers or one per hidden layer. Each unit is dropped with that probability and
+        the kept ones are scaled by 1 / (1 - rate); prediction and evaluation use the
+        whole network. The masks are seeded by ``seed`` and do not depend on the number
+        of threads (see :mod:`fastbp.kernels.dropout`).
     verbose : bool
         Print the loss (and accuracy) after each epoch.
+    progress : bool or None
+        A progress bar over epochs and over the batches of each epoch, with the running
+        loss (needs ``tqdm``). None: shown when standard error is a terminal and tqdm
+        is installed.
 
     Attributes
     ----------
@@ -72,7 +85,8 @@ class Trainer:
                  epochs=10, threads=None, seed=None, activation="relu",
                  output_activation=None, dtype=np.float32, optimizer="sgd", momentum=0.0,
                  nesterov=False, beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0,
-                 lr_schedule="constant", lr_step_size=10, lr_gamma=0.1, verbose=False):
+                 lr_schedule="constant", lr_step_size=10, lr_gamma=0.1, dropout=0.0,
+                 verbose=False, progress=None):
         self.cost = check_choice(cost, set(COST_CODES), "cost")
         if isinstance(network, Network):
             self.network = network
@@ -97,7 +111,13 @@ class Trainer:
                                    horizon=max(self.epochs, 1))
         self.threads = check_threads(threads)
         self.seed = seed
+        self.dropout = _check_dropout(dropout, self.network.n_layers - 1)
+        # The masks' seed: from the user's seed, but a stream apart from the shuffling.
+        self._drop_seed = int(np.random.SeedSequence(seed).generate_state(2, np.uint32)
+                              .view(np.uint64)[0] >> np.uint64(1))
         self.verbose = bool(verbose)
+        self.progress = progress if progress is None else bool(progress)
+        Progress.check(self.progress)
         self.history = {"loss": []}
         self._rng = np.random.default_rng(seed)
         self._by_neuron = by_neuron_pays(self.network._table, self.threads)
@@ -196,35 +216,52 @@ class Trainer:
         cost_code = COST_CODES[self.cost]
         opt = self.optimizer
         grad, state1, state2 = opt.buffers(net.params.size, net.dtype)
+        rates = self._dropout_rates()
         self.stop_training = False
-        for epoch in range(epochs):
-            logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
-            order = self._rng.permutation(n)
-            with using_threads(self.threads):
-                train_epoch(net.params, net._table, cost_code, X, Y, weight, order, cap, 0,
-                            n_batches,
-                            opt.code, opt.hyper(opt.epoch), opt.t, grad, state1, state2,
-                            a_ws, d_ws, sample_cost, sample_correct, batch_cost,
-                            batch_correct, pack_ws, self.threads, self._by_neuron)
-            opt.t += n_batches
-            opt.epoch += 1
-            logs["loss"] = float(batch_cost.sum() / n)
-            if classification:
-                logs["accuracy"] = float(batch_correct.sum() / n)
-            if validation is not None:
-                result = self._evaluate_checked(*validation)
-                logs.update({f"val_{key}": value for key, value in result.items()})
-            for key, value in logs.items():
-                history.setdefault(key, []).append(value)
-                self.history.setdefault(key, []).append(value)
-            if self.verbose:
-                print(self._epoch_line(len(self.history["loss"]), logs), flush=True)
-            for callback in callbacks:
-                callback(self, epoch, logs)
-            if stopper.update(logs, net) or self.stop_training:
-                break
+        progress = Progress(self.progress, epochs, n_batches)
+        try:
+            for epoch in range(epochs):
+                logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
+                order = self._rng.permutation(n)
+                hyper = opt.hyper(opt.epoch)
+                # One compiled call per epoch; with a progress bar, one per few batches.
+                for b0, b1 in progress.chunks(n_batches):
+                    with using_threads(self.threads):
+                        train_epoch(net.params, net._table, cost_code, X, Y, weight, order,
+                                    cap, b0, b1, opt.code, hyper, opt.t + b0, grad, state1,
+                                    state2, a_ws, d_ws, sample_cost, sample_correct,
+                                    batch_cost, batch_correct, pack_ws, self.threads,
+                                    self._by_neuron, rates, self._drop_seed)
+                    progress.batches_done(b1, batch_cost[:b1].sum() / min(b1 * cap, n))
+                opt.t += n_batches
+                opt.epoch += 1
+                logs["loss"] = float(batch_cost.sum() / n)
+                if classification:
+                    logs["accuracy"] = float(batch_correct.sum() / n)
+                if validation is not None:
+                    result = self._evaluate_checked(*validation)
+                    logs.update({f"val_{key}": value for key, value in result.items()})
+                for key, value in logs.items():
+                    history.setdefault(key, []).append(value)
+                    self.history.setdefault(key, []).append(value)
+                progress.epoch_done(logs)
+                if self.verbose:
+                    progress.write(self._epoch_line(len(self.history["loss"]), logs))
+                for callback in callbacks:
+                    callback(self, epoch, logs)
+                if stopper.update(logs, net) or self.stop_training:
+                    break
+        finally:
+            progress.close()
         stopper.restore(net)
         return history
+
+    def _dropout_rates(self):
+        """Dropout rate per layer row for the kernels (the output layer's is 0), or an
+        empty array when nothing is dropped."""
+        rates = np.zeros(self.network.n_layers)
+        rates[:-1] = self.dropout
+        return rates if rates.any() else NO_DROPOUT
 
     def partial_fit(self, X, y, *, sample_weight=None, class_weight=None):
         """One pass over (X, y), continuing from the current weights and optimiser
@@ -261,7 +298,8 @@ class Trainer:
         return line
 
     def gradients(self, X, y):
-        """dC/dW[l] and dC/db[l] of the mean cost over all of X as one batch; no update.
+        """dC/dW[l] and dC/db[l] of the mean cost over all of X as one batch; no update
+        (and no dropout).
 
         Returns
         -------
@@ -277,7 +315,7 @@ class Trainer:
         with using_threads(self.threads):
             backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y, _NO_WEIGHTS,
                            order, 0, n, n, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
-                           self.threads)
+                           self.threads, NO_DROPOUT, 0, 0)
             gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, grad, grad, -1,
                           self.optimizer.hyper(0), 0, pack_ws, self.threads)
         grad = grad / n  # the kernels leave batch sums
@@ -313,7 +351,7 @@ class Trainer:
                 m = min(cap, n - start)
                 backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y,
                                _NO_WEIGHTS, order, start, m, cap, a_ws, d_ws, sample_cost,
-                               sample_correct, pack_ws, self.threads, False)
+                               sample_correct, pack_ws, self.threads, NO_DROPOUT, 0, 0, False)
                 total += float(sample_cost[:m].sum())
                 correct += int(sample_correct[:m].sum())
         result = {"loss": total / n}
@@ -346,7 +384,9 @@ class Trainer:
         extra = {key: getattr(self, key) for key in self._SETTINGS}
         extra.update({f"optimizer_{key}": getattr(opt, key) for key in self._OPTIMIZER_SETTINGS})
         extra.update(optimizer_t=opt.t, optimizer_epoch=opt.epoch,
-                     rng_state=json.dumps(self._rng.bit_generator.state))
+                     rng_state=json.dumps(self._rng.bit_generator.state),
+                     dropout=np.asarray(self.dropout, dtype=np.float64),
+                     dropout_seed=self._drop_seed)
         for key, values in self.history.items():
             extra[f"history_{key}"] = np.asarray(values, dtype=np.float64)
         state = {}
@@ -378,7 +418,10 @@ class Trainer:
                       weight_decay=opt_kwargs.get("weight_decay", 0.0),
                       lr_schedule=opt_kwargs.get("schedule", "constant"),
                       lr_step_size=opt_kwargs.get("step_size", 10),
-                      lr_gamma=opt_kwargs.get("gamma", 0.1))
+                      lr_gamma=opt_kwargs.get("gamma", 0.1),
+                      dropout=(extra["dropout"].tolist() if "dropout" in extra else 0.0))
+        if "dropout_seed" in extra:
+            trainer._drop_seed = int(extra["dropout_seed"])
         opt = trainer.optimizer
         opt.horizon = int(opt_kwargs.get("horizon", opt.horizon))
         opt.t = int(extra["optimizer_t"])
@@ -437,3 +480,26 @@ class _EarlyStopping:
     def restore(self, network):
         if self.best_params is not None:
             network.params[...] = self.best_params
+
+
+def _check_dropout(dropout, n_hidden):
+    """Dropout rates of the hidden layers as a tuple of floats in [0, 1)."""
+    def rate(value, name):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number in [0, 1); got {value!r}")
+        if not 0 <= value < 1:
+            raise ValueError(f"{name} must be in [0, 1); got {value}")
+        return float(value)
+
+    if isinstance(dropout, (numbers.Real, np.generic)) or dropout is None:
+        value = rate(dropout, "dropout")
+        if value and not n_hidden:
+            raise ValueError("dropout applies to hidden layers, and this network has none")
+        return (value,) * n_hidden
+    if isinstance(dropout, (str, bytes)) or not isinstance(dropout, (Sequence, np.ndarray)):
+        raise TypeError(f"dropout must be a number or one number per hidden layer; got "
+                        f"{dropout!r}")
+    if len(dropout) != n_hidden:
+        raise ValueError(f"dropout must be one rate or {n_hidden} rates (one per hidden "
+                         f"layer); got {len(dropout)}")
+    return tuple(rate(value, f"dropout[{i}]") for i, value in enumerate(dropout))

@@ -52,13 +52,15 @@ def cost(a, y, name, sample_weight=None):
     return c.mean()
 
 
-def forward(weights, biases, activations, X):
-    """Lists Z[1..L] and A[0..L] (A[0] = X)."""
+def forward(weights, biases, activations, X, masks=None):
+    """Lists Z[1..L] and A[0..L] (A[0] = X). ``masks``: inverted dropout, one array
+    M[l] / (1 - p_l) per hidden layer multiplied into its output."""
     zs, As = [], [X]
-    for W, b, f in zip(weights, biases, activations):
+    for l, (W, b, f) in enumerate(zip(weights, biases, activations)):
         z = As[-1] @ W.T + b
         zs.append(z)
-        As.append(ACTIVATIONS[f](z))
+        a = ACTIVATIONS[f](z)
+        As.append(a * masks[l] if masks is not None and l < len(masks) else a)
     return zs, As
 
 
@@ -77,10 +79,11 @@ def output_delta(z, a, y, activation, cost_name):
     return grad_a * DERIVATIVES[activation](z)
 
 
-def backprop(weights, biases, activations, cost_name, X, Y, sample_weight=None):
+def backprop(weights, biases, activations, cost_name, X, Y, sample_weight=None, masks=None):
     """Gradients of the mean cost: lists dC/dW[1..L], dC/db[1..L]. With
-    ``sample_weight`` the cost is the mean of the weighted per-sample costs."""
-    zs, As = forward(weights, biases, activations, X)
+    ``sample_weight`` the cost is the mean of the weighted per-sample costs; with
+    ``masks`` (see ``forward``) that of the network with those units dropped."""
+    zs, As = forward(weights, biases, activations, X, masks)
     m = X.shape[0]
     delta = output_delta(zs[-1], As[-1], Y, activations[-1], cost_name)
     if sample_weight is not None:
@@ -92,6 +95,8 @@ def backprop(weights, biases, activations, cost_name, X, Y, sample_weight=None):
         grad_w[l] = delta.T @ As[l] / m                        # BP4
         if l > 0:
             delta = (delta @ weights[l]) * DERIVATIVES[activations[l - 1]](zs[l - 1])  # BP2
+            if masks is not None:
+                delta = delta * masks[l - 1]
     return grad_w, grad_b
 
 

@@ -25,11 +25,13 @@ def test_train_evaluate_predict(data_files, capsys):
     model = tmp_path / "model.npz"
     assert main(["train", "--data", str(tmp_path / "train.npz"), "--hidden", "16", "--epochs",
                  "20", "--optimizer", "adam", "--learning-rate", "0.02", "--batch-size", "8",
-                 "--validation-split", "0.1", "-o", str(model)]) == 0
+                 "--validation-split", "0.1", "--dropout", "0.1", "-o", str(model)]) == 0
     out = capsys.readouterr().out
     assert "epoch   20" in out and "val_loss" in out and "final test accuracy" in out
     accuracy = float(out.split("final test accuracy: ")[1].split()[0])
     assert accuracy > 0.8
+    from fastbp import Trainer
+    assert Trainer.load(model).dropout == (0.1,)
     assert main(["evaluate", str(model), "--data", str(tmp_path / "train.npz")]) == 0
     evaluated = capsys.readouterr().out
     assert f"accuracy {accuracy:.4f}" in evaluated  # the same held-out quarter

@@ -12,6 +12,8 @@ Derivatives are written in terms of the layer's output ``a = f(z)``
 
 import math
 
+import numpy as np
+
 from .._config import jit
 
 IDENTITY = 0
@@ -130,3 +132,24 @@ def multiply_by_derivative(delta, a, code):
         for j in range(n):  # f' = sigmoid(z) = 1 - exp(-a)
             delta[j] = delta[j] * -math.expm1(-a[j])
     # IDENTITY: f' = 1.
+
+
+
+@jit
+def derivative_from_output(a, code):
+    """f'(z) of one unit from its output ``a = f(z)``, in float64: the scalar form of
+    ``multiply_by_derivative`` (not defined for softmax)."""
+    a = np.float64(a)
+    if code == SIGMOID:
+        return a * (1.0 - a)
+    if code == TANH:
+        return 1.0 - a * a
+    if code == RELU:
+        return 1.0 if a > 0.0 else 0.0
+    if code == LEAKY_RELU:
+        return 1.0 if a > 0.0 else LEAKY_SLOPE
+    if code == ELU:
+        return 1.0 if a > 0.0 else a + 1.0
+    if code == SOFTPLUS:
+        return -math.expm1(-a)
+    return 1.0

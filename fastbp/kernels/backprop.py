@@ -24,11 +24,20 @@ def delta_backward(delta_next, dn_off, n_next, weights, w_off, w_ld, a, a_off, a
     pack : ndarray, 1-D
         The calling thread's scratch for ``gemm``.
     """
-    gemm(rows, k1 - k0, n_next, 1.0, delta_next, dn_off, n_next, 1, weights, w_off + k0, w_ld,
-         delta, d_off + k0, n, False, pack)
+    delta_product(delta_next, dn_off, n_next, weights, w_off, w_ld, delta, d_off, n, rows, k0,
+                  k1, pack)
     for s in range(rows):
         multiply_by_derivative(delta[d_off + s * n + k0:d_off + s * n + k1],
                                a[a_off + s * n + k0:a_off + s * n + k1], activation_code)
+
+
+@jit
+def delta_product(delta_next, dn_off, n_next, weights, w_off, w_ld, delta, d_off, n, rows, k0,
+                  k1, pack):
+    """The first factor of BP2, ``D[l+1] W[l+1]``, for neurons ``k0:k1`` (arguments as
+    in ``delta_backward``); the caller multiplies by f_l'."""
+    gemm(rows, k1 - k0, n_next, 1.0, delta_next, dn_off, n_next, 1, weights, w_off + k0, w_ld,
+         delta, d_off + k0, n, False, pack)
 
 
 @jit

@@ -21,17 +21,21 @@ Buffers (see ``layout``): ``params`` holds W[l] and b[l]; ``a_ws`` and ``d_ws`` 
 activations and deltas of a batch of up to ``cap`` samples.
 """
 
+import numpy as np
 from numba import prange
 
 from .._config import jit
-from .backprop import delta_backward, gradient_rows
+from .backprop import delta_backward, delta_product, gradient_rows
 from .activations import SOFTMAX
 from .costs import cost, output_delta
 from .dense import dense_forward
+from .dropout import drop_outputs, multiply_by_dropped_derivative
 from .gemm import PACK_SIZE
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
 from .optimizers import ETA, SGD, WEIGHT_DECAY, update_rows
 
+
+NO_DROPOUT = np.zeros(0)  # rates for kernels that run without dropout
 
 # Share layers by neurons when a layer has at least this many weights (and there is more
 # than one thread): then reading W once per thread costs more than a barrier per layer.
@@ -64,23 +68,39 @@ def _gather(table, X, order, start, a_ws, s0, s1):
 
 
 @jit
-def _forward(params, table, l, cap, a_ws, s0, s1, j0, j1):
-    """Neurons ``j0:j1`` of layer row ``l`` for samples ``s0:s1``."""
-    n_in, n_out = table[l, N_IN], table[l, N_OUT]
-    x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
-    dense_forward(a_ws, x_off + s0 * n_in, n_in, params, table[l, W_OFF], table[l, W_LD],
-                  params, table[l, B_OFF], n_out, table[l, ACT],
-                  a_ws, cap * table[l, A_OFF] + s0 * n_out, s1 - s0, j0, j1)
+def _dropping(rates, l):
+    return rates.shape[0] > 0 and rates[l] > 0
 
 
 @jit
-def _backward(params, table, l, cap, a_ws, d_ws, s0, s1, k0, k1, pack):
+def _forward(params, table, l, cap, a_ws, s0, s1, j0, j1, rates, drop_seed, t):
+    """Neurons ``j0:j1`` of layer row ``l`` for samples ``s0:s1``; with dropout (see
+    ``dropout``) when ``rates`` holds a rate per layer row (empty: none)."""
+    n_in, n_out = table[l, N_IN], table[l, N_OUT]
+    x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
+    a_off = cap * table[l, A_OFF] + s0 * n_out
+    dense_forward(a_ws, x_off + s0 * n_in, n_in, params, table[l, W_OFF], table[l, W_LD],
+                  params, table[l, B_OFF], n_out, table[l, ACT], a_ws, a_off, s1 - s0, j0, j1)
+    if _dropping(rates, l):
+        drop_outputs(a_ws, a_off, n_out, s1 - s0, s0, j0, j1, rates[l], drop_seed, t, l)
+
+
+@jit
+def _backward(params, table, l, cap, a_ws, d_ws, s0, s1, k0, k1, pack, rates, drop_seed, t):
     """BP2 for neurons ``k0:k1`` of layer row ``l`` (not the last) for samples ``s0:s1``."""
     n, n_next = table[l, N_OUT], table[l + 1, N_OUT]
-    delta_backward(d_ws, cap * table[l + 1, D_OFF] + s0 * n_next, n_next,
-                   params, table[l + 1, W_OFF], table[l + 1, W_LD],
-                   a_ws, cap * table[l, A_OFF] + s0 * n, table[l, ACT],
-                   d_ws, cap * table[l, D_OFF] + s0 * n, n, s1 - s0, k0, k1, pack)
+    dn_off = cap * table[l + 1, D_OFF] + s0 * n_next
+    a_off = cap * table[l, A_OFF] + s0 * n
+    d_off = cap * table[l, D_OFF] + s0 * n
+    w_off, w_ld = table[l + 1, W_OFF], table[l + 1, W_LD]
+    if _dropping(rates, l):
+        delta_product(d_ws, dn_off, n_next, params, w_off, w_ld, d_ws, d_off, n, s1 - s0, k0, k1,
+                      pack)
+        multiply_by_dropped_derivative(d_ws, d_off, a_ws, a_off, n, s1 - s0, s0, k0, k1,
+                                       table[l, ACT], rates[l], drop_seed, t, l)
+    else:
+        delta_backward(d_ws, dn_off, n_next, params, w_off, w_ld, a_ws, a_off, table[l, ACT],
+                       d_ws, d_off, n, s1 - s0, k0, k1, pack)
 
 
 @jit
@@ -131,17 +151,20 @@ def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards):
         s0, s1 = _shard_bounds(shard, n_shards, m)
         _gather(table, X, order, start, a_ws, s0, s1)
         for l in range(table.shape[0]):
-            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT])
+            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT], NO_DROPOUT, 0, 0)
 
 
 @jit(parallel=True)
 def backprop_batch(params, table, cost_code, X, Y, weight, order, start, m, cap, a_ws, d_ws,
-                   sample_cost, sample_correct, pack_ws, n_shards, backward=True):
+                   sample_cost, sample_correct, pack_ws, n_shards, rates, drop_seed, t,
+                   backward=True):
     """Forward, cost, BP1 and (with ``backward``) BP2 for samples
     ``order[start:start + m]``, each thread taking a shard of the samples through all
     layers: one parallel region. Evaluation needs no BP2.
 
     ``pack_ws`` holds ``n_shards`` scratch areas of ``PACK_SIZE``, one per shard.
+    ``rates``, ``drop_seed``, ``t``: dropout per layer row (empty: none), its seed and
+    the step whose masks are drawn (see ``dropout``).
     """
     n_shards = min(m, n_shards)
     for shard in prange(n_shards):
@@ -149,35 +172,39 @@ def backprop_batch(params, table, cost_code, X, Y, weight, order, start, m, cap,
         pack = pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
         _gather(table, X, order, start, a_ws, s0, s1)
         for l in range(table.shape[0]):
-            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT])
+            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT], rates,
+                     drop_seed, t)
         _output_error(table, cost_code, Y, weight, order, start, cap, a_ws, d_ws, sample_cost,
                       sample_correct, s0, s1)
         if backward:
             for l in range(table.shape[0] - 2, -1, -1):
-                _backward(params, table, l, cap, a_ws, d_ws, s0, s1, 0, table[l, N_OUT], pack)
+                _backward(params, table, l, cap, a_ws, d_ws, s0, s1, 0, table[l, N_OUT], pack,
+                          rates, drop_seed, t)
 
 
 @jit(parallel=True)
-def _forward_layer_by_neuron(params, table, l, m, cap, a_ws, n_shards):
+def _forward_layer_by_neuron(params, table, l, m, cap, a_ws, n_shards, rates, drop_seed, t):
     if table[l, ACT] == SOFTMAX:  # needs whole rows: share the samples instead
         shards = min(m, n_shards)
         for shard in prange(shards):
             s0, s1 = _shard_bounds(shard, shards, m)
-            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT])
+            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT], rates, drop_seed,
+                     t)
     else:
         for shard in prange(n_shards):
             j0, j1 = _column_bounds(shard, n_shards, table[l, N_OUT])
             if j0 < j1:
-                _forward(params, table, l, cap, a_ws, 0, m, j0, j1)
+                _forward(params, table, l, cap, a_ws, 0, m, j0, j1, rates, drop_seed, t)
 
 
 @jit(parallel=True)
-def _backward_layer_by_neuron(params, table, l, m, cap, a_ws, d_ws, pack_ws, n_shards):
+def _backward_layer_by_neuron(params, table, l, m, cap, a_ws, d_ws, pack_ws, n_shards, rates,
+                              drop_seed, t):
     for shard in prange(n_shards):
         k0, k1 = _column_bounds(shard, n_shards, table[l, N_OUT])
         if k0 < k1:
             _backward(params, table, l, cap, a_ws, d_ws, 0, m, k0, k1,
-                      pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE])
+                      pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE], rates, drop_seed, t)
 
 
 @jit(parallel=True)
@@ -200,17 +227,19 @@ def _output_error_batch(table, cost_code, Y, weight, order, start, m, cap, a_ws,
 
 @jit
 def backprop_batch_by_neuron(params, table, cost_code, X, Y, weight, order, start, m, cap, a_ws,
-                             d_ws, sample_cost, sample_correct, pack_ws, n_shards):
+                             d_ws, sample_cost, sample_correct, pack_ws, n_shards, rates,
+                             drop_seed, t):
     """The same as ``backprop_batch``, but each layer's forward pass and BP2 is shared by
     neurons: a thread reads only its slice of W instead of all of it, at the price of a
     parallel region (a barrier) per layer. For networks with large layers."""
     _gather_batch(table, X, order, start, m, a_ws, n_shards)
     for l in range(table.shape[0]):
-        _forward_layer_by_neuron(params, table, l, m, cap, a_ws, n_shards)
+        _forward_layer_by_neuron(params, table, l, m, cap, a_ws, n_shards, rates, drop_seed, t)
     _output_error_batch(table, cost_code, Y, weight, order, start, m, cap, a_ws, d_ws,
                         sample_cost, sample_correct, n_shards)
     for l in range(table.shape[0] - 2, -1, -1):
-        _backward_layer_by_neuron(params, table, l, m, cap, a_ws, d_ws, pack_ws, n_shards)
+        _backward_layer_by_neuron(params, table, l, m, cap, a_ws, d_ws, pack_ws, n_shards, rates,
+                                  drop_seed, t)
 
 
 @jit(parallel=True)
@@ -250,7 +279,7 @@ def gradient_step(params, table, m, cap, a_ws, d_ws, grad, state1, state2, optim
 def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first_batch,
                 last_batch, optimizer, hyper, t0, grad, state1, state2, a_ws, d_ws,
                 sample_cost, sample_correct, batch_cost, batch_correct, pack_ws, n_shards,
-                by_neuron):
+                by_neuron, rates, drop_seed):
     """Mini-batch SGD over batches ``first_batch:last_batch`` of the shuffled ``order``.
 
     Batch b holds samples ``order[b * batch_size : (b + 1) * batch_size]`` (the last
@@ -259,22 +288,24 @@ def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first
     optimiser's step count is ``t0`` before the first batch (see ``gradient_step``). With
     ``by_neuron`` the forward pass and BP2 are shared by neurons (see
     ``backprop_batch_by_neuron``); the results are the same to the bit. ``weight``: see
-    ``_output_error``.
+    ``_output_error``; ``rates``, ``drop_seed``: dropout (see ``backprop_batch``), whose
+    masks are drawn for the step's count.
     """
     n = order.shape[0]
     for b in range(first_batch, last_batch):
         start = b * batch_size
         m = min(batch_size, n - start)
+        t = t0 + b - first_batch + 1
         if by_neuron:
             backprop_batch_by_neuron(params, table, cost_code, X, Y, weight, order, start, m,
                                      batch_size, a_ws, d_ws, sample_cost, sample_correct,
-                                     pack_ws, n_shards)
+                                     pack_ws, n_shards, rates, drop_seed, t)
         else:
             backprop_batch(params, table, cost_code, X, Y, weight, order, start, m,
                            batch_size, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
-                           n_shards)
+                           n_shards, rates, drop_seed, t)
         gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, state1, state2,
-                      optimizer, hyper, t0 + b - first_batch + 1, pack_ws, n_shards)
+                      optimizer, hyper, t, pack_ws, n_shards)
         total = 0.0
         correct = 0
         for s in range(m):  # in sample order: the sum does not depend on the threads
