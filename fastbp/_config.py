@@ -36,10 +36,11 @@ def jit(function=None, *, parallel=False):
 def _drop_stale_cache():
     """Numba keys each cached function on its own file only: a kernel whose callee in
     another file changed would load machine code with the old callee inlined. So the
-    cache of the whole package is dropped whenever any of its sources changes (after
-    an edit; an installed release never changes its files)."""
+    cache of the whole package is dropped whenever any kernel source (or this file)
+    changes (after an edit; an installed release never changes its files)."""
     package = Path(__file__).resolve().parent
-    sources = sorted(package.rglob("*.py"))
+    # Only compiled code matters: the kernels and this file's options.
+    sources = sorted((package / "kernels").rglob("*.py")) + [Path(__file__).resolve()]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
     marker = package / "__pycache__" / "fastbp-sources.sha256"
     try:

@@ -46,15 +46,12 @@ class Progress:
             self.batches_bar = tqdm(total=n_batches, desc="batches", unit="batch",
                                     position=1, leave=False)
 
-    def chunks(self, n_batches):
-        """Ranges of batches (b0, b1) to run as one compiled call each."""
+    def batches_per_update(self, n_batches):
+        """The most batches to run between two updates of the bar."""
         if self.batches_bar is None:
-            yield 0, n_batches
-            return
+            return n_batches
         self.batches_bar.reset(total=n_batches)
-        step = max(1, -(-n_batches // UPDATES_PER_EPOCH))
-        for b0 in range(0, n_batches, step):
-            yield b0, min(b0 + step, n_batches)
+        return max(1, -(-n_batches // UPDATES_PER_EPOCH))
 
     def batches_done(self, b, running_loss):
         if self.batches_bar is not None:

@@ -2,14 +2,18 @@
 
 import json
 import numbers
+import time
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from . import io
+from ._interrupt import DeferredInterrupt
 from ._threads import check_threads, max_threads, using_threads
 from ._validation import (check_choice, check_dtype, check_inputs, check_int,
                           check_positive_float, check_sample_weight, check_targets)
+from .kernels.checks import max_abs
 from .kernels.costs import COST_CODES
 from .kernels.gemm import PACK_SIZE
 from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of
@@ -20,6 +24,49 @@ from .optim import Optimizer
 from .progress import Progress
 
 _NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
+
+# Without a progress bar an epoch still runs in compiled calls of about this many
+# seconds, so that Ctrl-C is answered promptly (the calls cost microseconds each).
+CALL_SECONDS = 0.25
+
+
+class TrainingDiverged(ArithmeticError):
+    """Training stopped because a step's cost or update was not finite.
+
+    The network holds the weights of the last finite step. ``epoch`` and ``step``
+    (counted from 1 over the trainer's life) say where; ``loss`` is the batch's mean
+    cost at that step.
+    """
+
+    def __init__(self, message, epoch, step, loss):
+        super().__init__(message)
+        self.epoch, self.step, self.loss = epoch, step, loss
+
+
+class _Pace:
+    """Cuts an epoch's batches into compiled calls of about ``CALL_SECONDS`` each, from
+    the shortest time per batch measured so far (a trainer's first call is 8 batches),
+    and small enough for the progress bar to move."""
+
+    def __init__(self):
+        self.seconds_per_batch = None
+
+    def ranges(self, n_batches, progress):
+        cap = progress.batches_per_update(n_batches)
+        b0 = 0
+        while b0 < n_batches:
+            if self.seconds_per_batch is None:
+                size = 8
+            else:
+                size = max(1, int(CALL_SECONDS / max(self.seconds_per_batch, 1e-9)))
+            b1 = min(b0 + min(size, cap), n_batches)
+            started = time.perf_counter()
+            yield b0, b1
+            # The fastest seen: first calls (and a busy machine) only make calls longer.
+            measured = (time.perf_counter() - started) / (b1 - b0)
+            self.seconds_per_batch = min(measured, self.seconds_per_batch or measured)
+            b0 = b1
+
 
 # The output activation a cost implies; cross-entropies need theirs (BP1 relies on it).
 OUTPUT_ACTIVATION = {
@@ -122,6 +169,7 @@ class Trainer:
         self._rng = np.random.default_rng(seed)
         self._by_neuron = by_neuron_pays(self.network._table, self.threads)
         self._workspaces = {}
+        self._pace = _Pace()
 
     # -- data ---------------------------------------------------------------------------
 
@@ -134,7 +182,8 @@ class Trainer:
     def _workspace(self, cap):
         """Buffers for batches of up to ``cap`` samples, allocated once per (layer sizes,
         batch size, dtype, threads): activations, deltas, per-sample cost and
-        correctness, and each thread's scratch for copying blocks of matrices."""
+        correctness, each thread's scratch for copying blocks of matrices, and each
+        thread's largest |activation| and |delta| for the divergence guard."""
         net = self.network
         key = (cap, net.sizes, net.dtype, self.threads)
         if key not in self._workspaces:
@@ -146,6 +195,7 @@ class Trainer:
                 np.zeros(cap, dtype=np.float64),
                 np.zeros(cap, dtype=np.int64),
                 aligned_zeros(self.threads * PACK_SIZE, net.dtype),
+                np.zeros((self.threads, 2)),
             )
         return self._workspaces[key]
 
@@ -153,7 +203,8 @@ class Trainer:
 
     def fit(self, X, y, *, epochs=None, sample_weight=None, class_weight=None,
             validation_data=None, validation_split=0.0, patience=None, monitor=None,
-            min_delta=0.0, restore_best_weights=True, callbacks=()):
+            min_delta=0.0, restore_best_weights=True, callbacks=(), checkpoint=None,
+            checkpoint_every=1, resume=None, on_divergence="raise"):
         """Train for ``epochs`` epochs (default: ``self.epochs``), continuing from the
         network's current weights and the optimiser's state.
 
@@ -184,14 +235,37 @@ class Trainer:
         callbacks : iterable of callables
             Each called as ``callback(trainer, epoch, logs)`` after every epoch, ``logs``
             holding that epoch's values; setting ``trainer.stop_training = True`` stops.
+        checkpoint : str or os.PathLike, optional
+            Write the whole training state (as :meth:`save`, plus this call's progress
+            and the early-stopping state) to this file every ``checkpoint_every`` epochs
+            and at the end, atomically: a crash or kill at any moment leaves the previous
+            checkpoint or the new one, never a damaged file.
+        resume : str or os.PathLike, optional
+            A checkpoint to continue from: its weights, optimiser and shuffling state and
+            history replace this trainer's, and the epochs it had completed of its call
+            count towards ``epochs``. The same data and settings then give weights
+            bit-identical to a run that was never interrupted.
+        on_divergence : {"raise", "stop"}
+            When a step's cost is not finite or its update would not be (see
+            :func:`fastbp.kernels.step.train_epoch`), training stops with the weights of
+            the last finite step; "raise" then raises :class:`TrainingDiverged`, "stop"
+            returns the history and records where in ``self.diverged``.
 
         Returns
         -------
         dict of list
             Per epoch of this call: ``loss``, ``learning_rate``, and as they apply
             ``accuracy``, ``val_loss``, ``val_accuracy``.
+
+        Notes
+        -----
+        Ctrl-C stops training after the step under way and returns the history so far;
+        ``self.interrupted`` is then True and the model holds the weights of the last
+        completed step (a second Ctrl-C interrupts at once).
         """
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", minimum=0)
+        check_choice(on_divergence, {"raise", "stop"}, "on_divergence")
+        checkpoint_every = check_int(checkpoint_every, "checkpoint_every", minimum=1)
         X, Y, classification = self._check_data(X, y)
         weight = check_sample_weight(sample_weight, class_weight, y, X.shape[0])
         validation = self._validation(X, Y, validation_data, validation_split)
@@ -205,10 +279,13 @@ class Trainer:
         if not all(callable(c) for c in callbacks):
             raise TypeError("callbacks must be callables called as callback(trainer, epoch, "
                             "logs)")
+        first_epoch = 0
+        if resume is not None:
+            first_epoch = self._resume(resume, stopper)
         net = self.network
         n = X.shape[0]
         cap = min(self.batch_size, n)
-        a_ws, d_ws, sample_cost, sample_correct, pack_ws = self._workspace(cap)
+        a_ws, d_ws, sample_cost, sample_correct, pack_ws, magnitude = self._workspace(cap)
         n_batches = -(-n // cap)
         batch_cost = np.zeros(n_batches)
         batch_correct = np.zeros(n_batches, dtype=np.int64)
@@ -217,43 +294,77 @@ class Trainer:
         opt = self.optimizer
         grad, state1, state2 = opt.buffers(net.params.size, net.dtype)
         rates = self._dropout_rates()
-        self.stop_training = False
-        progress = Progress(self.progress, epochs, n_batches)
-        try:
-            for epoch in range(epochs):
-                logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
-                order = self._rng.permutation(n)
-                hyper = opt.hyper(opt.epoch)
-                # One compiled call per epoch; with a progress bar, one per few batches.
-                for b0, b1 in progress.chunks(n_batches):
-                    with using_threads(self.threads):
-                        train_epoch(net.params, net._table, cost_code, X, Y, weight, order,
-                                    cap, b0, b1, opt.code, hyper, opt.t + b0, grad, state1,
-                                    state2, a_ws, d_ws, sample_cost, sample_correct,
-                                    batch_cost, batch_correct, pack_ws, self.threads,
-                                    self._by_neuron, rates, self._drop_seed)
-                    progress.batches_done(b1, batch_cost[:b1].sum() / min(b1 * cap, n))
-                opt.t += n_batches
-                opt.epoch += 1
-                logs["loss"] = float(batch_cost.sum() / n)
-                if classification:
-                    logs["accuracy"] = float(batch_correct.sum() / n)
-                if validation is not None:
-                    result = self._evaluate_checked(*validation)
-                    logs.update({f"val_{key}": value for key, value in result.items()})
-                for key, value in logs.items():
-                    history.setdefault(key, []).append(value)
-                    self.history.setdefault(key, []).append(value)
-                progress.epoch_done(logs)
-                if self.verbose:
-                    progress.write(self._epoch_line(len(self.history["loss"]), logs))
-                for callback in callbacks:
-                    callback(self, epoch, logs)
-                if stopper.update(logs, net) or self.stop_training:
-                    break
-        finally:
-            progress.close()
-        stopper.restore(net)
+        x_max = max_abs(X)
+        self.stop_training = self.interrupted = False
+        self.diverged = None
+        progress = Progress(self.progress, epochs - first_epoch, n_batches)
+        with DeferredInterrupt() as interrupt:
+            try:
+                for epoch in range(first_epoch, epochs):
+                    logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
+                    order = self._rng.permutation(n)
+                    hyper = opt.hyper(opt.epoch)
+                    for b0, b1 in self._pace.ranges(n_batches, progress):
+                        with using_threads(self.threads):
+                            done = train_epoch(
+                                net.params, net._table, cost_code, X, Y, weight, order, cap,
+                                b0, b1, opt.code, hyper, opt.t, grad, state1, state2, a_ws,
+                                d_ws, sample_cost, sample_correct, batch_cost, batch_correct,
+                                pack_ws, self.threads, self._by_neuron, rates, self._drop_seed,
+                                x_max, magnitude)
+                        opt.t += done - b0
+                        if done < b1:
+                            self.diverged = {"epoch": opt.epoch + 1, "step": opt.t + 1,
+                                             "loss": float(batch_cost[done] / min(cap, n))}
+                            break
+                        progress.batches_done(b1, batch_cost[:b1].sum() / min(b1 * cap, n))
+                        if interrupt.interrupted and b1 < n_batches:
+                            break
+                    else:  # the epoch is complete
+                        b1 = n_batches
+                    if self.diverged is not None or b1 < n_batches:
+                        break
+                    opt.epoch += 1
+                    logs["loss"] = float(batch_cost.sum() / n)
+                    if classification:
+                        logs["accuracy"] = float(batch_correct.sum() / n)
+                    if validation is not None:
+                        result = self._evaluate_checked(*validation)
+                        logs.update({f"val_{key}": value for key, value in result.items()})
+                    for key, value in logs.items():
+                        history.setdefault(key, []).append(value)
+                        self.history.setdefault(key, []).append(value)
+                    progress.epoch_done(logs)
+                    if self.verbose:
+                        progress.write(self._epoch_line(len(self.history["loss"]), logs))
+                    for callback in callbacks:
+                        callback(self, epoch, logs)
+                    stop = stopper.update(logs, net) or self.stop_training
+                    if checkpoint is not None and (stop or (epoch + 1) % checkpoint_every == 0
+                                                   or epoch + 1 == epochs):
+                        self._save(checkpoint, run={"epoch": epoch + 1, "epochs": epochs,
+                                                    "finished": stop or epoch + 1 == epochs},
+                                   stopper=stopper)
+                    if stop or interrupt.interrupted:
+                        break
+            finally:
+                progress.close()
+        self.interrupted = interrupt.interrupted
+        if self.diverged is not None:
+            where = self.diverged
+            message = (f"training diverged at epoch {where['epoch']}, step {where['step']}: "
+                       f"the cost was not finite or the update too large (batch loss {where['loss']:.4g})"
+                       f"; the weights are those of the last finite step. Try a lower "
+                       f"learning_rate (now {self.learning_rate:g}).")
+            if on_divergence == "raise":
+                raise TrainingDiverged(message, **where)
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        elif self.interrupted:
+            warnings.warn(f"training interrupted (Ctrl-C) during epoch {opt.epoch + 1} after "
+                          f"step {opt.t}; the model holds the weights of that step",
+                          RuntimeWarning, stacklevel=2)
+        else:
+            stopper.restore(net)
         return history
 
     def _dropout_rates(self):
@@ -309,13 +420,13 @@ class Trainer:
         X, Y, _ = self._check_data(X, y)
         net = self.network
         n = X.shape[0]
-        a_ws, d_ws, sample_cost, sample_correct, pack_ws = self._workspace(n)
+        a_ws, d_ws, sample_cost, sample_correct, pack_ws, magnitude = self._workspace(n)
         grad = aligned_zeros(net.params.size, net.dtype)
         order = np.arange(n, dtype=np.int64)
         with using_threads(self.threads):
             backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y, _NO_WEIGHTS,
                            order, 0, n, n, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
-                           self.threads, NO_DROPOUT, 0, 0)
+                           self.threads, NO_DROPOUT, 0, 0, magnitude)
             gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, grad, grad, -1,
                           self.optimizer.hyper(0), 0, pack_ws, self.threads)
         grad = grad / n  # the kernels leave batch sums
@@ -343,7 +454,7 @@ class Trainer:
         net = self.network
         n = X.shape[0]
         cap = min(n, 1024)
-        a_ws, d_ws, sample_cost, sample_correct, pack_ws = self._workspace(cap)
+        a_ws, d_ws, sample_cost, sample_correct, pack_ws, magnitude = self._workspace(cap)
         order = np.arange(n, dtype=np.int64)
         total, correct = 0.0, 0
         with using_threads(self.threads):
@@ -351,7 +462,8 @@ class Trainer:
                 m = min(cap, n - start)
                 backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y,
                                _NO_WEIGHTS, order, start, m, cap, a_ws, d_ws, sample_cost,
-                               sample_correct, pack_ws, self.threads, NO_DROPOUT, 0, 0, False)
+                               sample_correct, pack_ws, self.threads, NO_DROPOUT, 0, 0, magnitude,
+                               False)
                 total += float(sample_cost[:m].sum())
                 correct += int(sample_correct[:m].sum())
         result = {"loss": total / n}
@@ -380,6 +492,11 @@ class Trainer:
         """Write the network, the cost, the settings and the optimiser's state (with the
         shuffling generator's) to a self-describing ``.npz`` file, atomically; see
         :mod:`fastbp.io`. :meth:`load` continues training exactly where this left off."""
+        self._save(path)
+
+    def _save(self, path, run=None, stopper=None):
+        """``save``, with a checkpoint's progress of its ``fit`` call (``run``) and the
+        early-stopping state."""
         opt = self.optimizer
         extra = {key: getattr(self, key) for key in self._SETTINGS}
         extra.update({f"optimizer_{key}": getattr(opt, key) for key in self._OPTIMIZER_SETTINGS})
@@ -389,6 +506,10 @@ class Trainer:
                      dropout_seed=self._drop_seed)
         for key, values in self.history.items():
             extra[f"history_{key}"] = np.asarray(values, dtype=np.float64)
+        for key, value in (run or {}).items():
+            extra[f"run_{key}"] = value
+        if stopper is not None:
+            extra.update(stopper.state())
         state = {}
         if opt.state is not None:
             state = {"state1": opt.state[1], "state2": opt.state[2]}
@@ -420,20 +541,57 @@ class Trainer:
                       lr_step_size=opt_kwargs.get("step_size", 10),
                       lr_gamma=opt_kwargs.get("gamma", 0.1),
                       dropout=(extra["dropout"].tolist() if "dropout" in extra else 0.0))
-        if "dropout_seed" in extra:
-            trainer._drop_seed = int(extra["dropout_seed"])
         opt = trainer.optimizer
         opt.horizon = int(opt_kwargs.get("horizon", opt.horizon))
+        trainer._restore_state(model)
+        return trainer
+
+    def _restore_state(self, model):
+        """Take the training state (optimiser, shuffling, dropout seed, history) from a
+        loaded file whose network matches this trainer's."""
+        extra = model.extra
+        if "dropout_seed" in extra:
+            self._drop_seed = int(extra["dropout_seed"])
+        opt = self.optimizer
         opt.t = int(extra["optimizer_t"])
         opt.epoch = int(extra["optimizer_epoch"])
         if model.optimizer_state:
             grad, state1, state2 = opt.buffers(model.network.params.size, model.network.dtype)
             state1[...] = model.optimizer_state["state1"]
             state2[...] = model.optimizer_state["state2"]
-        trainer._rng.bit_generator.state = json.loads(str(extra["rng_state"]))
-        trainer.history = {key[len("history_"):]: list(map(float, values))
-                           for key, values in extra.items() if key.startswith("history_")}
-        return trainer
+        self._rng.bit_generator.state = json.loads(str(extra["rng_state"]))
+        self.history = {key[len("history_"):]: list(map(float, values))
+                        for key, values in extra.items() if key.startswith("history_")}
+
+    def _resume(self, path, stopper):
+        """Load a checkpoint written by ``fit`` into this trainer; returns the epochs of
+        its ``fit`` call that it had completed."""
+        model = io.load(path)
+        net, saved = self.network, model.network
+        extra = model.extra
+        mismatches = [
+            f"{what} {theirs!r} (this trainer: {ours!r})"
+            for what, theirs, ours in (
+                ("layer sizes", saved.sizes, net.sizes),
+                ("activations", saved.activations, net.activations),
+                ("dtype", saved.dtype.name, net.dtype.name),
+                ("cost", model.cost, self.cost),
+                ("optimizer", extra["optimizer_name"].item() if "optimizer_name" in extra
+                 else None, self.optimizer.name),
+                ("batch_size", int(extra["batch_size"]) if "batch_size" in extra else None,
+                 self.batch_size))
+            if theirs != ours]
+        if mismatches or "rng_state" not in extra:
+            raise ValueError(f"resume={path!s} does not hold a training state of this trainer: "
+                             + ("; ".join(mismatches) or "it holds a network only"))
+        net.params[...] = saved.params
+        self._restore_state(model)
+        stopper.restore_state(extra)
+        if "run_epoch" not in extra:
+            return 0
+        if bool(extra["run_finished"]):
+            return int(extra["run_epochs"])
+        return int(extra["run_epoch"])
 
     def __repr__(self):
         return (f"Trainer({self.network!r}, cost={self.cost!r}, "
@@ -480,6 +638,20 @@ class _EarlyStopping:
     def restore(self, network):
         if self.best_params is not None:
             network.params[...] = self.best_params
+
+    def state(self):
+        """Entries for a checkpoint."""
+        state = {"stopper_best": self.best, "stopper_waited": self.waited}
+        if self.best_params is not None:
+            state["stopper_best_params"] = self.best_params
+        return state
+
+    def restore_state(self, extra):
+        if "stopper_best" in extra:
+            self.best = float(extra["stopper_best"])
+            self.waited = int(extra["stopper_waited"])
+        if "stopper_best_params" in extra:
+            self.best_params = np.array(extra["stopper_best_params"])
 
 
 def _check_dropout(dropout, n_hidden):

@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 from numba import prange
 
 from .._config import jit
@@ -17,3 +19,15 @@ def all_finite(x):
             row_bad += not math.isfinite(x[i, j])
         bad += row_bad
     return bad == 0
+
+
+@jit(parallel=True)
+def max_abs(x):
+    """max |x[i, j]| of a 2-D array of finite numbers (one float per row of scratch)."""
+    row_max = np.zeros(x.shape[0])
+    for i in prange(x.shape[0]):
+        m = 0.0
+        for j in range(x.shape[1]):
+            m = max(m, abs(np.float64(x[i, j])))
+        row_max[i] = m
+    return row_max.max() if x.shape[0] else 0.0

@@ -37,6 +37,11 @@ from .optimizers import ETA, SGD, WEIGHT_DECAY, update_rows
 
 NO_DROPOUT = np.zeros(0)  # rates for kernels that run without dropout
 
+# The divergence guard of train_epoch: a bound on an update's entries, per dtype. Far
+# beyond any sound training step, far below overflow.
+UPDATE_LIMIT_32 = 1e30
+UPDATE_LIMIT_64 = 1e290
+
 # Share layers by neurons when a layer has at least this many weights (and there is more
 # than one thread): then reading W once per thread costs more than a barrier per layer.
 BY_NEURON_MIN_WEIGHTS = 1 << 18
@@ -139,6 +144,38 @@ def _output_error(table, cost_code, Y, weight, order, start, cap, a_ws, d_ws, sa
                 delta[j] = delta[j] * delta.dtype.type(w)
 
 
+@jit
+def _max_abs(v, off, count, current):
+    """max(current, |v[off:off + count]|), with NaN counted as infinity."""
+    for i in range(off, off + count):
+        x = abs(v[i])
+        if not x <= current:
+            current = x if x == x else np.inf
+    return current
+
+
+@jit
+def _shard_magnitude(table, cap, a_ws, d_ws, s0, s1, magnitude, shard):
+    """The largest |A[l]| and |D[l]| of samples ``s0:s1`` over layers 1..L, into row
+    ``shard`` of ``magnitude`` (for the divergence guard of ``train_epoch``)."""
+    a_max = 0.0
+    d_max = 0.0
+    for l in range(table.shape[0]):
+        n = table[l, N_OUT]
+        a_max = _max_abs(a_ws, cap * table[l, A_OFF] + s0 * n, (s1 - s0) * n, a_max)
+        d_max = _max_abs(d_ws, cap * table[l, D_OFF] + s0 * n, (s1 - s0) * n, d_max)
+    magnitude[shard, 0] = a_max
+    magnitude[shard, 1] = d_max
+
+
+@jit(parallel=True)
+def _magnitude_batch(table, m, cap, a_ws, d_ws, magnitude, n_shards):
+    n_shards = min(m, n_shards)
+    for shard in prange(n_shards):
+        s0, s1 = _shard_bounds(shard, n_shards, m)
+        _shard_magnitude(table, cap, a_ws, d_ws, s0, s1, magnitude, shard)
+
+
 @jit(parallel=True)
 def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards):
     """A[L] of samples ``order[start:start + m]``, left in the activation workspace.
@@ -157,14 +194,15 @@ def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards):
 @jit(parallel=True)
 def backprop_batch(params, table, cost_code, X, Y, weight, order, start, m, cap, a_ws, d_ws,
                    sample_cost, sample_correct, pack_ws, n_shards, rates, drop_seed, t,
-                   backward=True):
+                   magnitude, backward=True):
     """Forward, cost, BP1 and (with ``backward``) BP2 for samples
     ``order[start:start + m]``, each thread taking a shard of the samples through all
     layers: one parallel region. Evaluation needs no BP2.
 
     ``pack_ws`` holds ``n_shards`` scratch areas of ``PACK_SIZE``, one per shard.
     ``rates``, ``drop_seed``, ``t``: dropout per layer row (empty: none), its seed and
-    the step whose masks are drawn (see ``dropout``).
+    the step whose masks are drawn (see ``dropout``). With ``backward``, row ``shard``
+    of ``magnitude`` (n_shards, 2) receives the shard's largest |A| and |D|.
     """
     n_shards = min(m, n_shards)
     for shard in prange(n_shards):
@@ -180,6 +218,7 @@ def backprop_batch(params, table, cost_code, X, Y, weight, order, start, m, cap,
             for l in range(table.shape[0] - 2, -1, -1):
                 _backward(params, table, l, cap, a_ws, d_ws, s0, s1, 0, table[l, N_OUT], pack,
                           rates, drop_seed, t)
+            _shard_magnitude(table, cap, a_ws, d_ws, s0, s1, magnitude, shard)
 
 
 @jit(parallel=True)
@@ -228,7 +267,7 @@ def _output_error_batch(table, cost_code, Y, weight, order, start, m, cap, a_ws,
 @jit
 def backprop_batch_by_neuron(params, table, cost_code, X, Y, weight, order, start, m, cap, a_ws,
                              d_ws, sample_cost, sample_correct, pack_ws, n_shards, rates,
-                             drop_seed, t):
+                             drop_seed, t, magnitude):
     """The same as ``backprop_batch``, but each layer's forward pass and BP2 is shared by
     neurons: a thread reads only its slice of W instead of all of it, at the price of a
     parallel region (a barrier) per layer. For networks with large layers."""
@@ -240,6 +279,7 @@ def backprop_batch_by_neuron(params, table, cost_code, X, Y, weight, order, star
     for l in range(table.shape[0] - 2, -1, -1):
         _backward_layer_by_neuron(params, table, l, m, cap, a_ws, d_ws, pack_ws, n_shards, rates,
                                   drop_seed, t)
+    _magnitude_batch(table, m, cap, a_ws, d_ws, magnitude, n_shards)
 
 
 @jit(parallel=True)
@@ -279,7 +319,7 @@ def gradient_step(params, table, m, cap, a_ws, d_ws, grad, state1, state2, optim
 def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first_batch,
                 last_batch, optimizer, hyper, t0, grad, state1, state2, a_ws, d_ws,
                 sample_cost, sample_correct, batch_cost, batch_correct, pack_ws, n_shards,
-                by_neuron, rates, drop_seed):
+                by_neuron, rates, drop_seed, x_max, magnitude):
     """Mini-batch SGD over batches ``first_batch:last_batch`` of the shuffled ``order``.
 
     Batch b holds samples ``order[b * batch_size : (b + 1) * batch_size]`` (the last
@@ -290,8 +330,17 @@ def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first
     ``backprop_batch_by_neuron``); the results are the same to the bit. ``weight``: see
     ``_output_error``; ``rates``, ``drop_seed``: dropout (see ``backprop_batch``), whose
     masks are drawn for the step's count.
+
+    The divergence guard: a batch's update is applied only if its cost is finite and
+    the update is bounded, i.e. every activation and delta is finite and
+    max(eta, 1) * m * max|D| * max(|A|, ``x_max``) (a bound on each entry of eta times
+    the batch sum of BP4) stays below ``UPDATE_LIMIT``. Otherwise the epoch stops before
+    that update, so the parameters hold the result of the last finite step.
+    ``magnitude`` is a (n_shards, 2) scratch array. Returns the index of the first batch
+    not applied: ``last_batch`` when all were.
     """
     n = order.shape[0]
+    limit = UPDATE_LIMIT_32 if params.itemsize == 4 else UPDATE_LIMIT_64
     for b in range(first_batch, last_batch):
         start = b * batch_size
         m = min(batch_size, n - start)
@@ -299,13 +348,11 @@ def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first
         if by_neuron:
             backprop_batch_by_neuron(params, table, cost_code, X, Y, weight, order, start, m,
                                      batch_size, a_ws, d_ws, sample_cost, sample_correct,
-                                     pack_ws, n_shards, rates, drop_seed, t)
+                                     pack_ws, n_shards, rates, drop_seed, t, magnitude)
         else:
             backprop_batch(params, table, cost_code, X, Y, weight, order, start, m,
                            batch_size, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
-                           n_shards, rates, drop_seed, t)
-        gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, state1, state2,
-                      optimizer, hyper, t, pack_ws, n_shards)
+                           n_shards, rates, drop_seed, t, magnitude)
         total = 0.0
         correct = 0
         for s in range(m):  # in sample order: the sum does not depend on the threads
@@ -313,3 +360,13 @@ def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first
             correct += sample_correct[s]
         batch_cost[b] = total
         batch_correct[b] = correct
+        a_max = x_max
+        d_max = 0.0
+        for shard in range(min(m, n_shards)):
+            a_max = max(a_max, magnitude[shard, 0])
+            d_max = max(d_max, magnitude[shard, 1])
+        if not (abs(total) < np.inf and max(hyper[ETA], 1.0) * m * d_max * a_max < limit):
+            return b
+        gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, state1, state2,
+                      optimizer, hyper, t, pack_ws, n_shards)
+    return last_batch

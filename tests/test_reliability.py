@@ -1,0 +1,231 @@
+"""Training never loses the model: divergence, Ctrl-C, checkpoints and resuming, kills."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import fastbp.trainer
+from fastbp import Trainer, TrainingDiverged
+from fastbp.io import ModelFileError
+
+
+def data(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 6)).astype(np.float32)
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5)
+
+
+def make_trainer(**kwargs):
+    settings = dict(learning_rate=0.01, batch_size=8, seed=3, optimizer="adam", dropout=0.1)
+    settings.update(kwargs)
+    return Trainer([6, 12, 3], **settings)
+
+
+# -- divergence ---------------------------------------------------------------------------
+
+def diverging():
+    X, _ = data()
+    return Trainer([6, 16, 1], "quadratic", learning_rate=1e5, batch_size=10, seed=0), X, X[:, :1]
+
+
+def test_divergence_raises_and_keeps_the_last_finite_step():
+    trainer, X, Y = diverging()
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step \d+.*lower learning_rate") as info:
+        trainer.fit(X, Y, epochs=5)
+    assert np.isfinite(trainer.network.params).all()
+    assert info.value.epoch == 1 and info.value.step == trainer.optimizer.t + 1
+    # The same run again: the same step, the same weights (nothing random about it).
+    again, _, _ = diverging()
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        history = again.fit(X, Y, epochs=5, on_divergence="stop")
+    assert again.diverged == {"epoch": info.value.epoch, "step": info.value.step,
+                              "loss": info.value.loss}
+    assert history == {}  # no epoch was completed
+    np.testing.assert_array_equal(again.network.params, trainer.network.params)
+
+
+def test_divergence_detects_non_finite_costs():
+    X, y = data()
+    trainer = make_trainer(optimizer="sgd", dropout=0.0)
+    trainer.network.weights[0][0, 0] = 1e38  # float32: z overflows to infinity
+    with pytest.raises(TrainingDiverged, match="step 1:"):
+        trainer.fit(X, y, epochs=1)
+    assert trainer.network.weights[0][0, 0] == np.float32(1e38)  # no update was applied
+
+
+def test_bad_divergence_option():
+    X, y = data()
+    with pytest.raises(ValueError, match="on_divergence must be one of"):
+        make_trainer().fit(X, y, on_divergence="ignore")
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------
+
+def test_ctrl_c_stops_after_the_step_under_way(monkeypatch):
+    X, y = data(4000)
+    trainer = make_trainer(batch_size=4)
+    monkeypatch.setattr(fastbp.trainer, "CALL_SECONDS", 0.0)  # one step per compiled call
+    calls, pressed = [], []
+
+    class PressDuringThirdEpoch(fastbp.trainer.Progress):
+        def batches_done(self, b, running_loss):
+            calls.append(b)
+            if calls.count(1000) == 2 and b == 7 and not pressed:  # as the terminal would,
+                pressed.append(b)                                  # while step 2007 runs
+                signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(fastbp.trainer, "Progress", PressDuringThirdEpoch)
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        history = trainer.fit(X, y, epochs=50)
+    assert trainer.interrupted
+    assert len(history["loss"]) == 2 and len(trainer.history["loss"]) == 2
+    steps = trainer.optimizer.t
+    assert steps == 2007  # the step under way was finished, and no other
+    assert trainer.optimizer.epoch == 2
+    assert np.isfinite(trainer.network.params).all()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    trainer.fit(X, y, epochs=1)  # and training goes on from there
+    assert trainer.optimizer.t == steps + 1000 and not trainer.interrupted
+
+
+def test_ctrl_c_at_an_epoch_end_keeps_that_epoch():
+    X, y = data()
+
+    def press_ctrl_c(trainer, epoch, logs):
+        if epoch == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    trainer = make_trainer()
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        history = trainer.fit(X, y, epochs=5, callbacks=[press_ctrl_c])
+    assert len(history["loss"]) == 2 and trainer.optimizer.t == 2 * 15
+
+
+def test_second_ctrl_c_interrupts_at_once():
+    X, y = data()
+
+    def press_twice(trainer, epoch, logs):
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer().fit(X, y, epochs=3, callbacks=[press_twice])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# -- checkpoints and resuming -------------------------------------------------------------
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("patience", [None, 2])
+def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, patience):
+    X, y = data(200)
+    fit_kwargs = dict(epochs=8, validation_split=0.2, patience=patience, monitor="val_loss")
+    reference = make_trainer()
+    reference_history = reference.fit(X, y, **fit_kwargs)
+
+    checkpoint = tmp_path / "run.npz"
+
+    def crash_after_epoch_3(trainer, epoch, logs):
+        if epoch == 3:
+            raise Crash
+
+    with pytest.raises(Crash):
+        make_trainer().fit(X, y, checkpoint=checkpoint, callbacks=[crash_after_epoch_3],
+                           **fit_kwargs)
+    resumed = make_trainer(seed=99)  # the checkpoint's state replaces this seed's
+    resumed.fit(X, y, checkpoint=checkpoint, resume=checkpoint, **fit_kwargs)
+    np.testing.assert_array_equal(resumed.network.params, reference.network.params)
+    assert resumed.history == reference.history
+    assert len(resumed.history["loss"]) == len(reference_history["loss"])
+    # The final checkpoint is the finished run: resuming it trains no further.
+    again = make_trainer()
+    again.fit(X, y, resume=checkpoint, **fit_kwargs)
+    np.testing.assert_array_equal(again.network.params, reference.network.params)
+
+
+def test_checkpoint_every_n_epochs(tmp_path):
+    X, y = data()
+    checkpoint = tmp_path / "run.npz"
+    written = []
+
+    def look(trainer, epoch, logs):
+        written.append(checkpoint.exists() and len(Trainer.load(checkpoint).history["loss"]))
+
+    make_trainer().fit(X, y, epochs=7, checkpoint=checkpoint, checkpoint_every=3,
+                       callbacks=[look])
+    # Seen at the end of epochs 1..7, before that epoch's own checkpoint is written.
+    assert written == [False, False, False, 3, 3, 3, 6]
+    assert len(Trainer.load(checkpoint).history["loss"]) == 7  # the end is always written
+
+
+def test_resume_refuses_another_network(tmp_path):
+    X, y = data()
+    checkpoint = tmp_path / "run.npz"
+    make_trainer().fit(X, y, epochs=1, checkpoint=checkpoint)
+    with pytest.raises(ValueError, match=r"layer sizes \(6, 12, 3\).*\(6, 13, 3\)"):
+        Trainer([6, 13, 3], seed=0).fit(X, y, epochs=2, resume=checkpoint)
+    with pytest.raises(ValueError, match="optimizer 'adam'"):
+        make_trainer(optimizer="sgd").fit(X, y, epochs=2, resume=checkpoint)
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(ModelFileError):
+        make_trainer().fit(X, y, epochs=2, resume=tmp_path / "junk.npz")
+
+
+KILLED_SCRIPT = textwrap.dedent("""
+    import os, sys
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_reliability import data, make_trainer
+    checkpoint = sys.argv[1]
+    X, y = data(3000)
+    trainer = make_trainer(batch_size=2)
+    resume = checkpoint if os.path.exists(checkpoint) else None
+    print("started", flush=True)
+    trainer.fit(X, y, epochs=12, checkpoint=checkpoint, resume=resume)
+    np.save(sys.argv[2], trainer.network.params)
+""")
+
+
+def test_killed_runs_always_leave_a_checkpoint_that_resumes(tmp_path):
+    """SIGKILL a training process at random moments while it writes a checkpoint every
+    epoch; each time the file on disk loads, and the run resumed after every kill ends
+    with the weights of a run that was never killed."""
+    X, y = data(3000)
+    reference = make_trainer(batch_size=2)
+    reference.fit(X, y, epochs=12)  # also compiles, so that the children load the cache
+    script = tmp_path / "train.py"
+    script.write_text(KILLED_SCRIPT.format(tests=os.path.dirname(__file__)))
+    checkpoint, result = tmp_path / "run.npz", tmp_path / "final.npy"
+    chooser = random.Random(1)
+    kills = 0
+    for _ in range(40):
+        child = subprocess.Popen([sys.executable, str(script), str(checkpoint), str(result)],
+                                 stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "started"
+        time.sleep(chooser.uniform(0.0, 0.6))
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+        if child.returncode == 0:  # finished before the kill
+            break
+        kills += 1
+        if checkpoint.exists():
+            loaded = Trainer.load(checkpoint)  # never a damaged file
+            assert np.isfinite(loaded.network.params).all()
+        if kills >= 8 and checkpoint.exists() and len(Trainer.load(checkpoint).history["loss"]) >= 3:
+            break
+    assert kills >= 5
+    assert Trainer.load(checkpoint).history["loss"]  # some epochs were saved
+    finished = subprocess.run([sys.executable, str(script), str(checkpoint), str(result)],
+                              capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    np.testing.assert_array_equal(np.load(result), reference.network.params)
