@@ -12,6 +12,7 @@ column is the label (a header line is skipped).
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -112,6 +113,13 @@ def build_parser():
     train.add_argument("--patience", type=int, default=None,
                        help="stop after this many epochs without improvement")
     train.add_argument("--output", "-o", default=None, help="model file to write (.npz)")
+    train.add_argument("--checkpoint", default=None,
+                       help="write the training state to this file every --checkpoint-every "
+                            "epochs, atomically")
+    train.add_argument("--checkpoint-every", type=int, default=1, metavar="N")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from --checkpoint if it exists (same data and settings "
+                            "give the bits of an uninterrupted run)")
     train.add_argument("--plot", default=None,
                        help="write the learning curves to this image (needs matplotlib)")
 
@@ -162,7 +170,14 @@ def _train(args, data="digits", save=None):
     print(f"{data}: {len(X_train)} training and {len(X_test)} test samples; {trainer.network}")
     fit_kwargs = {}
     if args.command == "train":
-        fit_kwargs = dict(validation_split=args.validation_split, patience=args.patience)
+        fit_kwargs = dict(validation_split=args.validation_split, patience=args.patience,
+                          checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
+        if args.resume:
+            if not args.checkpoint:
+                raise SystemExit("fastbp train: --resume needs --checkpoint")
+            if os.path.exists(args.checkpoint):
+                fit_kwargs["resume"] = args.checkpoint
+                print(f"resuming from {args.checkpoint}")
     start = time.perf_counter()
     trainer.fit(X_train, y_train, **fit_kwargs)
     elapsed = time.perf_counter() - start

@@ -66,3 +66,23 @@ def test_learning_curve_plot(data_files, capsys):
     assert main(["train", "--data", str(tmp_path / "train.npz"), "--hidden", "8", "--epochs",
                  "4", "--validation-split", "0.2", "--plot", str(image)]) == 0
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 5000
+
+
+def test_train_with_checkpoints_and_resume(data_files, capsys):
+    tmp_path, X, y = data_files
+    common = ["train", "--data", str(tmp_path / "train.npz"), "--hidden", "8", "--epochs", "4",
+              "--batch-size", "8"]
+    assert main(common + ["-o", str(tmp_path / "plain.npz")]) == 0
+    checkpoint = tmp_path / "run.npz"
+    assert main(common + ["--checkpoint", str(checkpoint), "--resume"]) == 0
+    assert "resuming" not in capsys.readouterr().out  # nothing to resume yet
+    assert main(common + ["--checkpoint", str(checkpoint), "--resume", "-o",
+                          str(tmp_path / "resumed.npz")]) == 0
+    assert "resuming from" in capsys.readouterr().out
+    from fastbp import Trainer
+    plain, resumed = Trainer.load(tmp_path / "plain.npz"), Trainer.load(tmp_path / "resumed.npz")
+    # The finished checkpoint trains no further: the same weights as the plain run.
+    np.testing.assert_array_equal(plain.network.params, resumed.network.params)
+    with pytest.raises(SystemExit, match="--resume needs --checkpoint"):
+        main(common + ["--resume"])
+
