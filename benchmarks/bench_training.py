@@ -65,6 +65,31 @@ class TrackThroughput(_Epoch):
     track_gflops.unit = "GFLOP/s"
 
 
+class TimeTrainingOptions(Benchmark):
+    """What an epoch costs with the features that run inside the kernels, against plain
+    SGD on the same workload (M128, all threads): dropout (mask hashing in the forward
+    pass and BP2), Adam (the unfused update), a checkpoint per epoch (an atomic write)."""
+
+    params = (["sgd", "dropout", "adam", "checkpoint"],)
+    param_names = ["option"]
+
+    def setup(self, option):
+        import tempfile
+
+        w = WORKLOADS["M128"]
+        self.X, self.y = fashion_like(w.n_samples)
+        options = {"dropout": dict(dropout=0.2), "adam": dict(optimizer="adam")}
+        self.trainer = make_trainer("M128", None, **options.get(option, {}))
+        self.fit_kwargs = {}
+        if option == "checkpoint":
+            self.directory = tempfile.TemporaryDirectory()
+            self.fit_kwargs = dict(checkpoint=f"{self.directory.name}/run.npz")
+        self.trainer.fit(self.X, self.y, epochs=1, **self.fit_kwargs)
+
+    def time_epoch(self, option):
+        self.trainer.fit(self.X, self.y, epochs=1, **self.fit_kwargs)
+
+
 class TrackAccuracy:
     """Correctness next to speed: held-out accuracy and training loss on the 8x8 digits
     after a few epochs, for a softmax/cross-entropy network and Nielsen's

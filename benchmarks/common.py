@@ -82,14 +82,15 @@ def fashion_like(n):
     return _DATA_CACHE[n]
 
 
-def make_trainer(name, threads, learning_rate=LEARNING_RATE):
-    """A Trainer for workload ``name`` on ``threads`` threads, float32, seeded."""
+def make_trainer(name, threads, learning_rate=LEARNING_RATE, **options):
+    """A Trainer for workload ``name`` on ``threads`` threads, float32, seeded; ``options``
+    go to the Trainer as they are."""
     from fastbp import Trainer
 
     w = WORKLOADS[name]
     return Trainer(list(w.sizes), cost=w.cost, activation=w.activation,
                    output_activation=w.output_activation, learning_rate=learning_rate,
-                   batch_size=w.batch_size, threads=threads, seed=SEED)
+                   batch_size=w.batch_size, threads=threads, seed=SEED, **options)
 
 
 class Benchmark:

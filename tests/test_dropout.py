@@ -7,7 +7,7 @@ import pytest
 import naive
 from conftest import HIDDEN_ACTIVATIONS
 from fastbp import Network, Trainer
-from fastbp.kernels.dropout import dropout_mask
+from fastbp.kernels.dropout import dropout_mask, effective_rate
 
 
 def test_mask_statistics():
@@ -28,13 +28,14 @@ def test_mask_statistics():
                   dropout_mask(12346, 7, m, 0, n, rate)):
         assert 0.3 < (other == mask).mean() < 0.7  # agree as independent draws would (0.58)
     assert dropout_mask(1, 1, 50, 0, 50, 0.0).all()
+    assert effective_rate(0.5) == 0.5 and 0.2 <= effective_rate(0.2) < 0.2 + 2 ** -16
 
 
 def masks_of(trainer, t, m):
     """The scaled masks M[l] / (1 - p_l) of the hidden layers at step ``t``."""
     net = trainer.network
-    return [dropout_mask(trainer._drop_seed, t, m, l, net.sizes[l + 1], rate) / (1 - rate)
-            for l, rate in enumerate(trainer.dropout)]
+    return [dropout_mask(trainer._drop_seed, t, m, l, net.sizes[l + 1], rate)
+            / (1 - effective_rate(rate)) for l, rate in enumerate(trainer.dropout)]
 
 
 @pytest.mark.parametrize("hidden", HIDDEN_ACTIVATIONS)

@@ -8,8 +8,9 @@ value is unchanged and prediction needs no rescaling (dropout is simply off then
     BP2       D[l] = (D[l+1] W[l+1]) * f'(Z[l]) * M[l] / (1 - p_l)
 
 The mask is not drawn from a stateful generator but computed from
-``(seed, t, s, l, j)`` by a hash (the SplitMix64 finaliser): any thread can compute any
-unit's mask bit, the forward pass and BP2 compute the same bit without storing it,
+``(seed, t, s, l, j)`` by a hash (the SplitMix64 finaliser; 16 bits per unit, four
+units per hash, so p is used rounded up to a multiple of 2^-16): any thread can compute
+any unit's mask bit, the forward pass and BP2 compute the same bit without storing it,
 and the masks do not depend on the number of threads or on how work is shared.
 ``s`` is the sample's position in its mini-batch and ``t`` the optimiser's step count,
 so a resumed run draws the same masks as an uninterrupted one.
@@ -17,6 +18,8 @@ so a resumed run draws the same masks as an uninterrupted one.
 The derivatives are written in terms of a = f(z) (see ``activations``); the dropped
 output of a kept unit is a / (1 - p), so BP2 first undoes the scaling.
 """
+
+import math
 
 import numpy as np
 
@@ -26,8 +29,8 @@ from .activations import derivative_from_output
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-_TO_UNIT = 1.0 / 9007199254740992.0  # 2^-53
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_LOW16 = np.uint64(0xFFFF)
 
 
 @jit
@@ -48,24 +51,46 @@ def row_key(seed, t, s, l):
 
 
 @jit
-def keep(key, j, rate):
-    """Whether unit ``j`` of the row with hash state ``key`` is kept (probability
-    1 - ``rate``): a uniform number in [0, 1) from the top 53 bits, compared with rate."""
-    u = np.float64(_mix(key + np.uint64(j + 1) * _GOLDEN) >> _S11) * _TO_UNIT
-    return u >= rate
+def threshold(rate):
+    """``rate`` in units of 2^-16: a unit is dropped when its 16 random bits fall below
+    this, so the rate used is ``ceil(rate * 65536) / 65536`` (exact to 1.5e-5)."""
+    return np.uint64(math.ceil(rate * 65536.0))
+
+
+@jit
+def effective_rate(rate):
+    """The rate dropout actually uses: ``rate`` rounded up to a multiple of 2^-16."""
+    return np.float64(threshold(rate)) / 65536.0
+
+
+@jit
+def unit_bits(key, j):
+    """64 random bits for units ``4 (j // 4)`` to ``4 (j // 4) + 3`` of a row: one hash
+    serves four units, 16 bits each (hashing is what dropout costs)."""
+    return _mix(key + np.uint64(j // 4 + 1) * _GOLDEN)
+
+
+@jit
+def keep(bits, j, limit):
+    """Whether unit ``j`` is kept, from its row's ``unit_bits`` and ``threshold``."""
+    return ((bits >> np.uint64(16 * (j % 4))) & _LOW16) >= limit
 
 
 @jit
 def drop_outputs(a, a_off, n, rows, s0, j0, j1, rate, seed, t, l):
     """Apply the mask to units ``j0:j1`` of A[l] for ``rows`` samples from ``a_off``
     (``n`` per sample), the first being sample ``s0`` of the batch."""
-    scale = a.dtype.type(1.0 / (1.0 - rate))
+    scale = a.dtype.type(1.0 / (1.0 - effective_rate(rate)))
     zero = a.dtype.type(0)
+    limit = threshold(rate)
     for r in range(rows):
         key = row_key(seed, t, s0 + r, l)
         start = a_off + r * n
+        bits = unit_bits(key, j0)
         for j in range(j0, j1):
-            if keep(key, j, rate):
+            if j % 4 == 0:
+                bits = unit_bits(key, j)
+            if keep(bits, j, limit):
                 a[start + j] = a[start + j] * scale
             else:
                 a[start + j] = zero
@@ -76,15 +101,20 @@ def multiply_by_dropped_derivative(delta, d_off, a, a_off, n, rows, s0, k0, k1,
                                    activation_code, rate, seed, t, l):
     """``delta *= f'(z) * M / (1 - p)`` for units ``k0:k1`` of ``rows`` samples, where
     ``a`` holds the dropped outputs f(z) M / (1 - p)."""
-    scale = 1.0 / (1.0 - rate)
+    p = effective_rate(rate)
+    scale = 1.0 / (1.0 - p)
     zero = delta.dtype.type(0)
+    limit = threshold(rate)
     for r in range(rows):
         key = row_key(seed, t, s0 + r, l)
+        bits = unit_bits(key, k0)
         for k in range(k0, k1):
+            if k % 4 == 0:
+                bits = unit_bits(key, k)
             i = d_off + r * n + k
-            if keep(key, k, rate):
+            if keep(bits, k, limit):
                 # f'(z) from f(z) = a (1 - p); computed in float64, rounded once.
-                f_prime = derivative_from_output(a[a_off + r * n + k] * (1.0 - rate),
+                f_prime = derivative_from_output(a[a_off + r * n + k] * (1.0 - p),
                                                  activation_code)
                 delta[i] = delta[i] * delta.dtype.type(f_prime * scale)
             else:
@@ -96,8 +126,9 @@ def dropout_mask(seed, t, m, l, n, rate):
     """The mask M[l] of a batch of ``m`` samples at step ``t``, shape (m, n), as 0/1:
     for tests and for users who want to see it."""
     mask = np.zeros((m, n), dtype=np.uint8)
+    limit = threshold(rate)
     for s in range(m):
         key = row_key(seed, t, s, l)
         for j in range(n):
-            mask[s, j] = keep(key, j, rate)
+            mask[s, j] = keep(unit_bits(key, j), j, limit)
     return mask
