@@ -19,6 +19,8 @@ from .kernels.gemm import PACK_SIZE
 from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of
 from .kernels.step import (NO_DROPOUT, backprop_batch, by_neuron_pays, gradient_step,
                            train_epoch)
+from .comm import get_comm, usable_cores
+from .distributed import DataParallelSteps
 from .network import Network
 from .optim import Optimizer
 from .progress import Progress
@@ -118,6 +120,12 @@ class Trainer:
         A progress bar over epochs and over the batches of each epoch, with the running
         loss (needs ``tqdm``). None: shown when standard error is a terminal and tqdm
         is installed.
+    comm : None, "mpi" or a communicator of :mod:`fastbp.comm`
+        Data-parallel training across processes (see :mod:`fastbp.distributed`): every
+        rank takes its shard of each global batch of ``batch_size`` samples, and one
+        all-reduce per step adds the gradients. Parameters and shuffling come from rank
+        0; only rank 0 prints, draws progress and writes checkpoints. With ``comm`` and
+        ``threads=None``, each process gets its share of its machine's cores.
 
     Attributes
     ----------
@@ -133,7 +141,7 @@ class Trainer:
                  output_activation=None, dtype=np.float32, optimizer="sgd", momentum=0.0,
                  nesterov=False, beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0,
                  lr_schedule="constant", lr_step_size=10, lr_gamma=0.1, dropout=0.0,
-                 verbose=False, progress=None):
+                 verbose=False, progress=None, comm=None):
         self.cost = check_choice(cost, set(COST_CODES), "cost")
         if isinstance(network, Network):
             self.network = network
@@ -156,6 +164,9 @@ class Trainer:
                                    weight_decay=weight_decay, schedule=lr_schedule,
                                    step_size=lr_step_size, gamma=lr_gamma,
                                    horizon=max(self.epochs, 1))
+        self.comm = get_comm(comm)
+        if threads is None and self.comm.size > 1:  # no oversubscription
+            threads = max(1, min(max_threads(), usable_cores() // self.comm.processes_on_node))
         self.threads = check_threads(threads)
         self.seed = seed
         self.dropout = _check_dropout(dropout, self.network.n_layers - 1)
@@ -297,7 +308,13 @@ class Trainer:
         x_max = max_abs(X)
         self.stop_training = self.interrupted = False
         self.diverged = None
-        progress = Progress(self.progress, epochs - first_epoch, n_batches)
+        comm = self.comm
+        root = comm.rank == 0
+        parallel = None
+        if comm.size > 1:
+            parallel = DataParallelSteps(self, comm, cap)
+            self._share_state_of_rank_0()
+        progress = Progress(self.progress if root else False, epochs - first_epoch, n_batches)
         with DeferredInterrupt() as interrupt:
             try:
                 for epoch in range(first_epoch, epochs):
@@ -305,13 +322,17 @@ class Trainer:
                     order = self._rng.permutation(n)
                     hyper = opt.hyper(opt.epoch)
                     for b0, b1 in self._pace.ranges(n_batches, progress):
-                        with using_threads(self.threads):
-                            done = train_epoch(
-                                net.params, net._table, cost_code, X, Y, weight, order, cap,
-                                b0, b1, opt.code, hyper, opt.t, grad, state1, state2, a_ws,
-                                d_ws, sample_cost, sample_correct, batch_cost, batch_correct,
-                                pack_ws, self.threads, self._by_neuron, rates, self._drop_seed,
-                                x_max, magnitude)
+                        if parallel is not None:
+                            done = parallel.run(X, Y, weight, order, b0, b1, hyper, rates,
+                                                self._drop_seed, batch_cost, batch_correct)
+                        else:
+                            with using_threads(self.threads):
+                                done = train_epoch(
+                                    net.params, net._table, cost_code, X, Y, weight, order,
+                                    cap, b0, b1, opt.code, hyper, opt.t, grad, state1, state2,
+                                    a_ws, d_ws, sample_cost, sample_correct, batch_cost,
+                                    batch_correct, pack_ws, self.threads, self._by_neuron,
+                                    rates, self._drop_seed, x_max, magnitude)
                         opt.t += done - b0
                         if done < b1:
                             self.diverged = {"epoch": opt.epoch + 1, "step": opt.t + 1,
@@ -328,6 +349,9 @@ class Trainer:
                     logs["loss"] = float(batch_cost.sum() / n)
                     if classification:
                         logs["accuracy"] = float(batch_correct.sum() / n)
+                    if parallel is not None:  # mean all-reduce time per step
+                        logs["allreduce_seconds"] = parallel.allreduce_seconds / n_batches
+                        parallel.allreduce_seconds = 0.0
                     if validation is not None:
                         result = self._evaluate_checked(*validation)
                         logs.update({f"val_{key}": value for key, value in result.items()})
@@ -335,12 +359,12 @@ class Trainer:
                         history.setdefault(key, []).append(value)
                         self.history.setdefault(key, []).append(value)
                     progress.epoch_done(logs)
-                    if self.verbose:
+                    if self.verbose and root:
                         progress.write(self._epoch_line(len(self.history["loss"]), logs))
                     for callback in callbacks:
                         callback(self, epoch, logs)
                     stop = stopper.update(logs, net) or self.stop_training
-                    if checkpoint is not None and (stop or (epoch + 1) % checkpoint_every == 0
+                    if checkpoint is not None and root and (stop or (epoch + 1) % checkpoint_every == 0
                                                    or epoch + 1 == epochs):
                         self._save(checkpoint, run={"epoch": epoch + 1, "epochs": epochs,
                                                     "finished": stop or epoch + 1 == epochs},
@@ -366,6 +390,22 @@ class Trainer:
         else:
             stopper.restore(net)
         return history
+
+    @property
+    def _cost_code(self):
+        return COST_CODES[self.cost]
+
+    def _share_state_of_rank_0(self):
+        """Give every rank rank 0's parameters, optimiser state, shuffling and dropout
+        seed (they are equal after the first fit; this makes them equal before it)."""
+        comm, opt = self.comm, self.optimizer
+        comm.bcast(self.network.params)
+        if opt.state is not None:
+            for buffer in opt.state[1:]:
+                comm.bcast(buffer)
+        state = comm.bcast_object((self._rng.bit_generator.state, self._drop_seed, opt.t,
+                                   opt.epoch))
+        self._rng.bit_generator.state, self._drop_seed, opt.t, opt.epoch = state
 
     def _dropout_rates(self):
         """Dropout rate per layer row for the kernels (the output layer's is 0), or an

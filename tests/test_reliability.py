@@ -207,12 +207,12 @@ def test_killed_runs_always_leave_a_checkpoint_that_resumes(tmp_path):
     script.write_text(KILLED_SCRIPT.format(tests=os.path.dirname(__file__)))
     checkpoint, result = tmp_path / "run.npz", tmp_path / "final.npy"
     chooser = random.Random(1)
-    kills = 0
-    for _ in range(40):
+    kills, saved_epochs, longest = 0, 0, 0.5
+    for _ in range(60):
         child = subprocess.Popen([sys.executable, str(script), str(checkpoint), str(result)],
                                  stdout=subprocess.PIPE, text=True)
         assert child.stdout.readline().strip() == "started"
-        time.sleep(chooser.uniform(0.0, 0.6))
+        time.sleep(chooser.uniform(0.0, longest))
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
         if child.returncode == 0:  # finished before the kill
@@ -221,10 +221,15 @@ def test_killed_runs_always_leave_a_checkpoint_that_resumes(tmp_path):
         if checkpoint.exists():
             loaded = Trainer.load(checkpoint)  # never a damaged file
             assert np.isfinite(loaded.network.params).all()
-        if kills >= 8 and checkpoint.exists() and len(Trainer.load(checkpoint).history["loss"]) >= 3:
+            progress = len(loaded.history["loss"])
+        else:
+            progress = 0
+        if progress == saved_epochs:
+            longest *= 1.3  # a busy machine: give the next run longer
+        saved_epochs = progress
+        if kills >= 8 and saved_epochs >= 3:
             break
-    assert kills >= 5
-    assert Trainer.load(checkpoint).history["loss"]  # some epochs were saved
+    assert kills >= 5 and saved_epochs >= 1
     finished = subprocess.run([sys.executable, str(script), str(checkpoint), str(result)],
                               capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr

@@ -31,3 +31,19 @@ def max_abs(x):
             m = max(m, abs(np.float64(x[i, j])))
         row_max[i] = m
     return row_max.max() if x.shape[0] else 0.0
+
+
+@jit(parallel=True)
+def max_abs_flat(x):
+    """max |x| of a 1-D array, NaN counted as infinity, in blocks of 4096 on all threads."""
+    n_blocks = -(-x.shape[0] // 4096)
+    block_max = np.zeros(n_blocks)
+    for b in prange(n_blocks):
+        m = 0.0
+        for i in range(b * 4096, min((b + 1) * 4096, x.shape[0])):
+            v = abs(np.float64(x[i]))
+            if not v <= m:
+                m = v if v == v else np.inf
+        block_max[b] = m
+    return block_max.max() if n_blocks else 0.0
+

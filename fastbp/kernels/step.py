@@ -315,6 +315,21 @@ def gradient_step(params, table, m, cap, a_ws, d_ws, grad, state1, state2, optim
                             j0, j1, m, hyper, t)
 
 
+@jit(parallel=True)
+def apply_update(params, table, grad, state1, state2, optimizer, hyper, t, m, n_shards):
+    """The optimiser's update from batch sums already in ``grad`` (m dC/dW, m dC/db of
+    a batch of ``m`` samples), for data-parallel training, where the sums of several
+    processes are added before the update. Each shard takes a slice of every layer's
+    rows, as in ``gradient_step``."""
+    for shard in prange(n_shards):
+        for l in range(table.shape[0]):
+            j0, j1 = _shard_bounds(shard, n_shards, table[l, N_OUT])
+            if j0 < j1:
+                update_rows(optimizer, params, grad, state1, state2, table[l, W_OFF],
+                            table[l, W_LD], table[l, N_IN], table[l, B_OFF], j0, j1, m, hyper,
+                            t)
+
+
 @jit
 def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first_batch,
                 last_batch, optimizer, hyper, t0, grad, state1, state2, a_ws, d_ws,
