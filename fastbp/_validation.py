@@ -5,7 +5,8 @@ import numbers
 
 import numpy as np
 
-from .kernels.checks import all_finite
+from ._threads import serialised
+from .kernels.checks import finite_max_abs
 
 SUPPORTED_DTYPES = (np.float32, np.float64)
 
@@ -13,11 +14,11 @@ SUPPORTED_DTYPES = (np.float32, np.float64)
 def check_dtype(dtype, name="dtype"):
     try:
         dtype = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):  # ValueError: e.g. a malformed structured dtype
         raise TypeError(f"{name} must be float32 or float64; got {dtype!r}") from None
     if dtype.type not in SUPPORTED_DTYPES:
         raise TypeError(f"{name} must be float32 or float64; got {dtype}")
-    return dtype
+    return np.dtype(dtype.type)  # native byte order (">f4" too): what the kernels take
 
 
 def check_choice(value, choices, name):
@@ -40,7 +41,10 @@ def check_int(value, name, minimum=None, maximum=None):
 def check_positive_float(value, name):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond the range of floats
+        raise ValueError(f"{name} must be a finite number > 0; got {value}") from None
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0; got {value}")
     return value
@@ -57,19 +61,26 @@ def _as_numeric_array(values, name):
 
 
 def _check_finite(array, name):
+    """Raise unless every element is finite; return max |array| where that comes free
+    (2-D float32/float64 C-contiguous arrays, in one parallel pass), else None."""
     if array.dtype.kind != "f":
-        return
+        return None
+    largest = None
     if (array.ndim == 2 and array.dtype.type in SUPPORTED_DTYPES and array.dtype.isnative
             and array.flags.c_contiguous):
-        finite = all_finite(array)  # one parallel pass, no temporary
+        with serialised():  # a parallel kernel, as those of training
+            largest = finite_max_abs(array)  # one parallel pass, no temporary
+        finite = largest < np.inf
     else:
         finite = np.isfinite(array).all()
     if not finite:
         raise ValueError(f"{name} contains NaN or infinity")
+    return largest
 
 
-def check_inputs(X, n_features, dtype, name="X"):
-    """X as a C-contiguous (n_samples, n_features) array of ``dtype``, converted once."""
+def check_inputs(X, n_features, dtype, name="X", return_max=False):
+    """X as a C-contiguous (n_samples, n_features) array of ``dtype``, converted once;
+    with ``return_max``, also max |X| (from the same pass as the finiteness check)."""
     X = _as_numeric_array(X, name)
     if X.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array of shape (n_samples, {n_features}); "
@@ -79,9 +90,16 @@ def check_inputs(X, n_features, dtype, name="X"):
     if X.shape[1] != n_features:
         raise ValueError(f"{name} must have {n_features} columns (the network's input size); "
                          f"got {X.shape[1]}")
-    X = np.ascontiguousarray(X, dtype=dtype)
-    _check_finite(X, name)  # after the conversion: also catches overflow to float32
-    return X
+    X = _convert(X, dtype)
+    largest = _check_finite(X, name)  # after the conversion: also catches overflow to float32
+    return (X, largest) if return_max else X
+
+
+def _convert(array, dtype):
+    """``array`` as C-contiguous ``dtype``; values beyond its range become infinite
+    (quietly: the caller checks for that and says so)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.ascontiguousarray(array, dtype=dtype)
 
 
 def check_targets(y, n_samples, n_outputs, dtype, name="y"):
@@ -102,24 +120,37 @@ def check_targets(y, n_samples, n_outputs, dtype, name="y"):
         if y.shape[1] != n_outputs:
             raise ValueError(f"{name} must have {n_outputs} columns (the network's output "
                              f"size); got {y.shape[1]}")
-        return np.ascontiguousarray(y, dtype=dtype), False
+        return _converted_finite(y, dtype, name), False
     integral = y.dtype.kind in "biu" or bool(np.all(y == np.round(y)))
     if not integral:
         if n_outputs != 1:
             raise ValueError(f"{name} must hold integer class labels in [0, {n_outputs}) "
                              f"or be a 2-D target matrix; got non-integer values")
-        return np.ascontiguousarray(y.reshape(-1, 1), dtype=dtype), False
-    labels = y.astype(np.int64)
+        return _converted_finite(y.reshape(-1, 1), dtype, name), False
     n_classes = max(n_outputs, 2)
-    if labels.min() < 0 or labels.max() >= n_classes:
-        raise ValueError(f"{name} holds class labels in [{labels.min()}, {labels.max()}]; "
+    # The range is checked before any conversion, so that no label can wrap around.
+    low, high = y.min(), y.max()
+    if low < 0 or high >= n_classes:
+        low, high = (str(int(v)) if y.dtype.kind in "biu" else f"{float(v):g}"
+                     for v in (low, high))
+        raise ValueError(f"{name} holds class labels in [{low}, {high}]; "
                          f"expected labels in [0, {n_classes}) for a network with "
                          f"{n_outputs} output{'s' if n_outputs > 1 else ''}")
+    labels = y.astype(np.int64)
     if n_outputs == 1:
         return np.ascontiguousarray(labels.reshape(-1, 1), dtype=dtype), True
     targets = np.zeros((n_samples, n_outputs), dtype=dtype)
     targets[np.arange(n_samples), labels] = 1
     return targets, True
+
+
+def _converted_finite(y, dtype, name):
+    """Finite targets converted to ``dtype``; a finite float64 may overflow float32."""
+    narrowing = y.dtype.kind == "f" and y.dtype.itemsize > np.dtype(dtype).itemsize
+    y = _convert(y, dtype)
+    if narrowing and not np.isfinite(y).all():
+        raise ValueError(f"{name} holds values too large for {np.dtype(dtype).name}")
+    return y
 
 
 def check_sample_weight(sample_weight, class_weight, y, n_samples):
@@ -145,11 +176,28 @@ def check_sample_weight(sample_weight, class_weight, y, n_samples):
             check_choice(class_weight, {"balanced"}, "class_weight")
             table = dict(zip(classes.tolist(), (n_samples / (len(classes) * counts)).tolist()))
         elif isinstance(class_weight, dict):
-            table = {int(k): float(v) for k, v in class_weight.items()}
-            if any(not np.isfinite(v) or v < 0 for v in table.values()):
-                raise ValueError("class_weight values must be finite and >= 0")
+            table = _class_weight_table(class_weight)
         else:
             raise TypeError(f"class_weight must be a dict or 'balanced'; got {class_weight!r}")
         weight *= np.array([table.get(int(c), 1.0) for c in labels])
         given = True
     return weight if given else np.zeros(0)
+
+
+def _class_weight_table(class_weight):
+    """A class_weight dict as {int label: float weight}, checked."""
+    table = {}
+    for label, value in class_weight.items():
+        if isinstance(label, (bool, np.bool_)) or not isinstance(label, numbers.Integral):
+            raise TypeError(f"class_weight keys must be integer class labels; got {label!r}")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"class_weight[{label!r}] must be a real number; got {value!r}")
+        try:
+            value = float(value)
+        except OverflowError:
+            value = float("inf")
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"class_weight values must be finite and >= 0; "
+                             f"got class_weight[{label!r}] = {value}")
+        table[int(label)] = value
+    return table

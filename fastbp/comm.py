@@ -20,6 +20,20 @@ import os
 import sys
 
 
+def _passive_waits_under_mpi():
+    """Under an MPI launcher, let idle OpenMP threads sleep instead of spinning: ranks
+    sharing a machine would otherwise take each other's cores while they wait (measured
+    on 2 cores with 2 ranks: 35 times slower). Effective when set before Numba starts
+    its threads, i.e. before the first kernel runs; the user's own setting wins."""
+    launched = any(name in os.environ for name in (
+        "PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"))
+    if launched:
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+
+_passive_waits_under_mpi()
+
+
 def usable_cores():
     """Cores this process may run on (its affinity mask where the OS has one)."""
     try:

@@ -99,8 +99,9 @@ class DataParallelSteps:
             batch_cost[b] = total
             batch_correct[b] = int(flat[N + 1])
             grad = flat[:N]
-            if not (abs(total) < np.inf
-                    and max(hyper[ETA], 1.0) * max_abs_flat(grad) < self.limit):
+            with using_threads(trainer.threads):
+                g_max = max_abs_flat(grad)
+            if not (abs(total) < np.inf and max(hyper[ETA], 1.0) * g_max < self.limit):
                 return b
             with using_threads(trainer.threads):
                 apply_update(net.params, net._table, grad, self.state1, self.state2, opt.code,

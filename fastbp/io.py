@@ -275,10 +275,16 @@ def _read_npz(file, path):
     file.seek(0)
     try:
         with np.load(file, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
+            arrays = {name: npz[name] for name in npz.files}
     except Exception as error:  # BadZipFile, bad CRC, truncated entry, object array ...
         raise ModelFileError(f"{path}: truncated, damaged or unreadable .npz file "
                              f"({type(error).__name__}: {error})") from None
+    # np.load returns the raw bytes of a member that is not in .npy format.
+    raw = sorted(name for name, value in arrays.items() if not isinstance(value, np.ndarray))
+    if raw:
+        raise ModelFileError(f"{path}: not a fastbp model file (entries {raw} are not "
+                             f"NumPy arrays)")
+    return arrays
 
 
 def _text(array):

@@ -1,5 +1,7 @@
 """The network: layer sizes, an activation per layer and the parameters W[l], b[l]."""
 
+import itertools
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -50,7 +52,12 @@ class _ParameterList(Sequence):
             raise ValueError(f"{name} must have shape {self._shape(l)}; got {value.shape}")
         if not np.isfinite(value).all():
             raise ValueError(f"{name} contains NaN or infinity")
-        self[l][...] = value
+        dtype = self._network.dtype
+        with np.errstate(over="ignore"):
+            converted = value.astype(dtype)
+        if not np.isfinite(converted).all():  # e.g. 1e300 does not fit in float32
+            raise ValueError(f"{name} holds values too large for {dtype.name}")
+        self[l][...] = converted
 
     def __repr__(self):
         return f"[{', '.join(f'<{self._kind} {self._shape(l)}>' for l in range(len(self)))}]"
@@ -74,6 +81,17 @@ class Network:
     seed : int or None
         Seed of the initialisation: Glorot/Xavier uniform for sigmoid, tanh, identity,
         softplus and softmax layers, He normal for the ReLU family; biases start at zero.
+        An integer >= 0 (or a ``numpy.random.Generator``, ``SeedSequence`` or
+        ``BitGenerator``).
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong type (sizes not integers, an unknown dtype ...).
+    ValueError
+        A bad value: a layer size < 1, an unknown activation, a negative seed, or more
+        parameters than can be addressed. A network that can be addressed but does not
+        fit in memory raises MemoryError.
 
     Attributes
     ----------
@@ -93,11 +111,17 @@ class Network:
             raise ValueError(f"sizes must name at least an input and an output layer; "
                              f"got {sizes!r}")
         self.sizes = tuple(check_int(n, f"sizes[{i}]", minimum=1) for i, n in enumerate(sizes))
+        self.dtype = check_dtype(dtype)
+        _check_size(self.sizes, self.dtype)
         n_hidden = len(self.sizes) - 2
         if isinstance(activation, str):
             hidden = [activation] * n_hidden
         else:
-            hidden = list(activation)
+            try:
+                hidden = list(activation)
+            except TypeError:
+                raise TypeError(f"activation must be a name or a sequence of names (one per "
+                                f"hidden layer); got {activation!r}") from None
             if len(hidden) != n_hidden:
                 raise ValueError(f"activation must be one name or {n_hidden} names (one per "
                                  f"hidden layer); got {len(hidden)}")
@@ -107,7 +131,6 @@ class Network:
                          else f"activation[{i}]")
         check_choice(output_activation, set(ACTIVATION_CODES), "output_activation")
         self.activations = tuple(hidden) + (output_activation,)
-        self.dtype = check_dtype(dtype)
         self._table = layer_table(self.sizes, [ACTIVATION_CODES[a] for a in self.activations])
         self.params = aligned_zeros(n_params(self._table), self.dtype)
         self.initialize(seed)
@@ -153,7 +176,7 @@ class Network:
 
     def initialize(self, seed=None):
         """Draw new weights (Glorot uniform, or He normal for ReLU) and zero the biases."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(_check_seed(seed))
         for l, activation in enumerate(self.activations):
             n_out, n_in = self.sizes[l + 1], self.sizes[l]
             if activation in ("relu", "leaky_relu", "elu"):
@@ -201,3 +224,21 @@ class Network:
         layers = ", ".join(f"{n}" for n in self.sizes)
         return (f"Network(sizes=({layers}), activations={self.activations}, "
                 f"dtype={self.dtype.name}, n_params={self.n_params})")
+
+
+def _check_size(sizes, dtype):
+    """ValueError if the parameter vector of these layer sizes could not be indexed (its
+    offsets would wrap around in the int64 layer table)."""
+    n = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    # Twice the bytes: room for the row padding and alignment gaps of ``layout``.
+    if 2 * (n + 64 * len(sizes)) * dtype.itemsize > sys.maxsize:
+        raise ValueError(f"sizes {list(sizes)} give a network of {n} parameters, more than "
+                         f"can be held in memory")
+
+
+def _check_seed(seed):
+    """A seed for ``np.random.default_rng``: None, an integer >= 0 or NumPy's own types."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.BitGenerator,
+                                         np.random.SeedSequence)):
+        return seed
+    return check_int(seed, "seed", minimum=0)

@@ -23,6 +23,8 @@ def _check_fraction(value, name, *, allow_zero=True):
         value = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number; got {value!r}") from None
+    except OverflowError:  # an integer beyond the range of floats: far outside [0, 1)
+        value = math.inf if value > 0 else -math.inf
     low_ok = value >= 0 if allow_zero else value > 0
     if not (low_ok and value < 1):
         raise ValueError(f"{name} must be in [{0 if allow_zero else '0 (excluded)'}, 1); "

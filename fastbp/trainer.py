@@ -13,7 +13,6 @@ from ._interrupt import DeferredInterrupt
 from ._threads import check_threads, max_threads, using_threads
 from ._validation import (check_choice, check_dtype, check_inputs, check_int,
                           check_positive_float, check_sample_weight, check_targets)
-from .kernels.checks import max_abs
 from .kernels.costs import COST_CODES
 from .kernels.gemm import PACK_SIZE
 from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of
@@ -184,11 +183,13 @@ class Trainer:
 
     # -- data ---------------------------------------------------------------------------
 
-    def _check_data(self, X, y):
+    def _check_data(self, X, y, return_max=False):
+        """(X, Y, whether y holds labels), converted; with ``return_max`` also max |X|."""
         net = self.network
-        X = check_inputs(X, net.sizes[0], net.dtype)
+        X, x_max = check_inputs(X, net.sizes[0], net.dtype, return_max=True)
         Y, labels = check_targets(y, X.shape[0], net.sizes[-1], net.dtype)
-        return X, Y, labels or self.cost != "quadratic"
+        checked = X, Y, labels or self.cost != "quadratic"
+        return checked + (x_max,) if return_max else checked
 
     def _workspace(self, cap):
         """Buffers for batches of up to ``cap`` samples, allocated once per (layer sizes,
@@ -277,7 +278,7 @@ class Trainer:
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", minimum=0)
         check_choice(on_divergence, {"raise", "stop"}, "on_divergence")
         checkpoint_every = check_int(checkpoint_every, "checkpoint_every", minimum=1)
-        X, Y, classification = self._check_data(X, y)
+        X, Y, classification, x_max = self._check_data(X, y, return_max=True)
         weight = check_sample_weight(sample_weight, class_weight, y, X.shape[0])
         validation = self._validation(X, Y, validation_data, validation_split)
         if validation_split:
@@ -305,7 +306,6 @@ class Trainer:
         opt = self.optimizer
         grad, state1, state2 = opt.buffers(net.params.size, net.dtype)
         rates = self._dropout_rates()
-        x_max = max_abs(X)
         self.stop_training = self.interrupted = False
         self.diverged = None
         comm = self.comm
@@ -427,7 +427,8 @@ class Trainer:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
             return self._check_data(*validation_data)
-        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)):
+        if (isinstance(validation_split, (bool, np.bool_))
+                or not isinstance(validation_split, numbers.Real)):
             raise TypeError(f"validation_split must be a number; got {validation_split!r}")
         if not 0 <= validation_split < 1:
             raise ValueError(f"validation_split must be in [0, 1); got {validation_split}")
@@ -561,8 +562,18 @@ class Trainer:
         :func:`fastbp.io.save`, which gets default settings). ``threads`` overrides the
         saved thread count (results do not depend on it)."""
         model = io.load(path)
-        if model.cost is None:
-            return cls(model.network, threads=threads)
+        if "learning_rate" not in model.extra:  # a network saved by fastbp.io.save
+            implied = {a: c for c, a in OUTPUT_ACTIVATION.items()}
+            cost = model.cost or implied.get(model.network.activations[-1], "quadratic")
+            return cls(model.network, cost, threads=threads)
+        try:
+            return cls._from_settings(model, threads)
+        except (KeyError, TypeError, ValueError) as error:
+            raise io.ModelFileError(f"{path!s}: its training settings are not valid "
+                                    f"({error})") from None
+
+    @classmethod
+    def _from_settings(cls, model, threads):
         extra = model.extra
         opt_kwargs = {key: extra[f"optimizer_{key}"].item()
                       for key in cls._OPTIMIZER_SETTINGS if f"optimizer_{key}" in extra}
@@ -703,6 +714,8 @@ def _check_dropout(dropout, n_hidden):
             raise ValueError(f"{name} must be in [0, 1); got {value}")
         return float(value)
 
+    if isinstance(dropout, np.ndarray) and dropout.ndim == 0:
+        dropout = dropout.item()
     if isinstance(dropout, (numbers.Real, np.generic)) or dropout is None:
         value = rate(dropout, "dropout")
         if value and not n_hidden:

@@ -10,27 +10,24 @@ from .._config import jit
 
 
 @jit(parallel=True)
-def all_finite(x):
-    """Whether every element of the 2-D array ``x`` is finite (no NaN, no infinity)."""
+def finite_max_abs(x):
+    """max |x[i, j]| of a 2-D array, or infinity if any element is NaN or infinite: the
+    finiteness check of the inputs and the bound the divergence guard needs, in one
+    pass (one number per row of scratch)."""
+    row_max = np.zeros(x.shape[0], dtype=x.dtype)
     bad = 0
     for i in prange(x.shape[0]):
         row_bad = 0
+        m = x.dtype.type(0)
         for j in range(x.shape[1]):
-            row_bad += not math.isfinite(x[i, j])
-        bad += row_bad
-    return bad == 0
-
-
-@jit(parallel=True)
-def max_abs(x):
-    """max |x[i, j]| of a 2-D array of finite numbers (one float per row of scratch)."""
-    row_max = np.zeros(x.shape[0])
-    for i in prange(x.shape[0]):
-        m = 0.0
-        for j in range(x.shape[1]):
-            m = max(m, abs(np.float64(x[i, j])))
+            v = abs(x[i, j])
+            row_bad += not math.isfinite(v)
+            m = v if v > m else m
         row_max[i] = m
-    return row_max.max() if x.shape[0] else 0.0
+        bad += row_bad
+    if bad:
+        return np.inf
+    return float(row_max.max()) if x.shape[0] else 0.0
 
 
 @jit(parallel=True)

@@ -321,13 +321,24 @@ def apply_update(params, table, grad, state1, state2, optimizer, hyper, t, m, n_
     a batch of ``m`` samples), for data-parallel training, where the sums of several
     processes are added before the update. Each shard takes a slice of every layer's
     rows, as in ``gradient_step``."""
+    plain = optimizer == SGD and hyper[WEIGHT_DECAY] == 0
+    step = params.dtype.type(hyper[ETA] / m)
     for shard in prange(n_shards):
         for l in range(table.shape[0]):
             j0, j1 = _shard_bounds(shard, n_shards, table[l, N_OUT])
-            if j0 < j1:
-                update_rows(optimizer, params, grad, state1, state2, table[l, W_OFF],
-                            table[l, W_LD], table[l, N_IN], table[l, B_OFF], j0, j1, m, hyper,
-                            t)
+            if j0 == j1:
+                continue
+            w_off, w_ld = table[l, W_OFF], table[l, W_LD]
+            n_in, b_off = table[l, N_IN], table[l, B_OFF]
+            if plain:  # W -= (eta / m) G, in the parameters' type: a vectorised axpy
+                for j in range(j0, j1):
+                    row = w_off + j * w_ld
+                    for i in range(row, row + n_in):
+                        params[i] -= step * grad[i]
+                    params[b_off + j] -= step * grad[b_off + j]
+            else:
+                update_rows(optimizer, params, grad, state1, state2, w_off, w_ld, n_in, b_off,
+                            j0, j1, m, hyper, t)
 
 
 @jit
