@@ -81,6 +81,7 @@ def _check_finite(array, name):
 def check_inputs(X, n_features, dtype, name="X", return_max=False):
     """X as a C-contiguous (n_samples, n_features) array of ``dtype``, converted once;
     with ``return_max``, also max |X| (from the same pass as the finiteness check)."""
+    mapped = isinstance(X, np.memmap)
     X = _as_numeric_array(X, name)
     if X.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array of shape (n_samples, {n_features}); "
@@ -90,9 +91,29 @@ def check_inputs(X, n_features, dtype, name="X", return_max=False):
     if X.shape[1] != n_features:
         raise ValueError(f"{name} must have {n_features} columns (the network's input size); "
                          f"got {X.shape[1]}")
+    if mapped and _used_in_place(X, dtype):
+        # A file-backed array is not copied whole into memory: the kernels convert the
+        # rows of each batch as they gather them (one compiled variant per dtype).
+        X = np.asarray(X)  # a plain ndarray over the same mapping
+        if X.dtype.kind == "f":
+            largest = _check_finite(X, name)
+        else:
+            largest = float(max(abs(int(X.min())), abs(int(X.max()))))
+        return (X, largest) if return_max else X
     X = _convert(X, dtype)
     largest = _check_finite(X, name)  # after the conversion: also catches overflow to float32
     return (X, largest) if return_max else X
+
+
+# Types of file-backed inputs that training reads in place (see ``check_inputs``).
+IN_PLACE_DTYPES = (np.uint8, np.float32, np.float64)
+
+
+def _used_in_place(X, dtype):
+    """Whether a memory-mapped X can be read by training as it is: converting it would
+    copy the whole file into memory (four times over for bytes)."""
+    return (X.dtype.type in IN_PLACE_DTYPES and X.dtype.isnative and X.flags.c_contiguous
+            and X.dtype != dtype)
 
 
 def _convert(array, dtype):
