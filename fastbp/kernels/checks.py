@@ -5,29 +5,44 @@ import math
 import numpy as np
 
 from numba import prange
+from numba.extending import overload
 
 from .._config import jit
 
 
+def _abs_bits(x):
+    """(x's bits as integers, the mask that clears the sign, the bits of infinity)."""
+
+
+@overload(_abs_bits)
+def _abs_bits_for(x):
+    # An IEEE float without its sign bit orders like an integer, and NaN and infinity
+    # are the integers from the bits of infinity up. Integer maxima vectorise; float
+    # ones do not without fastmath's nnan, which stays off.
+    if x.dtype.bitwidth == 32:
+        return lambda x: (x.view(np.int32), np.int32(0x7FFFFFFF), np.int32(0x7F800000))
+    return lambda x: (x.view(np.int64), np.int64(0x7FFFFFFFFFFFFFFF),
+                      np.int64(0x7FF0000000000000))
+
+
 @jit(parallel=True)
 def finite_max_abs(x):
-    """max |x[i, j]| of a 2-D array, or infinity if any element is NaN or infinite: the
-    finiteness check of the inputs and the bound the divergence guard needs, in one
-    pass (one number per row of scratch)."""
-    row_max = np.zeros(x.shape[0], dtype=x.dtype)
-    bad = 0
+    """max |x[i, j]| of a C-contiguous 2-D float array, or infinity if any element is NaN
+    or infinite: the finiteness check of the inputs and the bound the divergence guard
+    needs, in one pass at memory speed (one integer per row of scratch)."""
+    bits, mask, inf_bits = _abs_bits(x)
+    row_max = np.zeros(x.shape[0], dtype=bits.dtype)
     for i in prange(x.shape[0]):
-        row_bad = 0
-        m = x.dtype.type(0)
+        m = bits.dtype.type(0)
         for j in range(x.shape[1]):
-            v = abs(x[i, j])
-            row_bad += not math.isfinite(v)
-            m = v if v > m else m
+            m = max(m, bits[i, j] & mask)
         row_max[i] = m
-        bad += row_bad
-    if bad:
+    top = row_max.max() if x.shape[0] else bits.dtype.type(0)
+    if top >= inf_bits:
         return np.inf
-    return float(row_max.max()) if x.shape[0] else 0.0
+    value = np.empty(1, dtype=bits.dtype)
+    value[0] = top
+    return float(value.view(x.dtype)[0])
 
 
 @jit(parallel=True)
