@@ -19,7 +19,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 
 import numpy as np

@@ -1,7 +1,5 @@
 """Input checks that run at memory speed: no temporary arrays, all threads."""
 
-import math
-
 import numpy as np
 
 from numba import prange
