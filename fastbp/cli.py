@@ -23,7 +23,7 @@ from .datasets import load_digits, load_fashion_mnist, train_test_split
 from .optim import OPTIMIZERS, SCHEDULES
 from .plot import plot_history
 from .kernels.activations import ACTIVATION_CODES
-from .trainer import Trainer
+from .trainer import Trainer, TrainingDiverged
 
 HIDDEN_ACTIVATIONS = sorted(set(ACTIVATION_CODES) - {"softmax"})
 
@@ -216,11 +216,19 @@ def _predict(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    if args.command == "evaluate":
-        return _evaluate(args)
-    if args.command == "predict":
-        return _predict(args)
-    if args.command == "train":
-        return _train(args, args.data, args.output)
-    return _train(args)  # the main job
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "evaluate":
+            return _evaluate(args)
+        if args.command == "predict":
+            return _predict(args)
+        if args.command == "train":
+            return _train(args, args.data, args.output)
+        return _train(args)  # the main job
+    except (ValueError, TypeError, OSError, ImportError, TrainingDiverged) as error:
+        # Bad input (ModelFileError and TrainingDiverged included): one line, no
+        # traceback, exit status 2 as for a bad option.
+        command = f"{parser.prog} {args.command}" if args.command else parser.prog
+        print(f"{command}: error: {error}", file=sys.stderr)
+        return 2

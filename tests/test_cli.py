@@ -85,3 +85,16 @@ def test_train_with_checkpoints_and_resume(data_files, capsys):
     with pytest.raises(SystemExit, match="--resume needs --checkpoint"):
         main(common + ["--resume"])
 
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--epochs", "-1"], "epochs must be >= 0; got -1"),
+    (["train", "--data", "no-such-file.csv"], "No such file"),
+    (["evaluate", "no-such-model.npz"], "No such file"),
+    (["train", "--learning-rate", "0"], "learning_rate must be a finite number > 0"),
+    (["train", "--learning-rate", "1e12", "--epochs", "2"], "lower learning_rate"),
+])
+def test_bad_input_is_one_line_and_exit_status_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
