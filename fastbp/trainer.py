@@ -302,7 +302,6 @@ class Trainer:
         batch_cost = np.zeros(n_batches)
         batch_correct = np.zeros(n_batches, dtype=np.int64)
         history = {}
-        cost_code = COST_CODES[self.cost]
         opt = self.optimizer
         grad, state1, state2 = opt.buffers(net.params.size, net.dtype)
         rates = self._dropout_rates()
@@ -328,7 +327,7 @@ class Trainer:
                         else:
                             with using_threads(self.threads):
                                 done = train_epoch(
-                                    net.params, net._table, cost_code, X, Y, weight, order,
+                                    net.params, net._table, self._cost_code, X, Y, weight, order,
                                     cap, b0, b1, opt.code, hyper, opt.t, grad, state1, state2,
                                     a_ws, d_ws, sample_cost, sample_correct, batch_cost,
                                     batch_correct, pack_ws, self.threads, self._by_neuron,
@@ -364,11 +363,11 @@ class Trainer:
                     for callback in callbacks:
                         callback(self, epoch, logs)
                     stop = stopper.update(logs, net) or self.stop_training
-                    if checkpoint is not None and root and (stop or (epoch + 1) % checkpoint_every == 0
-                                                   or epoch + 1 == epochs):
+                    finished = stop or epoch + 1 == epochs
+                    if checkpoint is not None and root and (
+                            finished or (epoch + 1) % checkpoint_every == 0):
                         self._save(checkpoint, run={"epoch": epoch + 1, "epochs": epochs,
-                                                    "finished": stop or epoch + 1 == epochs},
-                                   stopper=stopper)
+                                                    "finished": finished}, stopper=stopper)
                     if stop or interrupt.interrupted:
                         break
             finally:
@@ -377,9 +376,9 @@ class Trainer:
         if self.diverged is not None:
             where = self.diverged
             message = (f"training diverged at epoch {where['epoch']}, step {where['step']}: "
-                       f"the cost was not finite or the update too large (batch loss {where['loss']:.4g})"
-                       f"; the weights are those of the last finite step. Try a lower "
-                       f"learning_rate (now {self.learning_rate:g}).")
+                       f"the cost was not finite or the update too large (batch loss "
+                       f"{where['loss']:.4g}); the weights are those of the last finite step. "
+                       f"Try a lower learning_rate (now {self.learning_rate:g}).")
             if on_divergence == "raise":
                 raise TrainingDiverged(message, **where)
             warnings.warn(message, RuntimeWarning, stacklevel=2)
@@ -465,7 +464,7 @@ class Trainer:
         grad = aligned_zeros(net.params.size, net.dtype)
         order = np.arange(n, dtype=np.int64)
         with using_threads(self.threads):
-            backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y, _NO_WEIGHTS,
+            backprop_batch(net.params, net._table, self._cost_code, X, Y, _NO_WEIGHTS,
                            order, 0, n, n, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
                            self.threads, NO_DROPOUT, 0, 0, magnitude)
             gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, grad, grad, -1,
@@ -501,7 +500,7 @@ class Trainer:
         with using_threads(self.threads):
             for start in range(0, n, cap):
                 m = min(cap, n - start)
-                backprop_batch(net.params, net._table, COST_CODES[self.cost], X, Y,
+                backprop_batch(net.params, net._table, self._cost_code, X, Y,
                                _NO_WEIGHTS, order, start, m, cap, a_ws, d_ws, sample_cost,
                                sample_correct, pack_ws, self.threads, NO_DROPOUT, 0, 0, magnitude,
                                False)

@@ -49,11 +49,16 @@ def max_abs_flat(x):
     n_blocks = -(-x.shape[0] // 4096)
     block_max = np.zeros(n_blocks)
     for b in prange(n_blocks):
-        m = 0.0
-        for i in range(b * 4096, min((b + 1) * 4096, x.shape[0])):
-            v = abs(np.float64(x[i]))
-            if not v <= m:
-                m = v if v == v else np.inf
-        block_max[b] = m
+        block_max[b] = max_abs_range(x, b * 4096, min(4096, x.shape[0] - b * 4096), 0.0)
     return block_max.max() if n_blocks else 0.0
+
+
+@jit
+def max_abs_range(v, off, count, current):
+    """max(current, |v[off:off + count]|) of a 1-D array, with NaN counted as infinity."""
+    for i in range(off, off + count):
+        x = abs(np.float64(v[i]))
+        if not x <= current:
+            current = x if x == x else np.inf
+    return current
 

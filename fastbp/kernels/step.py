@@ -26,6 +26,7 @@ from numba import prange
 
 from .._config import jit
 from .backprop import delta_backward, delta_product, gradient_rows
+from .checks import max_abs_range
 from .activations import SOFTMAX
 from .costs import cost, output_delta
 from .dense import dense_forward
@@ -145,16 +146,6 @@ def _output_error(table, cost_code, Y, weight, order, start, cap, a_ws, d_ws, sa
 
 
 @jit
-def _max_abs(v, off, count, current):
-    """max(current, |v[off:off + count]|), with NaN counted as infinity."""
-    for i in range(off, off + count):
-        x = abs(v[i])
-        if not x <= current:
-            current = x if x == x else np.inf
-    return current
-
-
-@jit
 def _shard_magnitude(table, cap, a_ws, d_ws, s0, s1, magnitude, shard):
     """The largest |A[l]| and |D[l]| of samples ``s0:s1`` over layers 1..L, into row
     ``shard`` of ``magnitude`` (for the divergence guard of ``train_epoch``)."""
@@ -162,8 +153,8 @@ def _shard_magnitude(table, cap, a_ws, d_ws, s0, s1, magnitude, shard):
     d_max = 0.0
     for l in range(table.shape[0]):
         n = table[l, N_OUT]
-        a_max = _max_abs(a_ws, cap * table[l, A_OFF] + s0 * n, (s1 - s0) * n, a_max)
-        d_max = _max_abs(d_ws, cap * table[l, D_OFF] + s0 * n, (s1 - s0) * n, d_max)
+        a_max = max_abs_range(a_ws, cap * table[l, A_OFF] + s0 * n, (s1 - s0) * n, a_max)
+        d_max = max_abs_range(d_ws, cap * table[l, D_OFF] + s0 * n, (s1 - s0) * n, d_max)
     magnitude[shard, 0] = a_max
     magnitude[shard, 1] = d_max
 
