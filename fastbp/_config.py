@@ -7,7 +7,11 @@ No kernel spells out its own flags.
 import hashlib
 from pathlib import Path
 
+import numba
 from numba import njit
+from numba.core.caching import _CacheLocator, _SourceFileBackedLocatorMixin
+
+from . import tuning
 
 # No ``reassoc`` and no ``contract``: each output element is then computed by the
 # same sequence of roundings whichever thread, vector lane or loop remainder
@@ -27,31 +31,56 @@ JIT_OPTIONS = {
 
 def jit(function=None, *, parallel=False):
     """Compile ``function`` with the project's options (``@jit`` or ``@jit(parallel=True)``)."""
-    options = dict(JIT_OPTIONS, parallel=parallel)
     if function is None:
-        return njit(**options)
-    return njit(**options)(function)
-
-
-def _drop_stale_cache():
-    """Numba keys each cached function on its own file only: a kernel whose callee in
-    another file changed would load machine code with the old callee inlined. So the
-    cache of the whole package is dropped whenever any kernel source (or this file)
-    changes (after an edit; an installed release never changes its files)."""
-    package = Path(__file__).resolve().parent
-    # Only compiled code matters: the kernels and this file's options.
-    sources = sorted((package / "kernels").rglob("*.py")) + [Path(__file__).resolve()]
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
-    marker = package / "__pycache__" / "fastbp-sources.sha256"
+        return lambda function: jit(function, parallel=parallel)
+    # Numba picks a function's cache locator when it is decorated, from this setting.
+    previous = numba.config.CACHE_LOCATOR_CLASSES
+    numba.config.CACHE_LOCATOR_CLASSES = f"{__name__}.KernelCacheLocator"
     try:
-        if marker.exists() and marker.read_text() == digest:
-            return
-        for cached in list(package.rglob("*.nbi")) + list(package.rglob("*.nbc")):
-            cached.unlink(missing_ok=True)
-        marker.parent.mkdir(exist_ok=True)
-        marker.write_text(digest)
-    except OSError:  # a read-only installation: Numba caches elsewhere, or not at all
-        pass
+        return njit(**dict(JIT_OPTIONS, parallel=parallel))(function)
+    finally:
+        numba.config.CACHE_LOCATOR_CLASSES = previous
 
 
-_drop_stale_cache()
+def _kernel_cache_dir():
+    """Where Numba keeps the compiled kernels: under ``tuning.cache_dir()``, one
+    directory per state of the kernel sources and per kernel variant, or None (no
+    on-disk cache) where nothing can be written.
+
+    Numba keys each cached function on its own file only, so a kernel whose callee in
+    another file changed would load machine code with the old callee inlined, and it
+    does not know the variant at all: both are in the path instead. The path does not
+    depend on where the package is imported from, so a checkout and an installed copy
+    of the same sources share their compiled kernels."""
+    root = tuning.cache_dir()
+    if root is None:
+        return None
+    package = Path(__file__).resolve().parent
+    sources = sorted((package / "kernels").rglob("*.py")) + [Path(__file__).resolve()]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
+    return root / "kernels" / digest / tuning.kernel_variant().name
+
+
+class KernelCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
+    """Numba cache locator for the kernels: ``KERNEL_CACHE_DIR``, then the module's path
+    inside the package (the stamp of freshness stays the file's content hash)."""
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        relative = Path(py_file).resolve().relative_to(Path(__file__).resolve().parent)
+        self._cache_path = str(KERNEL_CACHE_DIR.joinpath(*relative.parent.parts))
+
+    def get_cache_path(self):
+        return self._cache_path
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if KERNEL_CACHE_DIR is None:
+            return None
+        return super().from_function(py_func, py_file)
+
+
+KERNEL_CACHE_DIR = _kernel_cache_dir()
+if KERNEL_CACHE_DIR is None:
+    JIT_OPTIONS["cache"] = False

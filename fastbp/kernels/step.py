@@ -32,6 +32,7 @@ from .costs import cost, output_delta
 from .dense import dense_forward
 from .dropout import drop_outputs, multiply_by_dropped_derivative
 from .gemm import PACK_SIZE
+from .simd import PANEL
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
 from .optimizers import ETA, SGD, WEIGHT_DECAY, update_rows
 
@@ -60,8 +61,9 @@ def _shard_bounds(shard, n_shards, m):
 
 @jit
 def _column_bounds(shard, n_shards, n):
-    """Neurons of a shard: whole 16-column panels, so that tiles stay full."""
-    chunk = -(-n // (n_shards * 16)) * 16
+    """Neurons of a shard: whole panels of the axpy tile's columns (float32), so that
+    tiles stay full."""
+    chunk = -(-n // (n_shards * PANEL)) * PANEL
     return min(shard * chunk, n), min((shard + 1) * chunk, n)
 
 
