@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from ._threads import max_threads
+from ._version import __version__
 from .datasets import load_digits, load_fashion_mnist, train_test_split
 from .optim import OPTIMIZERS, SCHEDULES
 from .plot import plot_history
@@ -83,6 +84,7 @@ def build_parser():
         description="Train fully-connected networks on the CPU. Without a command: train "
                     "64-128-10 on the bundled 8x8 digits (1,797 images) and print per-epoch "
                     "loss and accuracy and the final test accuracy.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_training_options(parser)
     commands = parser.add_subparsers(dest="command")
 
@@ -128,6 +130,15 @@ def build_parser():
     evaluate.add_argument("--data", default="digits")
     evaluate.add_argument("--test-size", type=float, default=0.25)
     evaluate.add_argument("--seed", type=int, default=0)
+
+    info = commands.add_parser(
+        "info", help="this machine as fastbp sees it: CPU, kernel variant, threads, caches",
+        description="Print the CPU and its vector features, the kernel variant chosen for it "
+                    "(FASTBP_KERNEL forces one, FASTBP_KERNEL=tune measures again), "
+                    "Numba's threading layer, the thread counts, and the cache directories.")
+    info.add_argument("--compile", action="store_true",
+                      help="also compile (or load) the float32 training kernels, as a "
+                           "container image or a cluster job would before its first run")
 
     predict = commands.add_parser("predict", help="predictions of a saved model")
     predict.add_argument("model")
@@ -215,6 +226,38 @@ def _predict(args):
     return 0
 
 
+def _info(args):
+    from . import tuning
+    from ._config import KERNEL_CACHE_DIR
+    from ._threads import threading_layer
+    from .pacing import free_cores
+    import numba
+
+    if args.compile:
+        started = time.perf_counter()
+        X, y = load_data("digits")[:2]
+        for threads in sorted({1, max_threads()}):
+            Trainer([X.shape[1], 16, 10], batch_size=16, threads=threads,
+                    seed=0).fit(X[:64], y[:64], epochs=1)
+        print(f"{'compiled in':<16}{time.perf_counter() - started:.1f} s")
+    details = tuning.describe()
+    numba.get_num_threads()  # starts Numba's threads: the layer is then known
+    rows = [("fastbp", __version__), ("numba", numba.__version__),
+            ("cpu", details["cpu"]), ("llvm cpu", details["llvm_cpu"]),
+            ("features", " ".join(details["features"])),
+            ("kernel variant", details["kernel_variant"] + (
+                f" (forced: {details['forced_by']})" if details["forced_by"] else
+                " (measured)" if len(details["variants"]) > 1 else " (the only one)")),
+            ("variants", " ".join(details["variants"])),
+            ("threading layer", threading_layer()),
+            ("threads", f"up to {max_threads()}; {free_cores()} free now "
+                        f"(threads=None chooses by measurement)"),
+            ("cache", details["cache_dir"]), ("kernel cache", KERNEL_CACHE_DIR)]
+    for name, value in rows:
+        print(f"{name:<16}{value}")
+    return 0
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -223,6 +266,8 @@ def main(argv=None):
             return _evaluate(args)
         if args.command == "predict":
             return _predict(args)
+        if args.command == "info":
+            return _info(args)
         if args.command == "train":
             return _train(args, args.data, args.output)
         return _train(args)  # the main job

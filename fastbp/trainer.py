@@ -2,7 +2,6 @@
 
 import json
 import numbers
-import time
 import warnings
 from collections.abc import Sequence
 
@@ -22,14 +21,10 @@ from .comm import get_comm, usable_cores
 from .distributed import DataParallelSteps
 from .network import Network
 from .optim import Optimizer
+from .pacing import Pace
 from .progress import Progress
 
 _NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
-
-# Without a progress bar an epoch still runs in compiled calls of about this many
-# seconds, so that Ctrl-C is answered promptly (the calls cost microseconds each).
-CALL_SECONDS = 0.25
-
 
 class TrainingDiverged(ArithmeticError):
     """Training stopped because a step's cost or update was not finite.
@@ -42,31 +37,6 @@ class TrainingDiverged(ArithmeticError):
     def __init__(self, message, epoch, step, loss):
         super().__init__(message)
         self.epoch, self.step, self.loss = epoch, step, loss
-
-
-class _Pace:
-    """Cuts an epoch's batches into compiled calls of about ``CALL_SECONDS`` each, from
-    the shortest time per batch measured so far (a trainer's first call is 8 batches),
-    and small enough for the progress bar to move."""
-
-    def __init__(self):
-        self.seconds_per_batch = None
-
-    def ranges(self, n_batches, progress):
-        cap = progress.batches_per_update(n_batches)
-        b0 = 0
-        while b0 < n_batches:
-            if self.seconds_per_batch is None:
-                size = 8
-            else:
-                size = max(1, int(CALL_SECONDS / max(self.seconds_per_batch, 1e-9)))
-            b1 = min(b0 + min(size, cap), n_batches)
-            started = time.perf_counter()
-            yield b0, b1
-            # The fastest seen: first calls (and a busy machine) only make calls longer.
-            measured = (time.perf_counter() - started) / (b1 - b0)
-            self.seconds_per_batch = min(measured, self.seconds_per_batch or measured)
-            b0 = b1
 
 
 # The output activation a cost implies; cross-entropies need theirs (BP1 relies on it).
@@ -101,8 +71,10 @@ class Trainer:
     epochs : int
         Epochs run by :meth:`fit` unless it is given ``epochs``.
     threads : int or None
-        Threads that share each batch; None: all cores (``NUMBA_NUM_THREADS``). Results
-        are bit-identical whatever the number.
+        Threads that share each batch. None: chosen while training, by measurement,
+        among 1, 2, 4, ... and all cores (``NUMBA_NUM_THREADS``), and followed as the
+        load of the machine changes (see :mod:`fastbp.pacing`); ``threads_chosen`` says
+        which. Results are bit-identical whatever the number.
     seed : int or None
         Seeds the shuffling (and the network's initialisation when built from sizes):
         epoch e visits the samples in the order of the e-th
@@ -167,6 +139,8 @@ class Trainer:
         if threads is None and self.comm.size > 1:  # no oversubscription
             threads = max(1, min(max_threads(), usable_cores() // self.comm.processes_on_node))
         self.threads = check_threads(threads)
+        # threads=None: each call's count chosen by measurement, up to self.threads.
+        self._pace = Pace(None if threads is None else self.threads, self.threads)
         self.seed = seed
         self.dropout = _check_dropout(dropout, self.network.n_layers - 1)
         # The masks' seed: from the user's seed, but a stream apart from the shuffling.
@@ -177,9 +151,8 @@ class Trainer:
         Progress.check(self.progress)
         self.history = {"loss": []}
         self._rng = np.random.default_rng(seed)
-        self._by_neuron = by_neuron_pays(self.network._table, self.threads)
+        self._by_neuron = None  # share layers by neurons: None decides per thread count
         self._workspaces = {}
-        self._pace = _Pace()
 
     # -- data ---------------------------------------------------------------------------
 
@@ -320,17 +293,18 @@ class Trainer:
                     logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
                     order = self._rng.permutation(n)
                     hyper = opt.hyper(opt.epoch)
-                    for b0, b1 in self._pace.ranges(n_batches, progress):
+                    calls = self._pace.calls(n_batches, progress.batches_per_update(n_batches))
+                    for b0, b1, threads in calls:
                         if parallel is not None:
                             done = parallel.run(X, Y, weight, order, b0, b1, hyper, rates,
                                                 self._drop_seed, batch_cost, batch_correct)
                         else:
-                            with using_threads(self.threads):
+                            with using_threads(threads):
                                 done = train_epoch(
                                     net.params, net._table, self._cost_code, X, Y, weight, order,
                                     cap, b0, b1, opt.code, hyper, opt.t, grad, state1, state2,
                                     a_ws, d_ws, sample_cost, sample_correct, batch_cost,
-                                    batch_correct, pack_ws, self.threads, self._by_neuron,
+                                    batch_correct, pack_ws, threads, self._by_neuron_for(threads),
                                     rates, self._drop_seed, x_max, magnitude)
                         opt.t += done - b0
                         if done < b1:
@@ -389,6 +363,17 @@ class Trainer:
         else:
             stopper.restore(net)
         return history
+
+    @property
+    def threads_chosen(self):
+        """The thread count training runs on now: ``threads``, or with ``threads=None`` the
+        fastest count measured so far (all cores before anything is measured)."""
+        return self._pace.best if self._pace.warm or not self._pace.adaptive else self.threads
+
+    def _by_neuron_for(self, threads):
+        if self._by_neuron is not None:
+            return self._by_neuron
+        return by_neuron_pays(self.network._table, threads)
 
     @property
     def _cost_code(self):
@@ -463,12 +448,13 @@ class Trainer:
         a_ws, d_ws, sample_cost, sample_correct, pack_ws, magnitude = self._workspace(n)
         grad = aligned_zeros(net.params.size, net.dtype)
         order = np.arange(n, dtype=np.int64)
-        with using_threads(self.threads):
+        threads = self.threads_chosen
+        with using_threads(threads):
             backprop_batch(net.params, net._table, self._cost_code, X, Y, _NO_WEIGHTS,
                            order, 0, n, n, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
-                           self.threads, NO_DROPOUT, 0, 0, magnitude)
+                           threads, NO_DROPOUT, 0, 0, magnitude)
             gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, grad, grad, -1,
-                          self.optimizer.hyper(0), 0, pack_ws, self.threads)
+                          self.optimizer.hyper(0), 0, pack_ws, threads)
         grad = grad / n  # the kernels leave batch sums
         L = net.n_layers
         return ([weights_of(grad, net._table, l) for l in range(L)],
@@ -478,13 +464,13 @@ class Trainer:
 
     def predict_proba(self, X):
         """The output activations A[L], shape (n_samples, n_L)."""
-        return self.network.forward(X, threads=self.threads)
+        return self.network.forward(X, threads=self.threads_chosen)
 
     def predict(self, X):
         """Class labels for classifiers (softmax or sigmoid output), A[L] otherwise."""
         if self.network.activations[-1] in ("softmax", "sigmoid"):
-            return self.network.predict(X, threads=self.threads)
-        return self.network.forward(X, threads=self.threads)
+            return self.network.predict(X, threads=self.threads_chosen)
+        return self.network.forward(X, threads=self.threads_chosen)
 
     def evaluate(self, X, y):
         """Mean cost and, for class labels or a cross-entropy cost, accuracy on (X, y)."""
@@ -497,12 +483,13 @@ class Trainer:
         a_ws, d_ws, sample_cost, sample_correct, pack_ws, magnitude = self._workspace(cap)
         order = np.arange(n, dtype=np.int64)
         total, correct = 0.0, 0
-        with using_threads(self.threads):
+        threads = self.threads_chosen
+        with using_threads(threads):
             for start in range(0, n, cap):
                 m = min(cap, n - start)
                 backprop_batch(net.params, net._table, self._cost_code, X, Y,
                                _NO_WEIGHTS, order, start, m, cap, a_ws, d_ws, sample_cost,
-                               sample_correct, pack_ws, self.threads, NO_DROPOUT, 0, 0, magnitude,
+                               sample_correct, pack_ws, threads, NO_DROPOUT, 0, 0, magnitude,
                                False)
                 total += float(sample_cost[:m].sum())
                 correct += int(sample_correct[:m].sum())
@@ -516,7 +503,7 @@ class Trainer:
         X_checked, Y, labels = self._check_data(X, y)
         if labels:
             return self.evaluate(X, y)["accuracy"]
-        a = self.network.forward(X_checked, threads=self.threads).astype(np.float64)
+        a = self.network.forward(X_checked, threads=self.threads_chosen).astype(np.float64)
         Y = Y.astype(np.float64)
         residual = ((Y - a) ** 2).sum()
         total = ((Y - Y.mean(axis=0)) ** 2).sum()
@@ -539,6 +526,7 @@ class Trainer:
         early-stopping state."""
         opt = self.optimizer
         extra = {key: getattr(self, key) for key in self._SETTINGS}
+        extra["threads"] = 0 if self._pace.adaptive else self.threads  # 0: threads=None
         extra.update({f"optimizer_{key}": getattr(opt, key) for key in self._OPTIMIZER_SETTINGS})
         extra.update(optimizer_t=opt.t, optimizer_epoch=opt.epoch,
                      rng_state=json.dumps(self._rng.bit_generator.state),
@@ -579,8 +567,8 @@ class Trainer:
         trainer = cls(model.network, model.cost,
                       learning_rate=float(extra["learning_rate"]),
                       batch_size=int(extra["batch_size"]), epochs=int(extra["epochs"]),
-                      threads=threads if threads is not None else min(
-                          int(extra["threads"]), max_threads()),
+                      threads=threads if threads is not None else (
+                          min(int(extra["threads"]), max_threads()) or None),
                       optimizer=opt_kwargs.get("name", "sgd"),
                       momentum=opt_kwargs.get("momentum", 0.0),
                       nesterov=opt_kwargs.get("nesterov", False),

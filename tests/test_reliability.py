@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-import fastbp.trainer
+import fastbp.pacing
 from fastbp import Trainer, TrainingDiverged
 from fastbp.io import ModelFileError
 
@@ -71,7 +71,7 @@ def test_bad_divergence_option():
 def test_ctrl_c_stops_after_the_step_under_way(monkeypatch):
     X, y = data(4000)
     trainer = make_trainer(batch_size=4)
-    monkeypatch.setattr(fastbp.trainer, "CALL_SECONDS", 0.0)  # one step per compiled call
+    monkeypatch.setattr(fastbp.pacing, "CALL_SECONDS", 0.0)  # one step per compiled call
     calls, pressed = [], []
 
     class PressDuringThirdEpoch(fastbp.trainer.Progress):
