@@ -79,6 +79,7 @@ class Pace:
         self.interval = FIRST_INTERVAL
         self.since_probe = 0
         self.turn = 0  # which other count the next probe tries
+        self.tried = set()  # counts measured, or passed over for want of free cores
         self.warm = False
 
     @property
@@ -96,13 +97,14 @@ class Pace:
         """(threads, probe) for the next call."""
         if not self.adaptive or not self.warm:
             return self.best, False
-        untried = [n for n in self.counts if not self.seconds[n]]
+        untried = [n for n in self.counts if n not in self.tried]
         if not untried and self.since_probe < self.interval:
             return self.best, False
         # A count above the free cores is not tried: its parallel regions would wait for
         # threads that other processes keep off the cores (milliseconds each).
         free = free_cores()
         if untried:
+            self.tried.add(untried[0])
             if untried[0] <= max(free, self.best):
                 return untried[0], True
         else:

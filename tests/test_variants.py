@@ -98,3 +98,23 @@ def test_every_other_variant_gives_the_reference_results(variant):
         env=dict(os.environ, FASTBP_KERNEL=variant, PYTHONPATH=str(ROOT)))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_info_names_the_cpu_variant_threads_and_caches(capsys):
+    from fastbp.cli import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for field in ("cpu", "features", "kernel variant", "threading layer", "threads", "cache"):
+        assert any(line.startswith(field) for line in out.splitlines()), field
+    assert tuning.kernel_variant().name in out
+
+
+def test_version_option(capsys):
+    from fastbp import __version__
+    from fastbp.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fastbp {__version__}"
