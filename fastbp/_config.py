@@ -5,6 +5,8 @@ No kernel spells out its own flags.
 """
 
 import hashlib
+import os
+import shutil
 from pathlib import Path
 
 import numba
@@ -58,7 +60,24 @@ def _kernel_cache_dir():
     package = Path(__file__).resolve().parent
     sources = sorted((package / "kernels").rglob("*.py")) + [Path(__file__).resolve()]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
+    _prune(root / "kernels", keep=digest)
     return root / "kernels" / digest / tuning.kernel_variant().name
+
+
+KEEP_SOURCE_STATES = 4  # compiled kernels of this many states of the sources are kept
+
+
+def _prune(kernels, keep):
+    """Mark the state ``keep`` as used now and delete the compiled kernels of all but the
+    ``KEEP_SOURCE_STATES`` most recently used states (older releases, edits long gone)."""
+    try:
+        (kernels / keep).mkdir(parents=True, exist_ok=True)
+        os.utime(kernels / keep)
+        states = sorted(kernels.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in states[KEEP_SOURCE_STATES:]:
+            shutil.rmtree(stale, ignore_errors=True)
+    except OSError:  # another process pruning at the same moment, or a read-only cache
+        pass
 
 
 class KernelCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):

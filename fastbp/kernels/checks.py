@@ -8,8 +8,17 @@ from numba.extending import overload
 from .._config import jit
 
 
+def _abs_bits32(x):
+    return x.view(np.int32), np.int32(0x7FFFFFFF), np.int32(0x7F800000)
+
+
+def _abs_bits64(x):
+    return x.view(np.int64), np.int64(0x7FFFFFFFFFFFFFFF), np.int64(0x7FF0000000000000)
+
+
 def _abs_bits(x):
     """(x's bits as integers, the mask that clears the sign, the bits of infinity)."""
+    return _abs_bits32(x) if x.dtype.itemsize == 4 else _abs_bits64(x)
 
 
 @overload(_abs_bits)
@@ -17,10 +26,7 @@ def _abs_bits_for(x):
     # An IEEE float without its sign bit orders like an integer, and NaN and infinity
     # are the integers from the bits of infinity up. Integer maxima vectorise; float
     # ones do not without fastmath's nnan, which stays off.
-    if x.dtype.bitwidth == 32:
-        return lambda x: (x.view(np.int32), np.int32(0x7FFFFFFF), np.int32(0x7F800000))
-    return lambda x: (x.view(np.int64), np.int64(0x7FFFFFFFFFFFFFFF),
-                      np.int64(0x7FF0000000000000))
+    return _abs_bits32 if x.dtype.bitwidth == 32 else _abs_bits64
 
 
 @jit(parallel=True)

@@ -10,6 +10,7 @@ with ``FASTBP_KERNEL``. Each intrinsic takes the tile's shape at run time and br
 - ``dot_tile``: Z = A W^T + b for DOT x DOT dot products (or 1 x DOT, DOT x 1, 1 x 1).
 """
 
+import numba
 from numba import types
 from numba.extending import intrinsic
 
@@ -110,3 +111,34 @@ def dot_tile(typingctx, rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw,
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+# -- plain Python, for NUMBA_DISABLE_JIT=1 (debuggers, coverage) ---------------------------
+
+def _axpy_tile_python(rows, width, c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc,
+                      accumulate):
+    for r in range(rows):
+        for q in range(width):
+            i = c_off + r * ldc + q
+            total = c[i] if accumulate else c.dtype.type(0)
+            for p in range(kc):
+                total += a[a_off + r * a_rs + p * a_cs] * b[b_off + p * ldb + q]
+            c[i] = total
+
+
+def _dot_tile_python(rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off,
+                     accumulate):
+    for r in range(rows):
+        for col in range(cols):
+            i = z_off + r * ldz + col
+            start = z[i] if accumulate else bias[b_off + col]
+            x = a[a_off + r * lda:a_off + r * lda + k]
+            y = w[w_off + col * ldw:w_off + col * ldw + k]
+            z[i] = start + (x * y).sum(dtype=z.dtype)
+
+
+if numba.config.DISABLE_JIT:  # intrinsics cannot run as Python: their plain twins do
+    axpy_tile, dot_tile = _axpy_tile_python, _dot_tile_python
+
+    def vector_lanes(array):  # noqa: F811
+        return VECTOR_BYTES // array.itemsize
