@@ -86,7 +86,7 @@ class DataParallelSteps:
                     backprop_batch(net.params, net._table, cost_code, X, Y, weight, order,
                                    start + lo, hi - lo, self.local_cap, a_ws, d_ws, sample_cost,
                                    sample_correct, pack_ws, trainer.threads, rates,
-                                   rank_seed(drop_seed, r), t, magnitude)
+                                   rank_seed(drop_seed, r), t, magnitude, True)
                     gradient_step(net.params, net._table, hi - lo, self.local_cap, a_ws, d_ws,
                                   grad, grad, grad, -1, hyper, 0, pack_ws, trainer.threads)
                     flat[N] = sample_cost[:hi - lo].sum()

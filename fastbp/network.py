@@ -11,7 +11,7 @@ from ._validation import check_choice, check_dtype, check_inputs, check_int
 from .kernels.activations import ACTIVATION_CODES
 from .kernels.layout import (N_IN, N_OUT, aligned_zeros, biases_of, layer_table,
                              n_activations, n_params, outputs_of, weights_of)
-from .kernels.step import forward_batch
+from .kernels.step import NO_DROPOUT, forward_batch
 
 # Samples run forward at a time by forward() (bounds the workspace, not the result).
 FORWARD_CHUNK = 1024
@@ -209,7 +209,7 @@ class Network:
             for start in range(0, n, cap):
                 m = min(cap, n - start)
                 forward_batch(self.params, self._table, X, order, start, m, cap, a_ws,
-                              threads)
+                              threads, NO_DROPOUT, 0, 0)
                 out[start:start + m] = outputs_of(a_ws, self._table, cap, m, L - 1)
         return out
 

@@ -304,7 +304,8 @@ class Trainer:
                                     net.params, net._table, self._cost_code, X, Y, weight, order,
                                     cap, b0, b1, opt.code, hyper, opt.t, grad, state1, state2,
                                     a_ws, d_ws, sample_cost, sample_correct, batch_cost,
-                                    batch_correct, pack_ws, threads, self._by_neuron_for(threads),
+                                    batch_correct, pack_ws, threads,
+                                    True if self._by_neuron_for(threads) else None,
                                     rates, self._drop_seed, x_max, magnitude)
                         opt.t += done - b0
                         if done < b1:
@@ -452,7 +453,7 @@ class Trainer:
         with using_threads(threads):
             backprop_batch(net.params, net._table, self._cost_code, X, Y, _NO_WEIGHTS,
                            order, 0, n, n, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
-                           threads, NO_DROPOUT, 0, 0, magnitude)
+                           threads, NO_DROPOUT, 0, 0, magnitude, True)
             gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, grad, grad, -1,
                           self.optimizer.hyper(0), 0, pack_ws, threads)
         grad = grad / n  # the kernels leave batch sums

@@ -46,7 +46,8 @@ def _pack_b(b, b_off, ldb, kc, q0, q1, panel, packed):
         dst = (q - q0) * kc
         for p in range(kc):
             src = b_off + p * ldb + q
-            packed[dst + p * panel:dst + p * panel + width] = b[src:src + width]
+            for x in range(width):  # a loop, not a slice copy: no shape check to compile
+                packed[dst + p * panel + x] = b[src + x]
 
 
 @jit

@@ -72,7 +72,9 @@ def _gather(table, X, order, start, a_ws, s0, s1):
     """A[0] of samples ``s0:s1``: rows ``order[start + s]`` of X."""
     n_0 = table[0, N_IN]
     for s in range(s0, s1):
-        a_ws[s * n_0:(s + 1) * n_0] = X[order[start + s]]
+        row = order[start + s]
+        for i in range(n_0):  # a loop, not a slice copy: no shape check to compile
+            a_ws[s * n_0 + i] = X[row, i]
 
 
 @jit
@@ -170,24 +172,27 @@ def _magnitude_batch(table, m, cap, a_ws, d_ws, magnitude, n_shards):
 
 
 @jit(parallel=True)
-def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards):
+def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards, rates, drop_seed, t):
     """A[L] of samples ``order[start:start + m]``, left in the activation workspace.
 
     ``n_shards`` is the number of threads (``numba.get_num_threads()`` inside a kernel
-    would keep it out of the on-disk cache).
+    would keep it out of the on-disk cache). ``rates``, ``drop_seed``, ``t``: as in
+    ``backprop_batch`` (``NO_DROPOUT``, 0, 0 for none); taken as arguments so that
+    ``_forward`` is compiled for the same types as there, once.
     """
     n_shards = min(m, n_shards)
     for shard in prange(n_shards):
         s0, s1 = _shard_bounds(shard, n_shards, m)
         _gather(table, X, order, start, a_ws, s0, s1)
         for l in range(table.shape[0]):
-            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT], NO_DROPOUT, 0, 0)
+            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT], rates, drop_seed,
+                     t)
 
 
 @jit(parallel=True)
 def backprop_batch(params, table, cost_code, X, Y, weight, order, start, m, cap, a_ws, d_ws,
                    sample_cost, sample_correct, pack_ws, n_shards, rates, drop_seed, t,
-                   magnitude, backward=True):
+                   magnitude, backward):
     """Forward, cost, BP1 and (with ``backward``) BP2 for samples
     ``order[start:start + m]``, each thread taking a shard of the samples through all
     layers: one parallel region. Evaluation needs no BP2.
@@ -345,8 +350,10 @@ def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first
     may be shorter). ``batch_cost[b]`` receives the summed cost of its samples before
     the update and ``batch_correct[b]`` how many were classified correctly. The
     optimiser's step count is ``t0`` before the first batch (see ``gradient_step``). With
-    ``by_neuron`` the forward pass and BP2 are shared by neurons (see
-    ``backprop_batch_by_neuron``); the results are the same to the bit. ``weight``: see
+    ``by_neuron`` True the forward pass and BP2 are shared by neurons (see
+    ``backprop_batch_by_neuron``; the results are the same to the bit); None, not False,
+    shares by samples: Numba then prunes the other branch before typing it, so only the
+    way in use is compiled. ``weight``: see
     ``_output_error``; ``rates``, ``drop_seed``: dropout (see ``backprop_batch``), whose
     masks are drawn for the step's count.
 
@@ -364,14 +371,16 @@ def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first
         start = b * batch_size
         m = min(batch_size, n - start)
         t = t0 + b - first_batch + 1
-        if by_neuron:
+        if by_neuron is not None:
             backprop_batch_by_neuron(params, table, cost_code, X, Y, weight, order, start, m,
                                      batch_size, a_ws, d_ws, sample_cost, sample_correct,
                                      pack_ws, n_shards, rates, drop_seed, t, magnitude)
         else:
+            # backward = m > 0, true, but a bool where the literal True would be a type
+            # of its own: evaluation's calls then share this compiled backprop_batch.
             backprop_batch(params, table, cost_code, X, Y, weight, order, start, m,
                            batch_size, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
-                           n_shards, rates, drop_seed, t, magnitude)
+                           n_shards, rates, drop_seed, t, magnitude, m > 0)
         total = 0.0
         correct = 0
         for s in range(m):  # in sample order: the sum does not depend on the threads
