@@ -1,9 +1,11 @@
-"""Side-by-side training speed: fastbp, PyTorch (if installed), plain NumPy, and the roof.
+"""Side-by-side training speed: fastbp, PyTorch and JAX (if installed), plain NumPy, the roof.
 
     python benchmarks/compare.py                 # all workloads, all cores
     python benchmarks/compare.py --threads 1     # one thread
     python benchmarks/compare.py --workloads S L --repeats 9
-    python benchmarks/compare.py --scaling       # 1 thread against all cores
+    python benchmarks/compare.py --scaling       # M128, L, XL on 1 thread and on all cores
+    python benchmarks/compare.py --scaling 1 2 4 8 16
+    python benchmarks/compare.py --check         # fastbp and JAX: the same loss after an epoch
 
 For each workload one epoch of shuffled mini-batch SGD on Fashion-MNIST-shaped data
 (784 inputs, 10 classes, float32) is timed; the table gives the median samples/s over
@@ -13,23 +15,36 @@ sample, the ratio of fastbp to each implementation, and the share of the roof: N
 float32 1024 x 1024 matrix product with all cores. Every implementation gets the same
 data, batch size and number of steps (the data of ``common.fashion_like``). Timings
 exclude compilation (one warm-up epoch first).
+
+JAX runs the whole epoch as one ``jax.jit`` call (``lax.scan`` over the mini-batches) in a
+worker process per thread count, timed from here. XLA reads its flags and makes its CPU
+thread pool once per process, so ``XLA_FLAGS`` must be set before jax is imported; and in
+jax 0.10 ``--xla_cpu_multi_thread_eigen=false`` alone does not keep it to one core. So the
+worker sets the flags and restricts itself to the first N cores it may run on (where the
+other implementations' N threads float over all cores) before it imports jax.
 """
 
 import argparse
+import importlib.metadata
+import importlib.util
 import os
+import pickle
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
 
 try:  # imported by asv as part of the benchmarks package
-    from .common import WORKLOADS, fashion_like, flops_per_sample, make_trainer
+    from .common import SEED, WORKLOADS, fashion_like, flops_per_sample, make_trainer
 except ImportError:  # run as a script
-    from common import WORKLOADS, fashion_like, flops_per_sample, make_trainer
+    from common import SEED, WORKLOADS, fashion_like, flops_per_sample, make_trainer
 from fastbp._threads import max_threads  # after common, which finds fastbp
 
 LEARNING_RATE = 0.01
+SCALING_WORKLOADS = ["M128", "L", "XL"]
 SETTLE_SECONDS = 0.3  # lets other libraries' spinning threads go to sleep
 
 
@@ -65,6 +80,7 @@ def torch_epoch(workload, X, y, threads):
     rng = np.random.default_rng(0)
 
     def run():
+        torch.set_num_threads(threads)   # per call: --scaling runs several counts
         order = torch.from_numpy(rng.permutation(len(X)))
         for start in range(0, len(X), batch):
             idx = order[start:start + batch]
@@ -77,6 +93,126 @@ def torch_epoch(workload, X, y, threads):
             loss.backward()
             optimiser.step()
     return run
+
+
+# -- JAX --------------------------------------------------------------------------------
+
+def jax_sgd(workload, X, y):
+    """JAX's SGD for ``workload``, starting from fastbp's initial weights and taking
+    fastbp's order of samples (``Trainer(seed=SEED)``), so that both compute the same
+    epochs: returns ``epoch()``, which trains one epoch in one compiled call, and
+    ``loss()``, the mean cost over (X, y). Compiles before it returns."""
+    import jax
+    import jax.numpy as jnp
+
+    sizes, act, _, cost, batch, _ = WORKLOADS[workload]
+    network = make_trainer(workload, 1).network
+    params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in zip(network.weights, network.biases)]
+    hidden = jax.nn.sigmoid if act == "sigmoid" else jax.nn.relu
+    n_full = len(X) // batch * batch   # S's 8192 samples leave a last batch of 2
+    Xj, yj = jnp.asarray(X), jnp.asarray(y, dtype=jnp.int32)
+
+    def cost_of(params, xb, yb):
+        a = xb
+        for w, b in params[:-1]:
+            a = hidden(a @ w.T + b)
+        w, b = params[-1]
+        z = a @ w.T + b
+        if cost == "quadratic":
+            Y = jax.nn.one_hot(yb, sizes[-1], dtype=z.dtype)
+            return 0.5 * jnp.sum((jax.nn.sigmoid(z) - Y) ** 2) / xb.shape[0]
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z), yb[:, None], axis=1))
+
+    def step(params, batch_xy):
+        grads = jax.grad(cost_of)(params, *batch_xy)
+        return jax.tree.map(lambda p, g: p - LEARNING_RATE * g, params, grads), None
+
+    def train_epoch(params, X, y, order):
+        Xs, ys = X[order], y[order]
+        batches = (Xs[:n_full].reshape(-1, batch, X.shape[1]), ys[:n_full].reshape(-1, batch))
+        params, _ = jax.lax.scan(step, params, batches)
+        if n_full < len(order):   # the short last batch, a step of its own shape
+            params, _ = step(params, (Xs[n_full:], ys[n_full:]))
+        return params
+
+    rng = np.random.default_rng(SEED)
+    order = np.zeros(len(X), np.int32)
+    compiled_epoch = jax.jit(train_epoch).lower(params, Xj, yj, order).compile()
+    compiled_cost = jax.jit(cost_of).lower(params, Xj, yj).compile()
+
+    def epoch():
+        nonlocal params
+        params = jax.block_until_ready(
+            compiled_epoch(params, Xj, yj, rng.permutation(len(X)).astype(np.int32)))
+
+    def loss():
+        return float(compiled_cost(params, Xj, yj))
+    return epoch, loss
+
+
+def _jax_worker(workload, threads):
+    """A worker process's loop: X and y arrive on stdin (pickled), then one command a
+    line, ``epoch`` or ``loss``, each answered by a line on stdout."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if threads < len(cpus):
+        os.sched_setaffinity(0, cpus[:threads])
+    os.environ["XLA_FLAGS"] = (f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen="
+                               f"{str(threads > 1).lower()} intra_op_parallelism_threads={threads}")
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)   # stray prints go to stderr, not into the answers
+    X, y = pickle.load(sys.stdin.buffer)
+    epoch, loss = jax_sgd(workload, X, y)
+    print("ready", file=answers, flush=True)
+    for command in sys.stdin.buffer:
+        answer = epoch() if command.strip() == b"epoch" else loss()
+        print(answer, file=answers, flush=True)
+
+
+class JaxWorker:
+    """JAX in a worker process on ``threads`` cores, started, sent the data and compiled
+    here; a call trains one epoch there, like the other implementations' ``run``. ``close``
+    ends the worker, and so does the end of this process."""
+
+    def __init__(self, workload, X, y, threads):
+        here = os.path.dirname(os.path.abspath(__file__))
+        code = (f"import sys; sys.path.insert(0, {here!r}); import compare; "
+                f"compare._jax_worker({workload!r}, {threads})")
+        self.worker = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE)
+        try:
+            pickle.dump((X, y), self.worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.worker.stdin.flush()
+            self._answer()
+        except BaseException:
+            self.close()
+            raise
+
+    def _answer(self, command=None):
+        if command:
+            self.worker.stdin.write(command + b"\n")
+            self.worker.stdin.flush()
+        line = self.worker.stdout.readline()
+        if not line:
+            raise RuntimeError("the JAX worker process ended; its error is above")
+        return line.decode().strip()
+
+    def __call__(self):
+        self._answer(b"epoch")
+
+    def loss(self):
+        return float(self._answer(b"loss"))
+
+    def close(self):
+        try:
+            self.worker.stdin.close()
+            self.worker.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.worker.kill()
+            self.worker.wait()
+
+
+def jax_epoch(workload, X, y, threads):
+    return JaxWorker(workload, X, y, threads)
 
 
 # -- plain NumPy ------------------------------------------------------------------------
@@ -169,45 +305,81 @@ def machine_description():
     return f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}"
 
 
+def implementations(skip, numpy=True):
+    """fastbp and those of its peers that are installed and not in ``skip``: name -> the
+    function that makes an epoch's ``run``."""
+    found = {"fastbp": fastbp_epoch}
+    for name, make in (("torch", torch_epoch), ("jax", jax_epoch)):
+        if name not in skip and importlib.util.find_spec(name):
+            found[name] = make
+    if numpy and "numpy" not in skip:
+        found["numpy"] = numpy_epoch
+    return found
+
+
+def versions(skip):
+    """numpy's, torch's and jax's versions, or why one is left out."""
+    found = [f"numpy {np.__version__}"]
+    for name in ("torch", "jax"):
+        if name in skip:
+            found.append(f"{name} skipped")
+        elif importlib.util.find_spec(name):
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        else:
+            found.append(f"{name} not installed, left out")
+    return "; ".join(found)
+
+
+def close(runs):
+    """End the worker processes behind ``runs`` (JAX's)."""
+    for run in runs.values():
+        if hasattr(run, "close"):
+            run.close()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workloads", nargs="*", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--workloads", nargs="*", choices=list(WORKLOADS),
+                        help="default: all; with --scaling " + " ".join(SCALING_WORKLOADS)
+                        + "; with --check S")
     parser.add_argument("--threads", type=int, default=max_threads())
     parser.add_argument("--repeats", type=int, default=6)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["torch", "numpy"],
+    parser.add_argument("--skip", nargs="*", default=[], choices=["torch", "jax", "numpy"],
                         help="implementations to leave out")
-    parser.add_argument("--scaling", action="store_true",
-                        help="instead: fastbp on 1 thread against --threads threads")
+    parser.add_argument("--scaling", nargs="*", type=int, metavar="THREADS",
+                        help="instead: samples/s and parallel efficiency on these thread "
+                             "counts (default 1 and --threads), capped at the cores")
+    parser.add_argument("--check", action="store_true",
+                        help="instead: fastbp's and JAX's loss before and after one epoch "
+                             "from the same weights")
     args = parser.parse_args(argv)
-    if args.scaling:
+    if args.scaling is not None:
         return scaling(args)
+    if args.check:
+        return check(args)
 
-    implementations = {"fastbp": fastbp_epoch}
-    if "torch" not in args.skip:
-        try:
-            import torch
-            implementations["torch"] = torch_epoch
-            torch_version = torch.__version__
-        except ImportError:
-            torch_version = "not installed"
-    if "numpy" not in args.skip:
-        implementations["numpy"] = numpy_epoch
+    runners = implementations(args.skip)
     roof = roof_gflops()
     print(f"machine: {machine_description()}")
-    print(f"threads: {args.threads}; numpy {np.__version__}; torch "
-          f"{torch_version if 'torch' not in args.skip else 'skipped'}; "
+    print(f"threads: {args.threads}; {versions(args.skip)}; "
           f"roof (numpy float32 1024^3 matmul, all cores): {roof:.1f} GFLOP/s; "
           f"median of {args.repeats} epochs")
     header = (f"{'workload':<12}{'impl':<8}{'samples/s':>12}{'GFLOP/s':>10}{'fastbp x':>10}"
               f"{'% roof':>8}")
     print(header)
     print("-" * len(header))
-    for name in args.workloads:
+    for name in args.workloads or list(WORKLOADS):
         n = WORKLOADS[name].n_samples
         X, y = fashion_like(n)
         flops = flops_per_sample(WORKLOADS[name].sizes)
-        runs = {impl: make(name, X, y, args.threads) for impl, make in implementations.items()}
-        rates = {impl: n / t for impl, t in median_times(runs, args.repeats).items()}
+        runs = {}
+        try:
+            for impl, make in runners.items():
+                runs[impl] = make(name, X, y, args.threads)
+            times = median_times(runs, args.repeats)
+        finally:
+            close(runs)
+        rates = {impl: n / t for impl, t in times.items()}
         for impl, rate in rates.items():
             gflops = rate * flops / 1e9
             ratio = rates["fastbp"] / rate
@@ -217,20 +389,72 @@ def main(argv=None):
 
 
 def scaling(args):
-    """fastbp's speed-up from 1 thread to ``args.threads``, measured in the same rounds."""
+    """Samples/s on each thread count and the parallel efficiency, samples/s on N threads
+    over N x samples/s on 1, measured in the same rounds: fastbp and its peers but NumPy
+    (whose BLAS threads cannot be set per call)."""
+    cores = max_threads()
+    asked = args.scaling or [args.threads]
+    counts = sorted({1} | {min(max(t, 1), cores) for t in asked})
+    runners = implementations(args.skip, numpy=False)
     print(f"machine: {machine_description()}")
-    print(f"fastbp, 1 thread against {args.threads}; median of {args.repeats} epochs")
-    header = f"{'workload':<12}{'1 thread':>12}{f'{args.threads} threads':>12}{'speed-up':>10}"
+    capped = f" (capped at {cores} cores)" if max(asked) > cores else ""
+    print(f"threads: {' '.join(map(str, counts))}{capped}; {versions(args.skip)}; "
+          f"median of {args.repeats} epochs")
+    header = (f"{'workload':<12}{'impl':<8}{'threads':>8}{'samples/s':>12}{'speed-up':>10}"
+              f"{'efficiency':>12}")
     print(header)
     print("-" * len(header))
-    for name in args.workloads:
+    for name in args.workloads or SCALING_WORKLOADS:
         n = WORKLOADS[name].n_samples
         X, y = fashion_like(n)
-        runs = {t: fastbp_epoch(name, X, y, t) for t in (1, args.threads)}
-        times = median_times(runs, args.repeats)
-        print(f"{name:<12}{n / times[1]:>12,.0f}{n / times[args.threads]:>12,.0f}"
-              f"{times[1] / times[args.threads]:>10.2f}", flush=True)
+        runs = {}
+        try:
+            for impl, make in runners.items():
+                for t in counts:
+                    runs[impl, t] = make(name, X, y, t)
+            times = median_times(runs, args.repeats)
+        finally:
+            close(runs)
+        for (impl, t), seconds in times.items():
+            speedup = times[impl, 1] / seconds
+            print(f"{name:<12}{impl:<8}{t:>8}{n / seconds:>12,.0f}{speedup:>10.2f}"
+                  f"{speedup / t:>12.2f}", flush=True)
     return 0
+
+
+def check(args):
+    """fastbp and JAX, from the same weights and in the same order of samples, compute the
+    same network: the mean training loss before and after one epoch, which must fall and
+    agree within 1%."""
+    if "jax" in args.skip or not importlib.util.find_spec("jax"):
+        print("jax is not installed (or skipped): nothing to check")
+        return 1
+    print(f"threads: {args.threads}; {versions(args.skip)}; learning rate {LEARNING_RATE}")
+    header = f"{'workload':<12}{'impl':<8}{'loss before':>14}{'loss after':>14}"
+    print(header)
+    print("-" * len(header))
+    failed = 0
+    for name in args.workloads or ["S"]:
+        X, y = fashion_like(WORKLOADS[name].n_samples)
+        trainer = make_trainer(name, args.threads, learning_rate=LEARNING_RATE)
+        jax_run = jax_epoch(name, X, y, args.threads)
+        try:
+            losses = {"fastbp": [trainer.evaluate(X, y)["loss"]], "jax": [jax_run.loss()]}
+            trainer.fit(X, y, epochs=1)
+            jax_run()
+            losses["fastbp"].append(trainer.evaluate(X, y)["loss"])
+            losses["jax"].append(jax_run.loss())
+        finally:
+            jax_run.close()
+        for impl, (before, after) in losses.items():
+            print(f"{name:<12}{impl:<8}{before:>14.6f}{after:>14.6f}")
+        (fb_before, fb_after), (jx_before, jx_after) = losses.values()
+        difference = abs(jx_after - fb_after) / fb_after
+        good = fb_after < fb_before and jx_after < jx_before and difference < 0.01
+        failed += not good
+        print(f"{name:<12}{'ok' if good else 'FAILED'}: relative difference after one epoch "
+              f"{difference:.1e}", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
