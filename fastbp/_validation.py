@@ -5,7 +5,8 @@ import numbers
 
 import numpy as np
 
-from ._threads import serialised
+from ._threads import max_threads, using_threads
+from .pacing import threads_for_pass
 from .kernels.checks import finite_max_abs
 
 SUPPORTED_DTYPES = (np.float32, np.float64)
@@ -68,7 +69,8 @@ def _check_finite(array, name):
     largest = None
     if (array.ndim == 2 and array.dtype.type in SUPPORTED_DTYPES and array.dtype.isnative
             and array.flags.c_contiguous):
-        with serialised():  # a parallel kernel, as those of training
+        threads = threads_for_pass(array.size, max_threads())
+        with using_threads(threads):  # a parallel kernel, as those of training
             largest = finite_max_abs(array)  # one parallel pass, no temporary
         finite = largest < np.inf
     else:

@@ -59,6 +59,19 @@ def free_cores():
     return max(1, usable_cores() - (busy or 0))
 
 
+# A pass over memory (an input check) gets a thread per this many elements, at most.
+ELEMENTS_PER_THREAD = 1 << 20
+
+
+def threads_for_pass(n_elements, most):
+    """Threads for one parallel pass over ``n_elements`` at memory speed: enough that
+    each has about ``ELEMENTS_PER_THREAD`` (a fraction of a millisecond) to do, and no
+    more than ``most`` or the cores free now: a small pass on many threads, or on a
+    busy machine, waits longer for its threads than it works."""
+    wanted = max(1, n_elements // ELEMENTS_PER_THREAD)
+    return min(most, wanted) if wanted == 1 else min(most, wanted, free_cores())
+
+
 class Pace:
     """Yields ``(b0, b1, threads)``: the batches ``b0:b1`` of an epoch to run in one
     compiled call, and on how many threads; times each call when the caller asks for
