@@ -7,6 +7,7 @@ No kernel spells out its own flags.
 import hashlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numba
@@ -100,6 +101,23 @@ class KernelCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
         return super().from_function(py_func, py_file)
 
 
+def announce_compilation(kernel):
+    """Say on standard error, once per process, that ``kernel`` is about to be compiled
+    because neither this process nor the on-disk cache has it: the first run on a
+    machine otherwise sits silent for half a minute."""
+    global _announced
+    if _announced or kernel.signatures:
+        return
+    _announced = True
+    module = kernel.py_func.__module__.rsplit(".", 1)[-1]
+    if KERNEL_CACHE_DIR is not None and any(
+            KERNEL_CACHE_DIR.rglob(f"{module}.{kernel.py_func.__name__}-*.nbi")):
+        return
+    print("fastbp: compiling the kernels for this CPU (first run only, about half a minute; "
+          "'fastbp info --compile' does it ahead of time)", file=sys.stderr, flush=True)
+
+
+_announced = False
 KERNEL_CACHE_DIR = _kernel_cache_dir()
 if KERNEL_CACHE_DIR is None:
     JIT_OPTIONS["cache"] = False

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import io
+from ._config import announce_compilation
 from ._interrupt import DeferredInterrupt
 from ._threads import check_threads, max_threads, using_threads
 from ._validation import (check_choice, check_dtype, check_inputs, check_int,
@@ -287,6 +288,7 @@ class Trainer:
             parallel = DataParallelSteps(self, comm, cap)
             self._share_state_of_rank_0()
         progress = Progress(self.progress if root else False, epochs - first_epoch, n_batches)
+        announce_compilation(train_epoch)
         with DeferredInterrupt() as interrupt:
             try:
                 for epoch in range(first_epoch, epochs):

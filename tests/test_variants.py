@@ -118,3 +118,15 @@ def test_version_option(capsys):
         main(["--version"])
     assert stop.value.code == 0
     assert capsys.readouterr().out.strip() == f"fastbp {__version__}"
+
+
+def test_a_cold_cache_is_announced_once(tmp_path):
+    """The first fit on a machine says that it compiles; a second process, finding the
+    kernels cached, says nothing."""
+    code = ("import numpy as np; from fastbp import Trainer\n"
+            "Trainer([3, 2], threads=1).fit(np.zeros((4, 3)), [0, 1, 0, 1], epochs=1)")
+    first = _child(code, FASTBP_CACHE_DIR=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert "compiling the kernels for this CPU" in first.stderr
+    second = _child(code, FASTBP_CACHE_DIR=str(tmp_path))
+    assert second.returncode == 0 and "compiling" not in second.stderr
