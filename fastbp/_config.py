@@ -106,7 +106,7 @@ def announce_compilation(kernel):
     because neither this process nor the on-disk cache has it: the first run on a
     machine otherwise sits silent for half a minute."""
     global _announced
-    if _announced or kernel.signatures:
+    if _announced or getattr(kernel, "signatures", True):  # compiled, or NUMBA_DISABLE_JIT
         return
     _announced = True
     module = kernel.py_func.__module__.rsplit(".", 1)[-1]

@@ -21,6 +21,9 @@ from .comm import usable_cores
 CALL_SECONDS = 0.25
 # A trial of another thread count lasts about this long (at least one batch).
 PROBE_SECONDS = 0.005
+# The count a trainer starts from: a thread per this many floating-point operations of
+# a batch (a barrier costs microseconds; this is some 50 us of work), as many as are free.
+WORK_PER_THREAD = 4e6
 FIRST_INTERVAL = 4  # calls before a loser is tried again; doubled each time it loses
 MAX_INTERVAL = 64
 TIE = 0.02  # a count within 2% of the fastest loses to fewer threads
@@ -83,11 +86,20 @@ class Pace:
         A fixed count, or None to choose among ``thread_counts(most)`` by measurement.
     most : int
         The most threads a call may use.
+    work : float
+        Floating-point operations of a batch: the first calls run on a thread per
+        ``WORK_PER_THREAD`` of them, up to the cores free then, before anything is
+        measured.
     """
 
-    def __init__(self, threads, most):
+    def __init__(self, threads, most, work=0.0):
         self.counts = [threads] if threads is not None else thread_counts(most)
         self.best = self.counts[0]
+        if self.adaptive:
+            wanted = min(most, max(1, int(work // WORK_PER_THREAD)))
+            if wanted > 1:
+                wanted = min(wanted, free_cores())
+            self.best = max(n for n in self.counts if n <= wanted)
         self.seconds = {n: deque(maxlen=3) for n in self.counts}  # per batch, recent calls
         self.interval = FIRST_INTERVAL
         self.since_probe = 0
@@ -155,9 +167,7 @@ class Pace:
         while b0 < n_batches:
             threads, probe = self._next()
             per_batch = self._estimate(threads)
-            if not self.warm:
-                size = 8
-            elif per_batch is None:  # a first trial: one batch
+            if not self.warm or per_batch is None:  # the first call, or a first trial
                 size = 1
             else:
                 size = max(1, int((PROBE_SECONDS if probe else CALL_SECONDS) / per_batch))

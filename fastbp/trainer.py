@@ -141,7 +141,8 @@ class Trainer:
             threads = max(1, min(max_threads(), usable_cores() // self.comm.processes_on_node))
         self.threads = check_threads(threads)
         # threads=None: each call's count chosen by measurement, up to self.threads.
-        self._pace = Pace(None if threads is None else self.threads, self.threads)
+        self._pace = Pace(None if threads is None else self.threads, self.threads,
+                          work=6.0 * self.network.n_params * self.batch_size)
         self.seed = seed
         self.dropout = _check_dropout(dropout, self.network.n_layers - 1)
         # The masks' seed: from the user's seed, but a stream apart from the shuffling.

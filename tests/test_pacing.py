@@ -6,7 +6,7 @@ import pytest
 
 import fastbp.pacing
 from fastbp import Trainer
-from fastbp.pacing import FIRST_INTERVAL, MAX_INTERVAL, Pace, thread_counts
+from fastbp.pacing import FIRST_INTERVAL, MAX_INTERVAL, WORK_PER_THREAD, Pace, thread_counts
 
 
 @pytest.fixture
@@ -77,6 +77,15 @@ def test_counts_above_the_free_cores_are_not_tried(free):
     free["free"] = 4  # the neighbour is gone: the faster counts are found again
     run(pace, {1: 1.0, 2: 0.5, 4: 0.1}, 2 * MAX_INTERVAL + 10)
     assert pace.best == 4
+
+
+def test_the_first_count_follows_the_work_of_a_batch(free):
+    assert Pace(None, 16, work=1e6).best == 1
+    assert Pace(None, 16, work=3 * WORK_PER_THREAD).best == 2
+    assert Pace(None, 16, work=1e12).best == 16
+    free["free"] = 3
+    assert Pace(None, 16, work=1e12).best == 2  # no more than the free cores
+    assert Pace(5, 16, work=1e12).best == 5
 
 
 def test_ties_go_to_fewer_threads(free):
