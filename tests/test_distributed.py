@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from fastbp import Trainer
+from fastbp import Trainer, TrainingDiverged
 from fastbp.comm import Emulated, SingleProcess, get_comm
 
 SETTINGS = dict(learning_rate=0.05, batch_size=15, seed=1)
@@ -40,6 +40,24 @@ def test_emulated_ranks_match_plain_training(optimizer):
                                    atol=1e-12)
         np.testing.assert_allclose(history["loss"], plain_history["loss"], rtol=1e-12)
         assert len(history["allreduce_seconds"]) == 4
+
+
+@pytest.mark.parametrize("optimizer", [{"weight_decay": 1.0},
+                                       {"momentum": 0.9, "weight_decay": 30.0}])
+def test_emulated_ranks_guard_weight_decay_like_plain_training(optimizer):
+    """The data-parallel guard bounds the weight decay and the optimiser's state as the
+    single-process one does: the same step diverges, with the same finite weights."""
+    def run(comm):
+        trainer = Trainer([2, 2], learning_rate=3.0, batch_size=4, seed=0, dtype=np.float64,
+                          comm=comm, **optimizer)
+        with pytest.raises(TrainingDiverged) as info:
+            trainer.fit(np.full((4, 2), 1e-3), [0, 1, 0, 1], epochs=3000)
+        assert np.isfinite(trainer.network.params).all()
+        return trainer, info.value.step
+
+    (plain, step), (ranks, rank_step) = run(None), run(Emulated(2))
+    assert rank_step == step
+    np.testing.assert_allclose(ranks.network.params, plain.network.params, rtol=1e-9)
 
 
 def test_single_process_comm_is_the_plain_path():

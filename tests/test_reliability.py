@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastbp.trainer
 from fastbp import Trainer, TrainingDiverged
@@ -58,6 +60,45 @@ def test_divergence_detects_non_finite_costs():
     with pytest.raises(TrainingDiverged, match="step 1:"):
         trainer.fit(X, y, epochs=1)
     assert trainer.network.weights[0][0, 0] == np.float32(1e38)  # no update was applied
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(optimizer=st.sampled_from(["sgd", "momentum", "nesterov", "adam"]),
+       learning_rate=st.sampled_from([0.5, 3.0, 100.0]),
+       weight_decay=st.sampled_from([0.0, 1.0, 30.0, 1e4]),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       scale=st.sampled_from([1e-3, 1.0, 1e3]))
+def test_weights_and_state_stay_finite_whatever_the_optimiser(tmp_path_factory, optimizer,
+                                                              learning_rate, weight_decay,
+                                                              dtype, scale):
+    """Weight decay, momentum and Adam move the weights by more than the gradient: the
+    guard bounds those updates too, so a run ends with finite weights and optimiser
+    state (diverged or not), and a saved trainer loads back."""
+    kwargs = {"momentum": 0.9, "nesterov": optimizer == "nesterov"} if optimizer in (
+        "momentum", "nesterov") else {}
+    trainer = Trainer([2, 2], learning_rate=learning_rate, weight_decay=weight_decay,
+                      batch_size=4, optimizer="adam" if optimizer == "adam" else "sgd",
+                      dtype=dtype, seed=0, **kwargs)
+    X = np.full((4, 2), scale)
+    try:
+        trainer.fit(X, [0, 1, 0, 1], epochs=1100)
+    except TrainingDiverged:
+        pass
+    assert np.isfinite(trainer.network.params).all()
+    for buffer in trainer.optimizer.state or ():
+        assert np.isfinite(buffer).all()
+    path = tmp_path_factory.mktemp("diverged") / "model.npz"
+    trainer.save(path)
+    np.testing.assert_array_equal(Trainer.load(path).network.params, trainer.network.params)
+
+
+def test_weight_decay_divergence_keeps_the_last_finite_step():
+    """The example of issue 12: W <- W - 3 (g + W) doubles the weights every step."""
+    trainer = Trainer([2, 2], learning_rate=3.0, weight_decay=1.0, batch_size=4, seed=0)
+    with pytest.raises(TrainingDiverged, match="last finite step"):
+        trainer.fit(np.full((4, 2), 1e-3), [0, 1, 0, 1], epochs=1000)
+    assert np.isfinite(trainer.network.params).all()
+    assert 1e20 < np.abs(trainer.network.params).max()  # it did run until near the limit
 
 
 def test_bad_divergence_option():
