@@ -10,6 +10,7 @@ import numpy as np
 
 from . import io
 from ._interrupt import DeferredInterrupt
+from ._saved_state import SavedState, check_optimizer_state
 from ._threads import check_threads, max_threads, using_threads
 from ._validation import (check_choice, check_dtype, check_inputs, check_int,
                           check_positive_float, check_sample_weight, check_targets)
@@ -21,7 +22,7 @@ from .kernels.step import (NO_DROPOUT, backprop_batch, by_neuron_pays, gradient_
 from .comm import get_comm, usable_cores
 from .distributed import DataParallelSteps
 from .network import Network
-from .optim import Optimizer
+from .optim import OPTIMIZERS, SCHEDULES, Optimizer
 from .progress import Progress
 
 _NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
@@ -559,89 +560,114 @@ class Trainer:
     def load(cls, path, *, threads=None):
         """A Trainer from a file written by :meth:`save` (or a network saved with
         :func:`fastbp.io.save`, which gets default settings). ``threads`` overrides the
-        saved thread count (results do not depend on it)."""
+        saved thread count (results do not depend on it). Every saved setting and state
+        is checked; a wrong one is a :class:`fastbp.ModelFileError` naming it."""
+        if threads is not None:
+            threads = check_threads(threads)
         model = io.load(path)
         if "learning_rate" not in model.extra:  # a network saved by fastbp.io.save
             implied = {a: c for c, a in OUTPUT_ACTIVATION.items()}
             cost = model.cost or implied.get(model.network.activations[-1], "quadratic")
             return cls(model.network, cost, threads=threads)
+        if model.cost is None:
+            raise io.ModelFileError(f"{path!s}: a trainer's file must hold its cost")
+        saved = SavedState(model, path)
         try:
-            return cls._from_settings(model, threads)
-        except (KeyError, TypeError, ValueError) as error:
+            return cls._from_settings(model, saved, threads)
+        except (TypeError, ValueError) as error:  # settings valid alone, not together
+            if isinstance(error, io.ModelFileError):
+                raise
             raise io.ModelFileError(f"{path!s}: its training settings are not valid "
                                     f"({error})") from None
 
     @classmethod
-    def _from_settings(cls, model, threads):
-        extra = model.extra
-        opt_kwargs = {key: extra[f"optimizer_{key}"].item()
-                      for key in cls._OPTIMIZER_SETTINGS if f"optimizer_{key}" in extra}
-        trainer = cls(model.network, model.cost,
-                      learning_rate=float(extra["learning_rate"]),
-                      batch_size=int(extra["batch_size"]), epochs=int(extra["epochs"]),
-                      threads=threads if threads is not None else min(
-                          int(extra["threads"]), max_threads()),
-                      optimizer=opt_kwargs.get("name", "sgd"),
-                      momentum=opt_kwargs.get("momentum", 0.0),
-                      nesterov=opt_kwargs.get("nesterov", False),
-                      beta1=opt_kwargs.get("beta1", 0.9), beta2=opt_kwargs.get("beta2", 0.999),
-                      epsilon=opt_kwargs.get("epsilon", 1e-8),
-                      weight_decay=opt_kwargs.get("weight_decay", 0.0),
-                      lr_schedule=opt_kwargs.get("schedule", "constant"),
-                      lr_step_size=opt_kwargs.get("step_size", 10),
-                      lr_gamma=opt_kwargs.get("gamma", 0.1),
-                      dropout=(extra["dropout"].tolist() if "dropout" in extra else 0.0))
+    def _from_settings(cls, model, saved, threads):
+        inf = np.inf
+        fraction = dict(high_open=True)
+        positive = dict(low_open=True, high_open=True)
+        dropout = (saved.real("dropout", 0, 1, high_open=True)
+                   if np.ndim(saved.extra.get("dropout", 0.0)) == 0
+                   else saved.floats("dropout").tolist()) if "dropout" in saved else 0.0
+        trainer = cls(
+            model.network, model.cost,
+            learning_rate=saved.real("learning_rate", 0, inf, **positive),
+            batch_size=saved.integer("batch_size", 1), epochs=saved.integer("epochs"),
+            threads=threads or min(saved.integer("threads", 1), max_threads()),
+            optimizer=saved.choice("optimizer_name", set(OPTIMIZERS), default="sgd"),
+            momentum=saved.real("optimizer_momentum", 0, 1, default=0.0, **fraction),
+            nesterov=saved.flag("optimizer_nesterov", default=False),
+            beta1=saved.real("optimizer_beta1", 0, 1, default=0.9, **fraction),
+            beta2=saved.real("optimizer_beta2", 0, 1, default=0.999, **fraction),
+            epsilon=saved.real("optimizer_epsilon", 0, inf, default=1e-8, **positive),
+            weight_decay=saved.real("optimizer_weight_decay", 0, inf, default=0.0,
+                                    high_open=True),
+            lr_schedule=saved.choice("optimizer_schedule", set(SCHEDULES), default="constant"),
+            lr_step_size=saved.integer("optimizer_step_size", 1, default=10),
+            lr_gamma=saved.real("optimizer_gamma", 0, inf, default=0.1, **positive),
+            dropout=dropout)
         opt = trainer.optimizer
-        opt.horizon = int(opt_kwargs.get("horizon", opt.horizon))
-        trainer._restore_state(model)
+        opt.horizon = saved.integer("optimizer_horizon", 1, default=opt.horizon)
+        trainer._restore_state(model, saved)
         return trainer
 
-    def _restore_state(self, model):
+    def _restore_state(self, model, saved):
         """Take the training state (optimiser, shuffling, dropout seed, history) from a
-        loaded file whose network matches this trainer's."""
-        extra = model.extra
-        if "dropout_seed" in extra:
-            self._drop_seed = int(extra["dropout_seed"])
+        loaded file whose network matches this trainer's (``saved``: its
+        :class:`SavedState`). Every value is checked before any is taken."""
         opt = self.optimizer
-        opt.t = int(extra["optimizer_t"])
-        opt.epoch = int(extra["optimizer_epoch"])
+        drop_seed = saved.integer("dropout_seed", 0, 2**63 - 1, default=self._drop_seed)
+        t, epoch = saved.integer("optimizer_t"), saved.integer("optimizer_epoch")
+        rng_state = saved.rng_state("rng_state")
+        history = {key[len("history_"):]: list(map(float, saved.floats(key, finite=False)))
+                   for key in saved.extra if key.startswith("history_")}
+        state = None
         if model.optimizer_state:
-            grad, state1, state2 = opt.buffers(model.network.params.size, model.network.dtype)
-            state1[...] = model.optimizer_state["state1"]
-            state2[...] = model.optimizer_state["state2"]
-        self._rng.bit_generator.state = json.loads(str(extra["rng_state"]))
-        self.history = {key[len("history_"):]: list(map(float, values))
-                        for key, values in extra.items() if key.startswith("history_")}
+            unknown = sorted(set(model.optimizer_state) - {"state1", "state2"})
+            if unknown or opt.fused:
+                raise io.ModelFileError(
+                    f"{saved.path!s}: opt/ entries {unknown or sorted(model.optimizer_state)} "
+                    f"are not a state of this optimizer ({opt.name}"
+                    f"{', fused SGD keeps none' if opt.fused else ''})")
+            state = [check_optimizer_state(model, name, saved.path)
+                     for name in ("state1", "state2")]
+            if opt.name == "adam" and (state[1] < 0).any():
+                raise io.ModelFileError(f"{saved.path!s}: opt/state2 holds Adam's second "
+                                        f"moments, which must be >= 0")
+        self._drop_seed, opt.t, opt.epoch = drop_seed, t, epoch
+        if state is not None:
+            _, state1, state2 = opt.buffers(model.network.params.size, model.network.dtype)
+            state1[...], state2[...] = state
+        self._rng.bit_generator.state = rng_state
+        self.history = history
 
     def _resume(self, path, stopper):
         """Load a checkpoint written by ``fit`` into this trainer; returns the epochs of
         its ``fit`` call that it had completed."""
         model = io.load(path)
-        net, saved = self.network, model.network
-        extra = model.extra
+        saved = SavedState(model, path)
+        net, loaded = self.network, model.network
         mismatches = [
             f"{what} {theirs!r} (this trainer: {ours!r})"
             for what, theirs, ours in (
-                ("layer sizes", saved.sizes, net.sizes),
-                ("activations", saved.activations, net.activations),
-                ("dtype", saved.dtype.name, net.dtype.name),
+                ("layer sizes", loaded.sizes, net.sizes),
+                ("activations", loaded.activations, net.activations),
+                ("dtype", loaded.dtype.name, net.dtype.name),
                 ("cost", model.cost, self.cost),
-                ("optimizer", extra["optimizer_name"].item() if "optimizer_name" in extra
-                 else None, self.optimizer.name),
-                ("batch_size", int(extra["batch_size"]) if "batch_size" in extra else None,
-                 self.batch_size))
+                ("optimizer", saved.choice("optimizer_name", set(OPTIMIZERS), default=None),
+                 self.optimizer.name),
+                ("batch_size", saved.integer("batch_size", 1, default=None), self.batch_size))
             if theirs != ours]
-        if mismatches or "rng_state" not in extra:
+        if mismatches or "rng_state" not in saved:
             raise ValueError(f"resume={path!s} does not hold a training state of this trainer: "
                              + ("; ".join(mismatches) or "it holds a network only"))
-        net.params[...] = saved.params
-        self._restore_state(model)
-        stopper.restore_state(extra)
-        if "run_epoch" not in extra:
+        stopper.restore_state(saved, net)
+        self._restore_state(model, saved)
+        net.params[...] = loaded.params
+        if "run_epoch" not in saved:
             return 0
-        if bool(extra["run_finished"]):
-            return int(extra["run_epochs"])
-        return int(extra["run_epoch"])
+        if saved.flag("run_finished"):
+            return saved.integer("run_epochs")
+        return saved.integer("run_epoch")
 
     def __repr__(self):
         return (f"Trainer({self.network!r}, cost={self.cost!r}, "
@@ -696,12 +722,14 @@ class _EarlyStopping:
             state["stopper_best_params"] = self.best_params
         return state
 
-    def restore_state(self, extra):
-        if "stopper_best" in extra:
-            self.best = float(extra["stopper_best"])
-            self.waited = int(extra["stopper_waited"])
-        if "stopper_best_params" in extra:
-            self.best_params = np.array(extra["stopper_best_params"])
+    def restore_state(self, saved, network):
+        """From a checkpoint's checked entries (a :class:`SavedState`)."""
+        if "stopper_best" in saved:
+            self.best = saved.real("stopper_best", -np.inf, np.inf)
+            self.waited = saved.integer("stopper_waited")
+        if "stopper_best_params" in saved:
+            self.best_params = saved.floats("stopper_best_params", network.params.shape,
+                                            network.dtype).copy()
 
 
 def _check_dropout(dropout, n_hidden):
