@@ -288,10 +288,7 @@ class Trainer:
             weight = weight[:-n_val] if weight.size else weight
         stopper = _EarlyStopping(patience, monitor, min_delta, restore_best_weights,
                                  validation is not None)
-        callbacks = list(callbacks)
-        if not all(callable(c) for c in callbacks):
-            raise TypeError("callbacks must be callables called as callback(trainer, epoch, "
-                            "logs)")
+        callbacks = _check_callbacks(callbacks)
         first_epoch = 0
         if resume is not None:
             first_epoch = self._resume(resume, stopper)
@@ -686,6 +683,8 @@ class _EarlyStopping:
         self.monitor = check_choice(monitor, monitors, "monitor")
         if self.monitor.startswith("val_") and not has_validation and patience is not None:
             raise ValueError(f"monitor={monitor!r} needs validation_data or validation_split")
+        if isinstance(min_delta, (bool, np.bool_)) or not isinstance(min_delta, numbers.Real):
+            raise TypeError(f"min_delta must be a real number >= 0; got {min_delta!r}")
         self.min_delta = float(min_delta)
         if not self.min_delta >= 0:
             raise ValueError(f"min_delta must be >= 0; got {min_delta}")
@@ -730,6 +729,24 @@ class _EarlyStopping:
         if "stopper_best_params" in saved:
             self.best_params = saved.floats("stopper_best_params", network.params.shape,
                                             network.dtype).copy()
+
+
+def _check_callbacks(callbacks):
+    """``callbacks`` as a list of callables (None: none)."""
+    expected = "an iterable of callables called as callback(trainer, epoch, logs)"
+    if callbacks is None:
+        return []
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)):
+        raise TypeError(f"callbacks must be {expected} (a list, even of one); got "
+                        f"{callbacks!r}")
+    try:
+        callbacks = list(callbacks)
+    except TypeError:
+        raise TypeError(f"callbacks must be {expected}; got {callbacks!r}") from None
+    for i, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(f"callbacks[{i}] must be callable; got {callback!r}")
+    return callbacks
 
 
 def _check_dropout(dropout, n_hidden):
