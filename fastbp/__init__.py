@@ -15,13 +15,14 @@ Backpropagation is written out as Numba kernels (``fastbp.kernels``); a small Py
 """
 
 from . import datasets, io
+from ._exclusive import ConcurrentUseError
 from .io import ModelFileError, load, save
 from .network import Network
 from .optim import Optimizer
 from .trainer import Trainer, TrainingDiverged
 
-__all__ = ["MLPClassifier", "MLPRegressor", "ModelFileError", "Network", "Optimizer",
-           "Trainer", "TrainingDiverged", "datasets", "io", "load", "save"]
+__all__ = ["ConcurrentUseError", "MLPClassifier", "MLPRegressor", "ModelFileError", "Network",
+           "Optimizer", "Trainer", "TrainingDiverged", "datasets", "io", "load", "save"]
 __version__ = "0.1.0"
 
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor")  # in fastbp.estimators, which needs sklearn

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import io
+from ._exclusive import trainer_method
 from ._interrupt import DeferredInterrupt
 from ._saved_state import SavedState, check_optimizer_state
 from ._threads import check_threads, max_threads, using_threads
@@ -214,6 +215,7 @@ class Trainer:
 
     # -- training -----------------------------------------------------------------------
 
+    @trainer_method(changes_network=True)
     def fit(self, X, y, *, epochs=None, sample_weight=None, class_weight=None,
             validation_data=None, validation_split=0.0, patience=None, monitor=None,
             min_delta=0.0, restore_best_weights=True, callbacks=(), checkpoint=None,
@@ -446,6 +448,7 @@ class Trainer:
                 line += f"  {key} {logs[key]:.4f}"
         return line
 
+    @trainer_method(changes_network=False)
     def gradients(self, X, y):
         """dC/dW[l] and dC/db[l] of the mean cost over all of X as one batch; no update
         (and no dropout).
@@ -484,6 +487,7 @@ class Trainer:
             return self.network.predict(X, threads=self.threads)
         return self.network.forward(X, threads=self.threads)
 
+    @trainer_method(changes_network=False)
     def evaluate(self, X, y):
         """Mean cost and, for class labels or a cross-entropy cost, accuracy on (X, y)."""
         return self._evaluate_checked(*self._check_data(X, y))
@@ -509,6 +513,7 @@ class Trainer:
             result["accuracy"] = correct / n
         return result
 
+    @trainer_method(changes_network=False)
     def score(self, X, y):
         """Accuracy for class labels (as scikit-learn classifiers), R^2 for targets."""
         X_checked, Y, labels = self._check_data(X, y)
@@ -526,6 +531,7 @@ class Trainer:
     _OPTIMIZER_SETTINGS = ("name", "momentum", "nesterov", "beta1", "beta2", "epsilon",
                            "weight_decay", "schedule", "step_size", "gamma", "horizon")
 
+    @trainer_method(changes_network=False)
     def save(self, path):
         """Write the network, the cost, the settings and the optimiser's state (with the
         shuffling generator's) to a self-describing ``.npz`` file, atomically; see

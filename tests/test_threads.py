@@ -13,7 +13,8 @@ import numba
 import numpy as np
 import pytest
 
-from fastbp import Trainer, _threads
+from fastbp import ConcurrentUseError, Network, Trainer, _threads
+from fastbp._exclusive import reading
 
 SEEDS = (1, 2)
 
@@ -177,3 +178,109 @@ def test_serialised_regions_never_overlap(monkeypatch, layer, may_overlap):
     time; under omp they overlap."""
     _fake_layer(monkeypatch, layer)
     assert _regions_overlap() == may_overlap
+
+
+# -- one Trainer or Network, two threads --------------------------------------------------
+
+def _inside_fit(trainer, X, y):
+    """Start ``trainer.fit`` in a thread and hold it inside, in an epoch callback, until
+    the returned ``release`` is called: no race, the test decides every moment."""
+    inside, leave, errors = threading.Event(), threading.Event(), []
+
+    def callback(trainer, epoch, logs):
+        if epoch == 0:
+            inside.set()
+            assert leave.wait(60)
+
+    def work():
+        try:
+            trainer.fit(X, y, epochs=2, callbacks=[callback])
+        except Exception as error:  # noqa: BLE001 (re-raised in the main thread)
+            errors.append(error)
+            inside.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    assert inside.wait(600)  # the first fit may compile kernels
+
+    def release():
+        leave.set()
+        worker.join()
+        if errors:
+            raise errors[0]
+
+    return release
+
+
+def test_a_trainer_used_by_a_second_thread_during_fit_raises(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    trainer = Trainer([5, 6, 3], seed=0)
+    before = trainer.network.params.copy()
+    calls = {
+        "fit": lambda: trainer.fit(X, y, epochs=1),
+        "partial_fit": lambda: trainer.partial_fit(X, y),
+        "evaluate": lambda: trainer.evaluate(X, y),
+        "score": lambda: trainer.score(X, y),
+        "gradients": lambda: trainer.gradients(X, y),
+        "save": lambda: trainer.save(tmp_path / "m.npz"),
+        "predict": lambda: trainer.predict(X),
+        "predict_proba": lambda: trainer.predict_proba(X),
+        "network.forward": lambda: trainer.network.forward(X),
+        "network.weights =": lambda: setattr(trainer.network, "weights",
+                                             list(trainer.network.weights)),
+        "network.initialize": lambda: trainer.network.initialize(0),
+        "another trainer of the network": lambda: Trainer(trainer.network).fit(X, y, epochs=1),
+    }
+    release = _inside_fit(trainer, X, y)
+    try:
+        during = trainer.network.params.copy()
+        for name, call in calls.items():
+            with pytest.raises(ConcurrentUseError, match="in use by another thread"):
+                call()
+            np.testing.assert_array_equal(trainer.network.params, during, err_msg=name)
+    finally:
+        release()
+    assert not np.array_equal(trainer.network.params, before)  # the first fit completed
+    assert not (tmp_path / "m.npz").exists()
+    # Free again, for any thread; other objects were never blocked.
+    trainer.evaluate(X, y)
+    Network([5, 3]).forward(X)
+
+
+def test_the_thread_in_fit_may_use_its_trainer_from_a_callback(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    trainer = Trainer([5, 6, 3], seed=0)
+    seen = []
+    trainer.fit(X, y, epochs=2, callbacks=[lambda t, e, logs: seen.append(
+        (t.evaluate(X, y), t.predict(X).shape, t.save(tmp_path / f"{e}.npz")))])
+    assert len(seen) == 2 and (tmp_path / "1.npz").exists()
+
+
+def test_readers_share_a_network_and_exclude_changes():
+    """Two threads may run forward on one Network at once; a change waits for no one
+    and is refused while another thread reads."""
+
+    net = Network([3, 2], seed=0)
+    X = np.ones((2, 3))
+    inside, leave = threading.Event(), threading.Event()
+
+    def reader():
+        with reading(net, "test"):
+            inside.set()
+            leave.wait(60)
+
+    worker = threading.Thread(target=reader)
+    worker.start()
+    inside.wait(60)
+    try:
+        net.forward(X)  # another reader: fine
+        with pytest.raises(ConcurrentUseError, match="setting Network.weights: .*reading it"):
+            net.weights = list(net.weights)
+        with pytest.raises(ConcurrentUseError):
+            Trainer(net, "quadratic").fit(X, X[:, :2], epochs=1)
+    finally:
+        leave.set()
+        worker.join()
+    net.weights = list(net.weights)
