@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -104,15 +103,12 @@ RANK_SCRIPT = textwrap.dedent("""
 """)
 
 
-def run_ranks(tmp_path, mode="train", bits=64, dropout=0.0, optimizer="sgd", timeout=240):
+def run_ranks(tmp_path, mode="train", bits=64, dropout=0.0, optimizer="sgd", timeout=600):
     script = tmp_path / "ranks.py"
     script.write_text(RANK_SCRIPT.format(tests=os.path.dirname(__file__), bits=bits,
                                          dropout=dropout, optimizer=optimizer))
-    started = time.perf_counter()
-    result = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", str(script),
-                             str(tmp_path), mode], capture_output=True, text=True,
-                            timeout=timeout)
-    return result, time.perf_counter() - started
+    return subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", str(script),
+                           str(tmp_path), mode], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("bits,dropout,optimizer", [(64, 0.0, "sgd"), (32, 0.3, "adam")])
@@ -121,7 +117,7 @@ def test_two_mpi_processes_equal_the_emulation_bit_for_bit(tmp_path, bits, dropo
     # Also compiles the kernels, so that the two processes only load Numba's cache.
     emulated, _ = train(Emulated(2), dtype=dtype, dropout=dropout, optimizer=optimizer,
                         threads=1)
-    result, _ = run_ranks(tmp_path, bits=bits, dropout=dropout, optimizer=optimizer)
+    result = run_ranks(tmp_path, bits=bits, dropout=dropout, optimizer=optimizer)
     assert result.returncode == 0, result.stderr
     rank0, rank1 = np.load(tmp_path / "rank0.npy"), np.load(tmp_path / "rank1.npy")
     np.testing.assert_array_equal(rank0, rank1)  # every rank holds the same weights
@@ -133,7 +129,8 @@ def test_two_mpi_processes_equal_the_emulation_bit_for_bit(tmp_path, bits, dropo
 
 
 def test_a_failing_rank_ends_the_job(tmp_path):
-    result, seconds = run_ranks(tmp_path, mode="fail", timeout=120)
+    """Not a hang: rank 0 would wait in its first broadcast forever (run_ranks' timeout
+    is what a hang would meet: generous, and no measure of speed)."""
+    result = run_ranks(tmp_path, mode="fail")
     assert result.returncode != 0
     assert "rank 1 fails on purpose" in result.stderr
-    assert seconds < 60  # not a hang: rank 0 would wait in its first broadcast forever

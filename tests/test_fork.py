@@ -5,18 +5,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-import fastbp
-
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
-
-# Children import the fastbp under test, not another installed copy.
-ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
-    [str(Path(fastbp.__file__).resolve().parent.parent)]
-    + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
 
 SCRIPT = textwrap.dedent("""
     import multiprocessing, os, sys, warnings
@@ -56,8 +48,9 @@ SCRIPT = textwrap.dedent("""
 
 
 def run(script, timeout=300):
-    result = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True,
-                            text=True, timeout=timeout)
+    # (conftest.py points PYTHONPATH at the fastbp under test)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=timeout)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), (
         result.returncode, result.stdout[-2000:], result.stderr[-4000:])
 

@@ -151,7 +151,9 @@ def test_lock_released_and_threads_restored_after_an_error(monkeypatch):
 
 
 def _regions_overlap(n_threads=4):
-    """Whether any two of ``n_threads`` threads were inside ``using_threads`` at once."""
+    """Whether any two of ``n_threads`` threads were inside ``using_threads`` at once
+    (seen by a counter: serialised regions can never raise it above one, however the
+    threads are scheduled)."""
     inside, overlapped = [0], [False]
     guard = threading.Lock()
 
@@ -172,12 +174,36 @@ def _regions_overlap(n_threads=4):
     return overlapped[0]
 
 
-@pytest.mark.parametrize("layer,may_overlap", [("workqueue", False), ("omp", True)])
-def test_serialised_regions_never_overlap(monkeypatch, layer, may_overlap):
+def _regions_all_inside_at_once(n_threads=4):
+    """Whether ``n_threads`` threads can all be inside ``using_threads`` together: each
+    waits inside for all the others (no race: the barrier waits for slow threads)."""
+    barrier = threading.Barrier(n_threads, timeout=120)
+    met = []
+
+    def region():
+        with _threads.using_threads(1):
+            barrier.wait()
+            met.append(True)
+
+    workers = [threading.Thread(target=region) for _ in range(n_threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return len(met) == n_threads
+
+
+def test_serialised_regions_never_overlap(monkeypatch):
     """Under (a stand-in for) workqueue, the regions of several threads run one at a
-    time; under omp they overlap."""
-    _fake_layer(monkeypatch, layer)
-    assert _regions_overlap() == may_overlap
+    time."""
+    _fake_layer(monkeypatch, "workqueue")
+    assert not _regions_overlap()
+
+
+def test_regions_run_together_where_the_layer_allows(monkeypatch):
+    """Under omp, the regions of several threads are not serialised."""
+    _fake_layer(monkeypatch, "omp")
+    assert _regions_all_inside_at_once()
 
 
 # -- one Trainer or Network, two threads --------------------------------------------------
