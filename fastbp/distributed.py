@@ -105,13 +105,15 @@ class DataParallelSteps:
                 g_max = max_abs_flat(grad)
             if not (abs(total) < np.inf and max(hyper[ETA], 1.0) * g_max < self.limit):
                 return b
-            if not bounded(opt.code, hyper, t, g_max / m, w_max, s_max, self.limit):
-                with using_threads(trainer.threads):
-                    w_max, s_max = parameter_magnitude(net.params, self.state1, self.state2,
-                                                       opt.code, magnitude, trainer.threads)
+            if not opt.fused:  # as in train_epoch
                 if not bounded(opt.code, hyper, t, g_max / m, w_max, s_max, self.limit):
-                    return b
-            w_max, s_max = update_bounds(opt.code, hyper, t, g_max / m, w_max, s_max)
+                    with using_threads(trainer.threads):
+                        w_max, s_max = parameter_magnitude(net.params, self.state1,
+                                                           self.state2, opt.code, magnitude,
+                                                           trainer.threads)
+                    if not bounded(opt.code, hyper, t, g_max / m, w_max, s_max, self.limit):
+                        return b
+                w_max, s_max = update_bounds(opt.code, hyper, t, g_max / m, w_max, s_max)
             with using_threads(trainer.threads):
                 apply_update(net.params, net._table, grad, self.state1, self.state2, opt.code,
                              hyper, t, m, trainer.threads)

@@ -210,6 +210,8 @@ def _check_name(name, what):
         raise TypeError(f"{what} names must be strings; got {name!r}")
     if not name:
         raise ValueError(f"{what} names must not be empty")
+    if "\0" in name:  # a zip member's name ends at the first NUL
+        raise ValueError(f"{what} names must not contain NUL characters; got {name!r}")
     return name
 
 

@@ -111,6 +111,7 @@ def run_ranks(tmp_path, mode="train", bits=64, dropout=0.0, optimizer="sgd", tim
                            str(tmp_path), mode], capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bits,dropout,optimizer", [(64, 0.0, "sgd"), (32, 0.3, "adam")])
 def test_two_mpi_processes_equal_the_emulation_bit_for_bit(tmp_path, bits, dropout, optimizer):
     dtype = np.float64 if bits == 64 else np.float32
@@ -128,6 +129,7 @@ def test_two_mpi_processes_equal_the_emulation_bit_for_bit(tmp_path, bits, dropo
     assert result.stdout.count("allreduce") == 2
 
 
+@pytest.mark.slow
 def test_a_failing_rank_ends_the_job(tmp_path):
     """Not a hang: rank 0 would wait in its first broadcast forever (run_ranks' timeout
     is what a hang would meet: generous, and no measure of speed)."""

@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+pytestmark = [pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"),
+              pytest.mark.slow]
 
 SCRIPT = textwrap.dedent("""
     import multiprocessing, os, sys, warnings

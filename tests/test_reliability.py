@@ -265,6 +265,7 @@ def _kill(child):
     return child.returncode
 
 
+@pytest.mark.slow
 def test_killed_runs_always_leave_a_checkpoint_that_resumes(tmp_path):
     """SIGKILL a training process at random moments while it writes a checkpoint every
     epoch; each time the file on disk loads, and the run resumed after every kill ends

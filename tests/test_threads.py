@@ -82,6 +82,7 @@ print(json.dumps({{"layer": numba.threading_layer(),
 """
 
 
+@pytest.mark.slow
 def test_workqueue_layer_is_serialised_not_aborted():
     """In a process whose threading layer is ``workqueue``: no abort ("Concurrent access
     has been detected"), and the same bits as one after the other (and as here)."""

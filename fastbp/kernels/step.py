@@ -406,11 +406,13 @@ def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first
     the update is bounded, i.e. every activation and delta is finite and
     max(eta, 1) * m * max|D| * max(|A|, ``x_max``) (a bound on each entry of eta times
     the batch sum of BP4) stays below ``UPDATE_LIMIT``. Otherwise the epoch stops before
-    that update, so the parameters hold the result of the last finite step. The
-    parameters and the optimiser's state after the update are bounded too (weight
-    decay, momentum and Adam move them by more than the gradient): bounds carried from
-    step to step by ``update_bounds``, and, where those reach the limit, the exact
-    maxima (``parameter_magnitude``: a pass over the parameters, rare).
+    that update, so the parameters hold the result of the last finite step. With weight
+    decay, momentum or Adam, which move the parameters by more than the gradient, the
+    parameters and the optimiser's state after the update are bounded too: bounds
+    carried from step to step by ``update_bounds``, and, where those reach the limit
+    (and at the first step of a call), the exact maxima (``parameter_magnitude``, one
+    pass over the parameters). Plain SGD keeps the bound above alone: a step moves a
+    weight by less than the limit, which is 1e8 times below float32's largest value.
     ``magnitude`` is a (n_shards, 2) scratch array. Returns the index of the first batch
     not applied: ``last_batch`` when all were.
     """
@@ -444,13 +446,14 @@ def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first
             d_max = max(d_max, magnitude[shard, 1])
         if not (abs(total) < np.inf and max(hyper[ETA], 1.0) * m * d_max * a_max < limit):
             return b
-        g_max = d_max * a_max
-        if not bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
-            w_max, s_max = parameter_magnitude(params, state1, state2, optimizer, magnitude,
-                                               n_shards)
+        if optimizer != SGD or hyper[WEIGHT_DECAY] != 0:  # plain SGD: bounded above
+            g_max = d_max * a_max
             if not bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
-                return b
-        w_max, s_max = update_bounds(optimizer, hyper, t, g_max, w_max, s_max)
+                w_max, s_max = parameter_magnitude(params, state1, state2, optimizer,
+                                                   magnitude, n_shards)
+                if not bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
+                    return b
+            w_max, s_max = update_bounds(optimizer, hyper, t, g_max, w_max, s_max)
         gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, state1, state2,
                       optimizer, hyper, t, pack_ws, n_shards)
     return last_batch
