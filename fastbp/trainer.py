@@ -626,18 +626,16 @@ class Trainer:
         state = None
         if model.optimizer_state:
             unknown = sorted(set(model.optimizer_state) - {"state1", "state2"})
-            if unknown or opt.fused:
-                raise io.ModelFileError(
-                    f"{saved.path!s}: opt/ entries {unknown or sorted(model.optimizer_state)} "
-                    f"are not a state of this optimizer ({opt.name}"
-                    f"{', fused SGD keeps none' if opt.fused else ''})")
+            if unknown:
+                raise io.ModelFileError(f"{saved.path!s}: opt/ entries {unknown} are not "
+                                        f"a state of any optimizer (state1, state2)")
             state = [check_optimizer_state(model, name, saved.path)
                      for name in ("state1", "state2")]
             if opt.name == "adam" and (state[1] < 0).any():
                 raise io.ModelFileError(f"{saved.path!s}: opt/state2 holds Adam's second "
                                         f"moments, which must be >= 0")
         self._drop_seed, opt.t, opt.epoch = drop_seed, t, epoch
-        if state is not None:
+        if state is not None and not opt.fused:  # plain SGD keeps no state
             _, state1, state2 = opt.buffers(model.network.params.size, model.network.dtype)
             state1[...], state2[...] = state
         self._rng.bit_generator.state = rng_state
