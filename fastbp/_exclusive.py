@@ -47,10 +47,12 @@ def _use(obj, what, change):
             users = _USERS[obj] = _Users()
         others_read = any(thread != me for thread in users.readers)
         if users.changer not in (None, me) or (change and others_read):
+            kind = type(obj).__name__
+            doing = "reading it" if users.changer in (None, me) else "changing it"
             raise ConcurrentUseError(
-                f"{what}: this {type(obj).__name__} is in use by another thread "
-                f"({'reading it' if users.changer in (None, me) else 'changing it'}); one {type(obj).__name__} must not be used by two threads at once: give "
-                f"each thread its own (e.g. copy.deepcopy), or wait for the other to finish")
+                f"{what}: this {kind} is in use by another thread ({doing}); one {kind} must "
+                f"not be used by two threads at once: give each thread its own (e.g. "
+                f"copy.deepcopy), or wait for the other to finish")
         if change:
             users.changer, users.depth = me, users.depth + 1
         else:

@@ -12,6 +12,7 @@ column is the label (a header line is skipped).
 """
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -136,7 +137,7 @@ def _check_memory(sizes, batch_size):
     """Refuse layer sizes whose training would need more memory than the machine has:
     the parameters and up to three buffers of their size (gradient, optimiser state),
     and the activations and deltas of a training and an evaluation batch, in float32."""
-    weights = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    weights = sum((n_in + 1) * n_out for n_in, n_out in itertools.pairwise(sizes))
     units = sum(sizes[1:])
     need = 4 * (4 * weights + 2 * (batch_size + 1024) * units)
     try:
@@ -253,10 +254,9 @@ def _train(args, data="digits", save=None):
     if args.command == "train":
         fit_kwargs = dict(validation_split=args.validation_split, patience=args.patience,
                           checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
-        if args.resume:
-            if os.path.exists(args.checkpoint):
-                fit_kwargs["resume"] = args.checkpoint
-                print(f"resuming from {args.checkpoint}")
+        if args.resume and os.path.exists(args.checkpoint):
+            fit_kwargs["resume"] = args.checkpoint
+            print(f"resuming from {args.checkpoint}")
     start = time.perf_counter()
     trainer.fit(X_train, y_train, **fit_kwargs)
     elapsed = time.perf_counter() - start

@@ -353,7 +353,7 @@ def _check_members(file, path):
                                    (2, 0): np.lib.format.read_array_header_2_0}[version]
                     shape, _, dtype = read_header(member, max_header_size=_MAX_HEADER)
                     header = member.tell()
-            except Exception as error:  # not .npy, a bad header, a bad CRC, a cut file ...
+            except Exception as error:  # noqa: BLE001 (not .npy, a bad header, a cut file ...)
                 raise fail(f"member {name[:80]!r} is not a NumPy array "
                            f"({type(error).__name__}: {str(error)[:200]})") from None
             if dtype.hasobject:

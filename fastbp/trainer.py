@@ -586,8 +586,8 @@ class Trainer:
     @classmethod
     def _from_settings(cls, model, saved, threads):
         inf = np.inf
-        fraction = dict(high_open=True)
-        positive = dict(low_open=True, high_open=True)
+        fraction = {"high_open": True}
+        positive = {"low_open": True, "high_open": True}
         dropout = (saved.real("dropout", 0, 1, high_open=True)
                    if np.ndim(saved.extra.get("dropout", 0.0)) == 0
                    else saved.floats("dropout").tolist()) if "dropout" in saved else 0.0

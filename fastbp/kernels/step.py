@@ -35,7 +35,7 @@ from .dense import dense_forward
 from .dropout import drop_outputs, multiply_by_dropped_derivative
 from .gemm import PACK_SIZE
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
-from .optimizers import (ADAM, BETA1, EPSILON, ETA, MU, SGD, WEIGHT_DECAY, update_rows)
+from .optimizers import ADAM, BETA1, EPSILON, ETA, MU, SGD, WEIGHT_DECAY, update_rows
 
 
 NO_DROPOUT = np.zeros(0)  # rates for kernels that run without dropout
