@@ -136,7 +136,8 @@ def _check_writable(path, option):
 def _check_memory(sizes, batch_size):
     """Refuse layer sizes whose training would need more memory than the machine has:
     the parameters and up to three buffers of their size (gradient, optimiser state),
-    and the activations and deltas of a training and an evaluation batch, in float32."""
+    and the activations and deltas of a training batch (``batch_size``: as trained, at
+    most the samples) and an evaluation batch, in float32."""
     weights = sum((n_in + 1) * n_out for n_in, n_out in itertools.pairwise(sizes))
     units = sum(sizes[1:])
     need = 4 * (4 * weights + 2 * (batch_size + 1024) * units)
@@ -247,7 +248,7 @@ def _train(args, data="digits", save=None):
                       output_activation=args.output_activation, dropout=args.dropout,
                       progress=args.progress)
     n_out = 1 if cost == "binary_cross_entropy" and n_classes <= 2 else n_classes
-    _check_memory([X_train.shape[1], *args.hidden, n_out], args.batch_size)
+    _check_memory([X_train.shape[1], *args.hidden, n_out], min(args.batch_size, len(X_train)))
     trainer = Trainer([X_train.shape[1], *args.hidden, n_out], cost, **kwargs)
     print(f"{data}: {len(X_train)} training and {len(X_test)} test samples; {trainer.network}")
     fit_kwargs = {}

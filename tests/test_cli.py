@@ -175,6 +175,12 @@ def test_every_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys):
         assert sorted(p.name for p in tmp_path.iterdir()) == before, argv
 
 
+def test_a_batch_larger_than_the_data_is_not_refused_for_memory(data_files, capsys):
+    tmp_path, _, _ = data_files
+    assert main(["train", "--data", str(tmp_path / "train.npz"), "--hidden", "4", "--epochs",
+                 "1", "--batch-size", "1000000000000"]) == 0
+
+
 def test_bad_input_in_a_real_process_is_one_line_and_status_2(tmp_path):
     result = subprocess.run([sys.executable, "-m", "fastbp", "train", "--data", "digits",
                              "--hidden", "1000000000"], capture_output=True, text=True,
