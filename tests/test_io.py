@@ -314,6 +314,17 @@ def test_zip_bomb_is_refused_before_inflating(model_file, tmp_path, monkeypatch)
         load(bomb)
 
 
+def test_declared_sizes_beyond_the_file_are_refused(model_file, monkeypatch):
+    """A directory that declares a stored member of 1 GiB in a file of a few kB."""
+    content = bytearray(model_file.read_bytes())
+    entry = content.index(b"PK\x01\x02")  # the first central directory entry
+    content[entry + 20:entry + 28] = (2**30).to_bytes(4, "little") * 2  # both sizes
+    model_file.write_bytes(bytes(content))
+    monkeypatch.setattr(io.np, "load", _never_called)
+    with pytest.raises(ModelFileError, match=r"members declare \d+ bytes, more than the file"):
+        load(model_file)
+
+
 def _never_called(*args, **kwargs):
     raise AssertionError("np.load was called: the file was not refused beforehand")
 
