@@ -577,9 +577,9 @@ class Trainer:
         saved = SavedState(model, path)
         try:
             return cls._from_settings(model, saved, threads)
+        except io.ModelFileError:
+            raise
         except (TypeError, ValueError) as error:  # settings valid alone, not together
-            if isinstance(error, io.ModelFileError):
-                raise
             raise io.ModelFileError(f"{path!s}: its training settings are not valid "
                                     f"({error})") from None
 
@@ -588,9 +588,10 @@ class Trainer:
         inf = np.inf
         fraction = {"high_open": True}
         positive = {"low_open": True, "high_open": True}
-        dropout = (saved.real("dropout", 0, 1, high_open=True)
-                   if np.ndim(saved.extra.get("dropout", 0.0)) == 0
-                   else saved.floats("dropout").tolist()) if "dropout" in saved else 0.0
+        dropout = 0.0  # one rate, or one per hidden layer
+        if "dropout" in saved:
+            dropout = (saved.floats("dropout").tolist() if np.ndim(saved.extra["dropout"])
+                       else saved.real("dropout", 0, 1, high_open=True))
         trainer = cls(
             model.network, model.cost,
             learning_rate=saved.real("learning_rate", 0, inf, **positive),
