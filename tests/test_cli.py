@@ -5,6 +5,9 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from fastbp.cli import main
 
@@ -201,3 +204,35 @@ def test_unwritable_output_directory_is_refused_before_training(tmp_path, capsys
     captured = capsys.readouterr()
     assert f"cannot write in {tmp_path} (Permission denied)" in captured.err
     assert "epoch" not in captured.out
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet="0123456789.,-+e\nainf x", max_size=120),
+       header=st.booleans())
+def test_any_csv_trains_or_is_one_error_line(tmp_path, capsys, text, header):
+    """Whatever a CSV holds: training, or one error line and exit status 2."""
+    path = tmp_path / "random.csv"
+    path.write_text(("a,b,label\n" if header else "") + text)
+    status = main(["train", "--data", str(path), "--hidden", "2", "--epochs", "1"])
+    captured = capsys.readouterr()
+    assert status in (0, 2)
+    if status == 2:
+        assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+        assert captured.err.startswith("fastbp train: error: ")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=hnp.arrays(st.sampled_from([np.float64, np.int64, np.uint8, np.bool_]),
+                         st.integers(0, 12)),
+       columns=st.integers(1, 3))
+def test_any_npz_labels_train_or_are_one_error_line(tmp_path, capsys, labels, columns):
+    """Labels of any values, types and lengths in a .npz data file."""
+    path = tmp_path / "random.npz"
+    np.savez(path, X=np.ones((len(labels), columns)), y=labels)
+    status = main(["train", "--data", str(path), "--hidden", "2", "--epochs", "1"])
+    captured = capsys.readouterr()
+    assert status in (0, 2)
+    if status == 2:
+        assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
