@@ -596,7 +596,8 @@ class Trainer:
             model.network, model.cost,
             learning_rate=saved.real("learning_rate", 0, inf, **positive),
             batch_size=saved.integer("batch_size", 1), epochs=saved.integer("epochs"),
-            threads=threads or min(saved.integer("threads", 1), max_threads()),
+            # 0: chosen by the trainer (threads=None)
+            threads=threads or min(saved.integer("threads", 0), max_threads()) or None,
             optimizer=saved.choice("optimizer_name", set(OPTIMIZERS), default="sgd"),
             momentum=saved.real("optimizer_momentum", 0, 1, default=0.0, **fraction),
             nesterov=saved.flag("optimizer_nesterov", default=False),
