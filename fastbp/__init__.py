@@ -15,14 +15,15 @@ Backpropagation is written out as Numba kernels (``fastbp.kernels``); a small Py
 """
 
 from . import datasets, io
+from ._exclusive import ConcurrentUseError
 from ._version import __version__
 from .io import ModelFileError, load, save
 from .network import Network
 from .optim import Optimizer
 from .trainer import Trainer, TrainingDiverged
 
-__all__ = ["MLPClassifier", "MLPRegressor", "ModelFileError", "Network", "Optimizer",
-           "Trainer", "TrainingDiverged", "datasets", "io", "load", "save"]
+__all__ = ["ConcurrentUseError", "MLPClassifier", "MLPRegressor", "ModelFileError", "Network",
+           "Optimizer", "Trainer", "TrainingDiverged", "datasets", "io", "load", "save"]
 
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor")  # in fastbp.estimators, which needs sklearn
 

@@ -14,6 +14,8 @@ from contextlib import contextmanager, nullcontext
 
 import numba
 
+from . import _fork
+
 # Held around parallel kernel calls when the threading layer cannot run two at once.
 # Reentrant, so that a locked region may call another (e.g. a check of its input).
 _KERNEL_LOCK = threading.RLock()
@@ -64,10 +66,11 @@ def serialised():
 def using_threads(threads):
     """Run the enclosed kernels on ``threads`` threads (Numba's setting is per Python
     thread), serialised with other Python threads' kernels where the threading layer
-    needs it (see :func:`serialised`)."""
+    needs it (see :func:`serialised`); one thread in a process forked after OpenMP
+    had started (see ``_fork``)."""
     with serialised():
         previous = numba.get_num_threads()
-        numba.set_num_threads(threads)
+        numba.set_num_threads(_fork.allowed_threads(threads))
         try:
             yield
         finally:

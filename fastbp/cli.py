@@ -12,9 +12,13 @@ column is the label (a header line is skipped).
 """
 
 import argparse
+import itertools
 import os
 import sys
+import tempfile
 import time
+import warnings
+import zipfile
 
 import numpy as np
 
@@ -27,6 +31,12 @@ from .kernels.activations import ACTIVATION_CODES
 from .trainer import Trainer, TrainingDiverged
 
 HIDDEN_ACTIVATIONS = sorted(set(ACTIVATION_CODES) - {"softmax"})
+# Labels name classes 0, 1, ...: a label beyond this is a mistake, not a class.
+MAX_LABEL = 2**31 - 1
+
+
+class CommandError(Exception):
+    """Bad input to the command line: ``main`` prints it as one line, exit status 2."""
 
 
 def load_data(name, test_size=0.25, seed=0):
@@ -39,19 +49,47 @@ def load_data(name, test_size=0.25, seed=0):
         (X_train, y_train), (X_test, y_test) = load_fashion_mnist()
         return X_train, y_train, X_test, y_test
     if name.endswith(".npz"):
-        with np.load(name, allow_pickle=False) as data:
-            if "X" not in data or "y" not in data:
-                raise SystemExit(f"{name}: a data file needs arrays 'X' and 'y'")
-            if "X_test" in data and "y_test" in data:
-                return data["X"], data["y"], data["X_test"], data["y_test"]
-            X, y = data["X"], data["y"]
+        data = _read_npz(name, ("X", "y"), ("X_test", "y_test"))
+        if "X_test" in data and "y_test" in data:
+            return data["X"], _labels(data["y"], name), data["X_test"], _labels(data["y_test"],
+                                                                                  name)
+        X, y = data["X"], data["y"]
     elif name.endswith(".csv"):
         X, y = _read_csv(name)
     else:
-        raise SystemExit(f"--data must be digits, fashion-mnist, a .npz or a .csv file; "
-                         f"got {name!r}")
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, seed=seed)
+        raise CommandError(f"--data must be digits, fashion-mnist, a .npz or a .csv file; "
+                           f"got {name!r}")
+    X_train, X_test, y_train, y_test = train_test_split(X, _labels(y, name),
+                                                        test_size=test_size, seed=seed)
     return X_train, y_train, X_test, y_test
+
+
+def _read_npz(path, required, optional=()):
+    """The arrays ``required`` (and those of ``optional`` present) of a .npz file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [key for key in required if key not in data.files]
+            if missing:
+                raise CommandError(f"{path}: a data file needs arrays {list(required)}; "
+                                   f"{missing} missing (it has {data.files})")
+            return {key: np.asarray(data[key]) for key in (*required, *optional)
+                    if key in data.files}
+    except (zipfile.BadZipFile, EOFError, ValueError) as error:
+        raise CommandError(f"{path}: not a readable .npz file ({error})") from None
+
+
+def _labels(y, path):
+    """Class labels as integers 0, 1, ...: whole, finite, in range."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf" or y.ndim != 1:
+        raise CommandError(f"{path}: the labels must be one column of numbers; got "
+                           f"dtype {y.dtype} and shape {y.shape}")
+    bad = ~np.isfinite(y) | (y < 0) | (y > MAX_LABEL) | (y != np.round(y)) if y.size else []
+    if np.any(bad):
+        first = y[np.flatnonzero(bad)[0]]
+        raise CommandError(f"{path}: labels must be whole numbers in [0, {MAX_LABEL}] (class "
+                           f"0, 1, ...); got {first.item()!r}")
+    return y.astype(np.int64)
 
 
 def _read_csv(path):
@@ -62,20 +100,56 @@ def _read_csv(path):
         skip = 0
     except ValueError:
         skip = 1  # a header
-    table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "input contained no data": refused below
+        table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+    if table.shape[0] == 0:
+        raise CommandError(f"{path}: no rows of data")
     if table.shape[1] < 2:
-        raise SystemExit(f"{path}: expected at least two columns (features, then the label)")
+        raise CommandError(f"{path}: expected at least two columns (features, then the label)")
     return table[:, :-1], table[:, -1]
 
 
 def _inputs(name):
     """The inputs to predict for: a data set's test part, or all rows of a file."""
     if name.endswith(".npz"):
-        with np.load(name, allow_pickle=False) as data:
-            return data["X"]
+        return _read_npz(name, ("X",))["X"]
     if name.endswith(".csv"):
         return _read_csv(name)[0]
     return load_data(name)[2]
+
+
+def _check_writable(path, option):
+    """Refuse, before any work, a file that could not be written at the end: its
+    directory must exist and take a new file (tried, so root and read-only mounts
+    answer truly)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CommandError(f"{option} {path}: the directory {directory} does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=directory, prefix=".fastbp-probe-"):
+            pass
+    except OSError as error:
+        raise CommandError(f"{option} {path}: cannot write in {directory} "
+                           f"({error.strerror or error})") from None
+
+
+def _check_memory(sizes, batch_size):
+    """Refuse layer sizes whose training would need more memory than the machine has:
+    the parameters and up to three buffers of their size (gradient, optimiser state),
+    and the activations and deltas of a training batch (``batch_size``: as trained, at
+    most the samples) and an evaluation batch, in float32."""
+    weights = sum((n_in + 1) * n_out for n_in, n_out in itertools.pairwise(sizes))
+    units = sum(sizes[1:])
+    need = 4 * (4 * weights + 2 * (batch_size + 1024) * units)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: let allocation decide
+        return
+    if need > memory:
+        raise CommandError(f"layer sizes {list(sizes)} ({weights:,} weights) need about "
+                           f"{need / 2**30:,.1f} GiB of memory to train; this machine has "
+                           f"{memory / 2**30:,.1f} GiB: choose smaller --hidden layers")
 
 
 def build_parser():
@@ -164,8 +238,16 @@ def _add_training_options(parser):
 
 
 def _train(args, data="digits", save=None):
+    if args.command == "train":
+        if args.resume and not args.checkpoint:
+            raise CommandError("--resume needs --checkpoint")
+        for option in ("output", "checkpoint", "plot"):
+            if getattr(args, option):
+                _check_writable(getattr(args, option), f"--{option}")
     X_train, y_train, X_test, y_test = load_data(data, getattr(args, "test_size", 0.25),
                                                  args.seed)
+    if len(y_train) == 0 or len(y_test) == 0:
+        raise CommandError(f"{data}: too few samples to train and test on")
     n_classes = int(max(np.max(y_train), np.max(y_test))) + 1
     kwargs = dict(activation=args.activation, learning_rate=args.learning_rate,
                   batch_size=args.batch_size, threads=args.threads, seed=args.seed,
@@ -177,18 +259,16 @@ def _train(args, data="digits", save=None):
                       output_activation=args.output_activation, dropout=args.dropout,
                       progress=args.progress)
     n_out = 1 if cost == "binary_cross_entropy" and n_classes <= 2 else n_classes
+    _check_memory([X_train.shape[1], *args.hidden, n_out], min(args.batch_size, len(X_train)))
     trainer = Trainer([X_train.shape[1], *args.hidden, n_out], cost, **kwargs)
     print(f"{data}: {len(X_train)} training and {len(X_test)} test samples; {trainer.network}")
     fit_kwargs = {}
     if args.command == "train":
         fit_kwargs = dict(validation_split=args.validation_split, patience=args.patience,
                           checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
-        if args.resume:
-            if not args.checkpoint:
-                raise SystemExit("fastbp train: --resume needs --checkpoint")
-            if os.path.exists(args.checkpoint):
-                fit_kwargs["resume"] = args.checkpoint
-                print(f"resuming from {args.checkpoint}")
+        if args.resume and os.path.exists(args.checkpoint):
+            fit_kwargs["resume"] = args.checkpoint
+            print(f"resuming from {args.checkpoint}")
     start = time.perf_counter()
     trainer.fit(X_train, y_train, **fit_kwargs)
     elapsed = time.perf_counter() - start
@@ -214,6 +294,8 @@ def _evaluate(args):
 
 
 def _predict(args):
+    if args.output:
+        _check_writable(args.output, "--output")
     trainer = Trainer.load(args.model)
     predictions = trainer.predict(_inputs(args.data))
     if args.output:
@@ -271,9 +353,11 @@ def main(argv=None):
         if args.command == "train":
             return _train(args, args.data, args.output)
         return _train(args)  # the main job
-    except (ValueError, TypeError, OSError, ImportError, TrainingDiverged) as error:
+    except (CommandError, ValueError, TypeError, OSError, ImportError, MemoryError,
+            OverflowError, TrainingDiverged) as error:
         # Bad input (ModelFileError and TrainingDiverged included): one line, no
         # traceback, exit status 2 as for a bad option.
         command = f"{parser.prog} {args.command}" if args.command else parser.prog
-        print(f"{command}: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"{command}: error: {message}", file=sys.stderr)
         return 2

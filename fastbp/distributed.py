@@ -11,8 +11,9 @@ applies the same update to the same parameters: the weights stay identical witho
 being sent again.
 
 The divergence guard of the single-process kernels applies to the summed gradient: a
-step is skipped, and training stops, when the cost or a gradient sum is not finite or
-max(eta, 1) max|G| reaches the update limit.
+step is skipped, and training stops, when the cost or a gradient sum is not finite,
+max(eta, 1) max|G| reaches the update limit, or the parameters or the optimiser's state
+after the update could (see ``kernels.step.update_bounds``).
 """
 
 import time
@@ -24,7 +25,7 @@ from .kernels.checks import max_abs_flat
 from .kernels.layout import aligned_zeros
 from .kernels.optimizers import ETA
 from .kernels.step import (UPDATE_LIMIT_32, UPDATE_LIMIT_64, apply_update, backprop_batch,
-                           gradient_step)
+                           bounded, gradient_step, parameter_magnitude, update_bounds)
 
 _GOLDEN = 0x9E3779B97F4A7C15
 
@@ -72,6 +73,7 @@ class DataParallelSteps:
         cost_code = trainer._cost_code
         n = order.shape[0]
         N = self.n_params
+        w_max = s_max = np.inf  # bounds on |params| and the state, as in train_epoch
         for b in range(b0, b1):
             start = b * self.cap
             m = min(self.cap, n - start)
@@ -103,6 +105,15 @@ class DataParallelSteps:
                 g_max = max_abs_flat(grad)
             if not (abs(total) < np.inf and max(hyper[ETA], 1.0) * g_max < self.limit):
                 return b
+            if not opt.fused:  # as in train_epoch
+                if not bounded(opt.code, hyper, t, g_max / m, w_max, s_max, self.limit):
+                    with using_threads(trainer.threads):
+                        w_max, s_max = parameter_magnitude(net.params, self.state1,
+                                                           self.state2, opt.code, magnitude,
+                                                           trainer.threads)
+                    if not bounded(opt.code, hyper, t, g_max / m, w_max, s_max, self.limit):
+                        return b
+                w_max, s_max = update_bounds(opt.code, hyper, t, g_max / m, w_max, s_max)
             with using_threads(trainer.threads):
                 apply_update(net.params, net._table, grad, self.state1, self.state2, opt.code,
                              hyper, t, m, trainer.threads)

@@ -22,12 +22,18 @@ dtype string (``arr.dtype.str``, e.g. ``"<f4"``), the shape as little-endian uin
 and the array's bytes in C order. The hash is seeded with ``b"fastbp-model/1\\0"``.
 
 Files are read with ``np.load(..., allow_pickle=False)``: loading never unpickles, so
-never runs code stored in a file.
+never runs code stored in a file. Before anything is read, the archive's directory is
+checked against what ``np.savez`` writes: members named ``<entry>.npy`` once each, stored
+uncompressed, each exactly as long as its ``.npy`` header says, within the file's size.
+So a crafted file cannot make ``load`` inflate or allocate more than the file holds.
 """
 
 import hashlib
+import math
 import os
+import re
 import secrets
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +52,8 @@ _HEADER_KEYS = {"format", "format_version", "sizes", "activations", "dtype", "co
 # Kinds of array a file may hold: bool, integers, floats, complex, bytes, unicode and
 # datetimes; never objects (they need pickle) or structured types.
 _PLAIN_KINDS = "biufcSUmM"
+# The longest .npy header np.load reads without allow_pickle (NumPy's own default).
+_MAX_HEADER = 10000
 
 
 class ModelFileError(ValueError):
@@ -202,6 +210,8 @@ def _check_name(name, what):
         raise TypeError(f"{what} names must be strings; got {name!r}")
     if not name:
         raise ValueError(f"{what} names must not be empty")
+    if "\0" in name:  # a zip member's name ends at the first NUL
+        raise ValueError(f"{what} names must not contain NUL characters; got {name!r}")
     return name
 
 
@@ -252,6 +262,24 @@ def _write_atomically(path, arrays):
             pass
         raise
     _fsync_directory(directory)
+    _remove_stale_temporaries(directory, os.path.basename(path))
+
+
+def _remove_stale_temporaries(directory, name):
+    """Remove the temporary files of earlier writes of ``name`` that a kill left behind
+    (``.<name>.<12 hex digits>.tmp``). Called after a successful write; a concurrent
+    writer of the same file loses its temporary file and its write fails cleanly."""
+    stale = re.compile(rf"\.{re.escape(name)}\.[0-9a-f]{{12}}\.tmp", re.DOTALL)
+    try:
+        leftovers = [entry.path for entry in os.scandir(directory)
+                     if stale.fullmatch(entry.name)]
+    except OSError:
+        return
+    for leftover in leftovers:
+        try:
+            os.remove(leftover)
+        except OSError:  # gone already, or not ours to remove
+            pass
 
 
 def _fsync_directory(directory):
@@ -273,6 +301,8 @@ def _read_npz(file, path):
     if file.read(4) != b"PK\x03\x04":
         raise ModelFileError(f"{path}: not a fastbp model file (not an .npz/zip archive)")
     file.seek(0)
+    _check_members(file, path)
+    file.seek(0)
     try:
         with np.load(file, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
@@ -285,6 +315,53 @@ def _read_npz(file, path):
         raise ModelFileError(f"{path}: not a fastbp model file (entries {raw} are not "
                              f"NumPy arrays)")
     return arrays
+
+
+def _check_members(file, path):
+    """Refuse an archive whose directory is not what ``save`` writes (see the module
+    docstring), reading only the directory and each member's ``.npy`` header."""
+    def fail(reason):
+        return ModelFileError(f"{path}: not a fastbp model file ({reason})")
+
+    size = file.seek(0, os.SEEK_END)
+    file.seek(0)
+    try:
+        archive = zipfile.ZipFile(file)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError,
+            EOFError) as error:
+        raise ModelFileError(f"{path}: truncated, damaged or unreadable .npz file "
+                             f"({type(error).__name__}: {error})") from None
+    with archive:
+        seen, total = set(), 0
+        for info in archive.infolist():
+            name = info.filename
+            if not name.endswith(".npy"):
+                raise fail(f"member {name[:80]!r} is not a NumPy array")
+            if name in seen:
+                raise fail(f"member {name[:80]!r} appears twice")
+            seen.add(name)
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+                raise fail(f"member {name[:80]!r} is compressed; model files store members "
+                           f"uncompressed")
+            total += info.file_size
+            if total > size:
+                raise fail(f"its members declare {total} bytes, more than the file's {size}")
+            try:
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}[version]
+                    shape, _, dtype = read_header(member, max_header_size=_MAX_HEADER)
+                    header = member.tell()
+            except Exception as error:  # noqa: BLE001 (not .npy, a bad header, a cut file ...)
+                raise fail(f"member {name[:80]!r} is not a NumPy array "
+                           f"({type(error).__name__}: {str(error)[:200]})") from None
+            if dtype.hasobject:
+                raise fail(f"member {name[:80]!r} holds Python objects, which only pickle "
+                           f"could read")
+            if header + math.prod(shape) * dtype.itemsize != info.file_size:
+                raise fail(f"member {name[:80]!r} declares shape {shape} of {dtype}, which "
+                           f"does not match its {info.file_size} bytes")
 
 
 def _text(array):

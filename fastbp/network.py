@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._exclusive import changing, reading
 from ._threads import check_threads, using_threads
 from ._validation import check_choice, check_dtype, check_inputs, check_int
 from .kernels.activations import ACTIVATION_CODES
@@ -57,7 +58,8 @@ class _ParameterList(Sequence):
             converted = value.astype(dtype)
         if not np.isfinite(converted).all():  # e.g. 1e300 does not fit in float32
             raise ValueError(f"{name} holds values too large for {dtype.name}")
-        self[l][...] = converted
+        with changing(self._network, f"setting Network.{name}"):
+            self[l][...] = converted
 
     def __repr__(self):
         return f"[{', '.join(f'<{self._kind} {self._shape(l)}>' for l in range(len(self)))}]"
@@ -156,13 +158,14 @@ class Network:
         target = _ParameterList(self, kind)
         if len(values) != len(target):
             raise ValueError(f"{kind} must be a list of {len(target)} arrays; got {len(values)}")
-        backup = self.params.copy()  # all or nothing
-        try:
-            for l, value in enumerate(values):
-                target[l] = value
-        except Exception:
-            self.params[...] = backup
-            raise
+        with changing(self, f"setting Network.{kind}"):
+            backup = self.params.copy()  # all or nothing
+            try:
+                for l, value in enumerate(values):
+                    target[l] = value
+            except Exception:
+                self.params[...] = backup
+                raise
 
     @property
     def n_layers(self):
@@ -177,6 +180,11 @@ class Network:
     def initialize(self, seed=None):
         """Draw new weights (Glorot uniform, or He normal for ReLU) and zero the biases."""
         rng = np.random.default_rng(_check_seed(seed))
+        with changing(self, "Network.initialize"):
+            self._initialize(rng)
+        return self
+
+    def _initialize(self, rng):
         for l, activation in enumerate(self.activations):
             n_out, n_in = self.sizes[l + 1], self.sizes[l]
             if activation in ("relu", "leaky_relu", "elu"):
@@ -186,7 +194,6 @@ class Network:
                 w = rng.uniform(-limit, limit, (n_out, n_in))
             self.weights[l][...] = w
             self.biases[l][...] = 0
-        return self
 
     def copy(self):
         clone = object.__new__(Network)
@@ -205,7 +212,7 @@ class Network:
         order = np.arange(n, dtype=np.int64)
         out = np.empty((n, self.sizes[-1]), dtype=self.dtype)
         L = self.n_layers
-        with using_threads(threads):
+        with reading(self, "Network.forward"), using_threads(threads):
             for start in range(0, n, cap):
                 m = min(cap, n - start)
                 forward_batch(self.params, self._table, X, order, start, m, cap, a_ws,

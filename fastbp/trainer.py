@@ -9,7 +9,9 @@ import numpy as np
 
 from . import io
 from ._config import announce_compilation
+from ._exclusive import trainer_method
 from ._interrupt import DeferredInterrupt
+from ._saved_state import SavedState, check_optimizer_state
 from ._threads import check_threads, max_threads, using_threads
 from ._validation import (check_choice, check_dtype, check_inputs, check_int,
                           check_positive_float, check_sample_weight, check_targets)
@@ -21,7 +23,7 @@ from .kernels.step import (NO_DROPOUT, backprop_batch, by_neuron_pays, gradient_
 from .comm import get_comm, usable_cores
 from .distributed import DataParallelSteps
 from .network import Network
-from .optim import Optimizer
+from .optim import OPTIMIZERS, SCHEDULES, Optimizer
 from .pacing import Pace
 from .progress import Progress
 
@@ -188,6 +190,7 @@ class Trainer:
 
     # -- training -----------------------------------------------------------------------
 
+    @trainer_method(changes_network=True)
     def fit(self, X, y, *, epochs=None, sample_weight=None, class_weight=None,
             validation_data=None, validation_split=0.0, patience=None, monitor=None,
             min_delta=0.0, restore_best_weights=True, callbacks=(), checkpoint=None,
@@ -262,10 +265,7 @@ class Trainer:
             weight = weight[:-n_val] if weight.size else weight
         stopper = _EarlyStopping(patience, monitor, min_delta, restore_best_weights,
                                  validation is not None)
-        callbacks = list(callbacks)
-        if not all(callable(c) for c in callbacks):
-            raise TypeError("callbacks must be callables called as callback(trainer, epoch, "
-                            "logs)")
+        callbacks = _check_callbacks(callbacks)
         first_epoch = 0
         if resume is not None:
             first_epoch = self._resume(resume, stopper)
@@ -437,6 +437,7 @@ class Trainer:
                 line += f"  {key} {logs[key]:.4f}"
         return line
 
+    @trainer_method(changes_network=False)
     def gradients(self, X, y):
         """dC/dW[l] and dC/db[l] of the mean cost over all of X as one batch; no update
         (and no dropout).
@@ -476,6 +477,7 @@ class Trainer:
             return self.network.predict(X, threads=self.threads_chosen)
         return self.network.forward(X, threads=self.threads_chosen)
 
+    @trainer_method(changes_network=False)
     def evaluate(self, X, y):
         """Mean cost and, for class labels or a cross-entropy cost, accuracy on (X, y)."""
         return self._evaluate_checked(*self._check_data(X, y))
@@ -502,6 +504,7 @@ class Trainer:
             result["accuracy"] = correct / n
         return result
 
+    @trainer_method(changes_network=False)
     def score(self, X, y):
         """Accuracy for class labels (as scikit-learn classifiers), R^2 for targets."""
         X_checked, Y, labels = self._check_data(X, y)
@@ -519,6 +522,7 @@ class Trainer:
     _OPTIMIZER_SETTINGS = ("name", "momentum", "nesterov", "beta1", "beta2", "epsilon",
                            "weight_decay", "schedule", "step_size", "gamma", "horizon")
 
+    @trainer_method(changes_network=False)
     def save(self, path):
         """Write the network, the cost, the settings and the optimiser's state (with the
         shuffling generator's) to a self-describing ``.npz`` file, atomically; see
@@ -551,89 +555,114 @@ class Trainer:
     def load(cls, path, *, threads=None):
         """A Trainer from a file written by :meth:`save` (or a network saved with
         :func:`fastbp.io.save`, which gets default settings). ``threads`` overrides the
-        saved thread count (results do not depend on it)."""
+        saved thread count (results do not depend on it). Every saved setting and state
+        is checked; a wrong one is a :class:`fastbp.ModelFileError` naming it."""
+        if threads is not None:
+            threads = check_threads(threads)
         model = io.load(path)
         if "learning_rate" not in model.extra:  # a network saved by fastbp.io.save
             implied = {a: c for c, a in OUTPUT_ACTIVATION.items()}
             cost = model.cost or implied.get(model.network.activations[-1], "quadratic")
             return cls(model.network, cost, threads=threads)
+        if model.cost is None:
+            raise io.ModelFileError(f"{path!s}: a trainer's file must hold its cost")
+        saved = SavedState(model, path)
         try:
-            return cls._from_settings(model, threads)
-        except (KeyError, TypeError, ValueError) as error:
+            return cls._from_settings(model, saved, threads)
+        except io.ModelFileError:
+            raise
+        except (TypeError, ValueError) as error:  # settings valid alone, not together
             raise io.ModelFileError(f"{path!s}: its training settings are not valid "
                                     f"({error})") from None
 
     @classmethod
-    def _from_settings(cls, model, threads):
-        extra = model.extra
-        opt_kwargs = {key: extra[f"optimizer_{key}"].item()
-                      for key in cls._OPTIMIZER_SETTINGS if f"optimizer_{key}" in extra}
-        trainer = cls(model.network, model.cost,
-                      learning_rate=float(extra["learning_rate"]),
-                      batch_size=int(extra["batch_size"]), epochs=int(extra["epochs"]),
-                      threads=threads if threads is not None else (
-                          min(int(extra["threads"]), max_threads()) or None),
-                      optimizer=opt_kwargs.get("name", "sgd"),
-                      momentum=opt_kwargs.get("momentum", 0.0),
-                      nesterov=opt_kwargs.get("nesterov", False),
-                      beta1=opt_kwargs.get("beta1", 0.9), beta2=opt_kwargs.get("beta2", 0.999),
-                      epsilon=opt_kwargs.get("epsilon", 1e-8),
-                      weight_decay=opt_kwargs.get("weight_decay", 0.0),
-                      lr_schedule=opt_kwargs.get("schedule", "constant"),
-                      lr_step_size=opt_kwargs.get("step_size", 10),
-                      lr_gamma=opt_kwargs.get("gamma", 0.1),
-                      dropout=(extra["dropout"].tolist() if "dropout" in extra else 0.0))
+    def _from_settings(cls, model, saved, threads):
+        inf = np.inf
+        fraction = {"high_open": True}
+        positive = {"low_open": True, "high_open": True}
+        dropout = 0.0  # one rate, or one per hidden layer
+        if "dropout" in saved:
+            dropout = (saved.floats("dropout").tolist() if np.ndim(saved.extra["dropout"])
+                       else saved.real("dropout", 0, 1, high_open=True))
+        trainer = cls(
+            model.network, model.cost,
+            learning_rate=saved.real("learning_rate", 0, inf, **positive),
+            batch_size=saved.integer("batch_size", 1), epochs=saved.integer("epochs"),
+            # 0: chosen by the trainer (threads=None)
+            threads=threads or min(saved.integer("threads", 0), max_threads()) or None,
+            optimizer=saved.choice("optimizer_name", set(OPTIMIZERS), default="sgd"),
+            momentum=saved.real("optimizer_momentum", 0, 1, default=0.0, **fraction),
+            nesterov=saved.flag("optimizer_nesterov", default=False),
+            beta1=saved.real("optimizer_beta1", 0, 1, default=0.9, **fraction),
+            beta2=saved.real("optimizer_beta2", 0, 1, default=0.999, **fraction),
+            epsilon=saved.real("optimizer_epsilon", 0, inf, default=1e-8, **positive),
+            weight_decay=saved.real("optimizer_weight_decay", 0, inf, default=0.0,
+                                    high_open=True),
+            lr_schedule=saved.choice("optimizer_schedule", set(SCHEDULES), default="constant"),
+            lr_step_size=saved.integer("optimizer_step_size", 1, default=10),
+            lr_gamma=saved.real("optimizer_gamma", 0, inf, default=0.1, **positive),
+            dropout=dropout)
         opt = trainer.optimizer
-        opt.horizon = int(opt_kwargs.get("horizon", opt.horizon))
-        trainer._restore_state(model)
+        opt.horizon = saved.integer("optimizer_horizon", 1, default=opt.horizon)
+        trainer._restore_state(model, saved)
         return trainer
 
-    def _restore_state(self, model):
+    def _restore_state(self, model, saved):
         """Take the training state (optimiser, shuffling, dropout seed, history) from a
-        loaded file whose network matches this trainer's."""
-        extra = model.extra
-        if "dropout_seed" in extra:
-            self._drop_seed = int(extra["dropout_seed"])
+        loaded file whose network matches this trainer's (``saved``: its
+        :class:`SavedState`). Every value is checked before any is taken."""
         opt = self.optimizer
-        opt.t = int(extra["optimizer_t"])
-        opt.epoch = int(extra["optimizer_epoch"])
+        drop_seed = saved.integer("dropout_seed", 0, 2**63 - 1, default=self._drop_seed)
+        t, epoch = saved.integer("optimizer_t"), saved.integer("optimizer_epoch")
+        rng_state = saved.rng_state("rng_state")
+        history = {key[len("history_"):]: list(map(float, saved.floats(key, finite=False)))
+                   for key in saved.extra if key.startswith("history_")}
+        state = None
         if model.optimizer_state:
-            grad, state1, state2 = opt.buffers(model.network.params.size, model.network.dtype)
-            state1[...] = model.optimizer_state["state1"]
-            state2[...] = model.optimizer_state["state2"]
-        self._rng.bit_generator.state = json.loads(str(extra["rng_state"]))
-        self.history = {key[len("history_"):]: list(map(float, values))
-                        for key, values in extra.items() if key.startswith("history_")}
+            unknown = sorted(set(model.optimizer_state) - {"state1", "state2"})
+            if unknown:
+                raise io.ModelFileError(f"{saved.path!s}: opt/ entries {unknown} are not "
+                                        f"a state of any optimizer (state1, state2)")
+            state = [check_optimizer_state(model, name, saved.path)
+                     for name in ("state1", "state2")]
+            if opt.name == "adam" and (state[1] < 0).any():
+                raise io.ModelFileError(f"{saved.path!s}: opt/state2 holds Adam's second "
+                                        f"moments, which must be >= 0")
+        self._drop_seed, opt.t, opt.epoch = drop_seed, t, epoch
+        if state is not None and not opt.fused:  # plain SGD keeps no state
+            _, state1, state2 = opt.buffers(model.network.params.size, model.network.dtype)
+            state1[...], state2[...] = state
+        self._rng.bit_generator.state = rng_state
+        self.history = history
 
     def _resume(self, path, stopper):
         """Load a checkpoint written by ``fit`` into this trainer; returns the epochs of
         its ``fit`` call that it had completed."""
         model = io.load(path)
-        net, saved = self.network, model.network
-        extra = model.extra
+        saved = SavedState(model, path)
+        net, loaded = self.network, model.network
         mismatches = [
             f"{what} {theirs!r} (this trainer: {ours!r})"
             for what, theirs, ours in (
-                ("layer sizes", saved.sizes, net.sizes),
-                ("activations", saved.activations, net.activations),
-                ("dtype", saved.dtype.name, net.dtype.name),
+                ("layer sizes", loaded.sizes, net.sizes),
+                ("activations", loaded.activations, net.activations),
+                ("dtype", loaded.dtype.name, net.dtype.name),
                 ("cost", model.cost, self.cost),
-                ("optimizer", extra["optimizer_name"].item() if "optimizer_name" in extra
-                 else None, self.optimizer.name),
-                ("batch_size", int(extra["batch_size"]) if "batch_size" in extra else None,
-                 self.batch_size))
+                ("optimizer", saved.choice("optimizer_name", set(OPTIMIZERS), default=None),
+                 self.optimizer.name),
+                ("batch_size", saved.integer("batch_size", 1, default=None), self.batch_size))
             if theirs != ours]
-        if mismatches or "rng_state" not in extra:
+        if mismatches or "rng_state" not in saved:
             raise ValueError(f"resume={path!s} does not hold a training state of this trainer: "
                              + ("; ".join(mismatches) or "it holds a network only"))
-        net.params[...] = saved.params
-        self._restore_state(model)
-        stopper.restore_state(extra)
-        if "run_epoch" not in extra:
+        stopper.restore_state(saved, net)
+        self._restore_state(model, saved)
+        net.params[...] = loaded.params
+        if "run_epoch" not in saved:
             return 0
-        if bool(extra["run_finished"]):
-            return int(extra["run_epochs"])
-        return int(extra["run_epoch"])
+        if saved.flag("run_finished"):
+            return saved.integer("run_epochs")
+        return saved.integer("run_epoch")
 
     def __repr__(self):
         return (f"Trainer({self.network!r}, cost={self.cost!r}, "
@@ -652,6 +681,8 @@ class _EarlyStopping:
         self.monitor = check_choice(monitor, monitors, "monitor")
         if self.monitor.startswith("val_") and not has_validation and patience is not None:
             raise ValueError(f"monitor={monitor!r} needs validation_data or validation_split")
+        if isinstance(min_delta, (bool, np.bool_)) or not isinstance(min_delta, numbers.Real):
+            raise TypeError(f"min_delta must be a real number >= 0; got {min_delta!r}")
         self.min_delta = float(min_delta)
         if not self.min_delta >= 0:
             raise ValueError(f"min_delta must be >= 0; got {min_delta}")
@@ -688,12 +719,32 @@ class _EarlyStopping:
             state["stopper_best_params"] = self.best_params
         return state
 
-    def restore_state(self, extra):
-        if "stopper_best" in extra:
-            self.best = float(extra["stopper_best"])
-            self.waited = int(extra["stopper_waited"])
-        if "stopper_best_params" in extra:
-            self.best_params = np.array(extra["stopper_best_params"])
+    def restore_state(self, saved, network):
+        """From a checkpoint's checked entries (a :class:`SavedState`)."""
+        if "stopper_best" in saved:
+            self.best = saved.real("stopper_best", -np.inf, np.inf)
+            self.waited = saved.integer("stopper_waited")
+        if "stopper_best_params" in saved:
+            self.best_params = saved.floats("stopper_best_params", network.params.shape,
+                                            network.dtype).copy()
+
+
+def _check_callbacks(callbacks):
+    """``callbacks`` as a list of callables (None: none)."""
+    expected = "an iterable of callables called as callback(trainer, epoch, logs)"
+    if callbacks is None:
+        return []
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)):
+        raise TypeError(f"callbacks must be {expected} (a list, even of one); got "
+                        f"{callbacks!r}")
+    try:
+        callbacks = list(callbacks)
+    except TypeError:
+        raise TypeError(f"callbacks must be {expected}; got {callbacks!r}") from None
+    for i, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(f"callbacks[{i}] must be callable; got {callback!r}")
+    return callbacks
 
 
 def _check_dropout(dropout, n_hidden):

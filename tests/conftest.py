@@ -1,5 +1,16 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+import fastbp
+
+# Child processes (subprocess, multiprocessing, mpiexec ranks) import the fastbp under
+# test, as this process does, not another installed copy whose Numba cache may be cold.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(Path(fastbp.__file__).resolve().parent.parent)]
+    + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 # Every valid (output activation, cost) pair: cross-entropies need their own output.
 OUTPUT_COST_PAIRS = [

@@ -33,6 +33,7 @@ def test_same_bits_for_every_thread_count(batch_size):
             assert history_n == history_1
 
 
+@pytest.mark.slow
 def test_same_bits_with_more_threads_than_cores():
     """In a fresh process with 8 Numba threads: 1, 3, 5 and 8 threads, the batch shared
     by samples or by neurons, give the same bits."""

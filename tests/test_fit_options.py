@@ -68,11 +68,21 @@ def test_callbacks_see_every_epoch_and_can_stop(data):
     (dict(patience=-1), ValueError, "patience must be >= 0"),
     (dict(patience=2, monitor="val_loss"), ValueError, "needs validation_data"),
     (dict(patience=2, monitor="f1"), ValueError, "monitor must be one of"),
-    (dict(callbacks=[1]), TypeError, "callbacks must be callables"),
+    (dict(callbacks=[1]), TypeError, r"callbacks\[0\] must be callable; got 1"),
+    (dict(callbacks=3), TypeError, "callbacks must be an iterable of callables"),
+    (dict(callbacks=print), TypeError, "callbacks must be an iterable .*a list, even of one"),
+    (dict(min_delta="a"), TypeError, "min_delta must be a real number >= 0; got 'a'"),
+    (dict(min_delta=[1]), TypeError, "min_delta must be a real number"),
+    (dict(min_delta=-1), ValueError, "min_delta must be >= 0"),
+    (dict(min_delta=np.nan), ValueError, "min_delta must be >= 0"),
 ])
 def test_bad_fit_arguments(data, kwargs, error, match):
     with pytest.raises(error, match=match):
         Trainer([6, 4, 2]).fit(*data, epochs=1, **kwargs)
+
+
+def test_no_callbacks(data):
+    assert len(Trainer([6, 4, 2]).fit(*data, epochs=2, callbacks=None)["loss"]) == 2
 
 
 @pytest.mark.parametrize("output,cost", [("softmax", "cross_entropy"), ("sigmoid", "quadratic")])

@@ -1,7 +1,9 @@
 """Model files: round trips, atomic writes, and a clear error for every bad file."""
 
+import io as pyio
 import os
 import pickle
+import zipfile
 
 import numpy as np
 import pytest
@@ -179,6 +181,20 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch, fail_in):
     load(path)
 
 
+def test_next_write_removes_stale_temporary_files(tmp_path):
+    """A kill between creating the temporary file and renaming it leaves
+    ``.m.npz.<token>.tmp`` behind; the next successful write of m.npz removes it, and
+    nothing else (other targets' temporaries, files that only look alike)."""
+    path = tmp_path / "m.npz"
+    left = [".m.npz.0123456789ab.tmp", ".m.npz.ffffffffffff.tmp"]
+    kept = [".other.npz.0123456789ab.tmp", ".m.npz.notatoken.tmp", "m.npz.0123456789ab.tmp",
+            ".m.npz.0123456789ab.tmp.bak"]
+    for name in left + kept:
+        (tmp_path / name).write_bytes(b"PK\x03\x04 half a file")
+    save(make_network(), path)
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + ["m.npz"])
+
+
 # Bad files -----------------------------------------------------------------------------
 
 def test_missing_file(tmp_path):
@@ -276,6 +292,80 @@ def test_missing_entry(model_file):
         load(model_file)
 
 
+def test_zip_bomb_is_refused_before_inflating(model_file, tmp_path, monkeypatch):
+    """A member that inflates to 256 MiB: refused from the directory alone, since model
+    files store their members uncompressed."""
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, array in raw_entries(model_file).items():
+            buffer = pyio.BytesIO()
+            np.save(buffer, array)
+            archive.writestr(name + ".npy", buffer.getvalue(), zipfile.ZIP_STORED)
+        with archive.open("extra/bomb.npy", "w", force_zip64=True) as member:
+            zeros = np.zeros(2**28, np.uint8)
+            np.lib.format.write_array_header_1_0(
+                member, np.lib.format.header_data_from_array_1_0(zeros))
+            chunk = bytes(2**22)
+            for _ in range(2**28 // 2**22):
+                member.write(chunk)
+    assert bomb.stat().st_size < 2**20
+    monkeypatch.setattr(io.np, "load", _never_called)
+    with pytest.raises(ModelFileError, match="'extra/bomb.npy' is compressed"):
+        load(bomb)
+
+
+def test_declared_sizes_beyond_the_file_are_refused(model_file, monkeypatch):
+    """A directory that declares a stored member of 1 GiB in a file of a few kB."""
+    content = bytearray(model_file.read_bytes())
+    entry = content.index(b"PK\x01\x02")  # the first central directory entry
+    content[entry + 20:entry + 28] = (2**30).to_bytes(4, "little") * 2  # both sizes
+    model_file.write_bytes(bytes(content))
+    monkeypatch.setattr(io.np, "load", _never_called)
+    with pytest.raises(ModelFileError, match=r"members declare \d+ bytes, more than the file"):
+        load(model_file)
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("np.load was called: the file was not refused beforehand")
+
+
+def _npy_bytes(array, shape=None):
+    """An .npy image of ``array``, its header declaring ``shape`` if given."""
+    header = np.lib.format.header_data_from_array_1_0(array)
+    if shape is not None:
+        header["shape"] = shape
+    buffer = pyio.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    buffer.write(array.tobytes())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("members,match", [
+    ([("extra/big.npy", _npy_bytes(np.zeros(4), shape=(2**40,)))],
+     r"declares shape \(1099511627776,\)"),
+    ([("extra/big.npy", _npy_bytes(np.zeros(4), shape=(2**31, 2**31, 2**31)))],
+     "declares shape"),
+    ([("extra/short.npy", _npy_bytes(np.zeros(4), shape=(3,)))], "declares shape"),
+    ([("extra/a.npy", _npy_bytes(np.zeros(1))), ("extra/a.npy", _npy_bytes(np.ones(1)))],
+     "appears twice"),
+    ([("extra/raw", b"0123")], "is not a NumPy array"),
+    ([("extra/junk.npy", b"\x93NUMPY\x01\x00junk")], "is not a NumPy array"),
+])
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_members_are_checked_before_reading(model_file, monkeypatch, members, match):
+    """Declared shapes must match the members' sizes, names must be unique .npy arrays:
+    all checked from the directory and the .npy headers, before any data is read."""
+    entries = raw_entries(model_file)
+    with zipfile.ZipFile(model_file, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in entries.items():
+            archive.writestr(name + ".npy", _npy_bytes(array))
+        for name, content in members:
+            archive.writestr(name, content)
+    monkeypatch.setattr(io.np, "load", _never_called)
+    with pytest.raises(ModelFileError, match=match):
+        load(model_file)
+
+
 UNPICKLED = []
 
 
@@ -294,7 +384,7 @@ def test_pickled_object_array_is_refused(model_file):
     arrays["extra/evil"] = np.array([Payload()], dtype=object)
     with open(model_file, "wb") as file:
         np.savez(file, **arrays)  # saving pickles the object array
-    with pytest.raises(ModelFileError, match="truncated, damaged or unreadable"):
+    with pytest.raises(ModelFileError, match="only pickle could read"):
         load(model_file)
     assert UNPICKLED == []
 

@@ -753,7 +753,7 @@ X4 = np.ones((4, 2))
     (lambda: Network([3, 2**62, 2]), ValueError, "more than can be held in memory"),
     # A zip member that is not .npy came back from np.load as bytes: AttributeError.
     (lambda: _load_bytes_now(_zip_with_raw_member()), ModelFileError,
-     r"entries \['format_version'\] are not NumPy arrays"),
+     r"member 'format_version' is not a NumPy array"),
 ])
 def test_found_examples(call, error, match):
     with pytest.raises(error, match=match):

@@ -13,7 +13,8 @@ import numba
 import numpy as np
 import pytest
 
-from fastbp import Trainer, _threads
+from fastbp import ConcurrentUseError, Network, Trainer, _threads
+from fastbp._exclusive import reading
 
 SEEDS = (1, 2)
 
@@ -81,6 +82,7 @@ print(json.dumps({{"layer": numba.threading_layer(),
 """
 
 
+@pytest.mark.slow
 def test_workqueue_layer_is_serialised_not_aborted():
     """In a process whose threading layer is ``workqueue``: no abort ("Concurrent access
     has been detected"), and the same bits as one after the other (and as here)."""
@@ -150,7 +152,9 @@ def test_lock_released_and_threads_restored_after_an_error(monkeypatch):
 
 
 def _regions_overlap(n_threads=4):
-    """Whether any two of ``n_threads`` threads were inside ``using_threads`` at once."""
+    """Whether any two of ``n_threads`` threads were inside ``using_threads`` at once
+    (seen by a counter: serialised regions can never raise it above one, however the
+    threads are scheduled)."""
     inside, overlapped = [0], [False]
     guard = threading.Lock()
 
@@ -171,9 +175,139 @@ def _regions_overlap(n_threads=4):
     return overlapped[0]
 
 
-@pytest.mark.parametrize("layer,may_overlap", [("workqueue", False), ("omp", True)])
-def test_serialised_regions_never_overlap(monkeypatch, layer, may_overlap):
+def _regions_all_inside_at_once(n_threads=4):
+    """Whether ``n_threads`` threads can all be inside ``using_threads`` together: each
+    waits inside for all the others (no race: the barrier waits for slow threads)."""
+    barrier = threading.Barrier(n_threads, timeout=120)
+    met = []
+
+    def region():
+        with _threads.using_threads(1):
+            barrier.wait()
+            met.append(True)
+
+    workers = [threading.Thread(target=region) for _ in range(n_threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return len(met) == n_threads
+
+
+def test_serialised_regions_never_overlap(monkeypatch):
     """Under (a stand-in for) workqueue, the regions of several threads run one at a
-    time; under omp they overlap."""
-    _fake_layer(monkeypatch, layer)
-    assert _regions_overlap() == may_overlap
+    time."""
+    _fake_layer(monkeypatch, "workqueue")
+    assert not _regions_overlap()
+
+
+def test_regions_run_together_where_the_layer_allows(monkeypatch):
+    """Under omp, the regions of several threads are not serialised."""
+    _fake_layer(monkeypatch, "omp")
+    assert _regions_all_inside_at_once()
+
+
+# -- one Trainer or Network, two threads --------------------------------------------------
+
+def _inside_fit(trainer, X, y):
+    """Start ``trainer.fit`` in a thread and hold it inside, in an epoch callback, until
+    the returned ``release`` is called: no race, the test decides every moment."""
+    inside, leave, errors = threading.Event(), threading.Event(), []
+
+    def callback(trainer, epoch, logs):
+        if epoch == 0:
+            inside.set()
+            assert leave.wait(60)
+
+    def work():
+        try:
+            trainer.fit(X, y, epochs=2, callbacks=[callback])
+        except Exception as error:  # noqa: BLE001 (re-raised in the main thread)
+            errors.append(error)
+            inside.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    assert inside.wait(600)  # the first fit may compile kernels
+
+    def release():
+        leave.set()
+        worker.join()
+        if errors:
+            raise errors[0]
+
+    return release
+
+
+def test_a_trainer_used_by_a_second_thread_during_fit_raises(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    trainer = Trainer([5, 6, 3], seed=0)
+    before = trainer.network.params.copy()
+    calls = {
+        "fit": lambda: trainer.fit(X, y, epochs=1),
+        "partial_fit": lambda: trainer.partial_fit(X, y),
+        "evaluate": lambda: trainer.evaluate(X, y),
+        "score": lambda: trainer.score(X, y),
+        "gradients": lambda: trainer.gradients(X, y),
+        "save": lambda: trainer.save(tmp_path / "m.npz"),
+        "predict": lambda: trainer.predict(X),
+        "predict_proba": lambda: trainer.predict_proba(X),
+        "network.forward": lambda: trainer.network.forward(X),
+        "network.weights =": lambda: setattr(trainer.network, "weights",
+                                             list(trainer.network.weights)),
+        "network.initialize": lambda: trainer.network.initialize(0),
+        "another trainer of the network": lambda: Trainer(trainer.network).fit(X, y, epochs=1),
+    }
+    release = _inside_fit(trainer, X, y)
+    try:
+        during = trainer.network.params.copy()
+        for name, call in calls.items():
+            with pytest.raises(ConcurrentUseError, match="in use by another thread"):
+                call()
+            np.testing.assert_array_equal(trainer.network.params, during, err_msg=name)
+    finally:
+        release()
+    assert not np.array_equal(trainer.network.params, before)  # the first fit completed
+    assert not (tmp_path / "m.npz").exists()
+    # Free again, for any thread; other objects were never blocked.
+    trainer.evaluate(X, y)
+    Network([5, 3]).forward(X)
+
+
+def test_the_thread_in_fit_may_use_its_trainer_from_a_callback(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    trainer = Trainer([5, 6, 3], seed=0)
+    seen = []
+    trainer.fit(X, y, epochs=2, callbacks=[lambda t, e, logs: seen.append(
+        (t.evaluate(X, y), t.predict(X).shape, t.save(tmp_path / f"{e}.npz")))])
+    assert len(seen) == 2 and (tmp_path / "1.npz").exists()
+
+
+def test_readers_share_a_network_and_exclude_changes():
+    """Two threads may run forward on one Network at once; a change waits for no one
+    and is refused while another thread reads."""
+
+    net = Network([3, 2], seed=0)
+    X = np.ones((2, 3))
+    inside, leave = threading.Event(), threading.Event()
+
+    def reader():
+        with reading(net, "test"):
+            inside.set()
+            leave.wait(60)
+
+    worker = threading.Thread(target=reader)
+    worker.start()
+    inside.wait(60)
+    try:
+        net.forward(X)  # another reader: fine
+        with pytest.raises(ConcurrentUseError, match="setting Network.weights: .*reading it"):
+            net.weights = list(net.weights)
+        with pytest.raises(ConcurrentUseError):
+            Trainer(net, "quadratic").fit(X, X[:, :2], epochs=1)
+    finally:
+        leave.set()
+        worker.join()
+    net.weights = list(net.weights)

@@ -21,6 +21,8 @@ Buffers (see ``layout``): ``params`` holds W[l] and b[l]; ``a_ws`` and ``d_ws`` 
 activations and deltas of a batch of up to ``cap`` samples.
 """
 
+import math
+
 import numpy as np
 from numba import prange
 
@@ -34,7 +36,7 @@ from .dropout import drop_outputs, multiply_by_dropped_derivative
 from .gemm import PACK_SIZE
 from .simd import PANEL
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
-from .optimizers import ETA, SGD, WEIGHT_DECAY, update_rows
+from .optimizers import ADAM, BETA1, EPSILON, ETA, MU, SGD, WEIGHT_DECAY, update_rows
 
 
 NO_DROPOUT = np.zeros(0)  # rates for kernels that run without dropout
@@ -340,6 +342,58 @@ def apply_update(params, table, grad, state1, state2, optimizer, hyper, t, m, n_
 
 
 @jit
+def update_bounds(optimizer, hyper, t, g_max, w_max, s_max):
+    """Bounds on max|params| and on the optimiser's state after one update, from bounds
+    before it: ``g_max`` on the entries of the batch-mean gradient (without weight
+    decay), ``w_max`` on |params|, ``s_max`` on |state1| and sqrt|state2|. Returns
+    (w_max, s_max) after the update; the divergence guard compares them to its limit.
+
+    With g = g_max + lambda w_max: SGD moves a parameter by at most eta g; momentum's
+    velocity is at most mu s_max + eta g, and Nesterov's step that plus eta g; Adam's
+    moments stay below max(s_max, g) and its step below eta s1 / ((1 - beta1^t) eps).
+    """
+    eta = hyper[ETA]
+    g = g_max + hyper[WEIGHT_DECAY] * w_max
+    if optimizer == SGD:
+        return w_max + eta * g, s_max
+    if optimizer == ADAM:
+        s_next = max(s_max, g)
+        return w_max + eta * s_next / ((1.0 - hyper[BETA1] ** t) * hyper[EPSILON]), s_next
+    s_next = hyper[MU] * s_max + eta * g
+    return w_max + s_next + eta * g, s_next
+
+
+@jit(parallel=True)
+def parameter_magnitude(params, state1, state2, optimizer, magnitude, n_shards):
+    """(max|params|, max(|state1|, sqrt|state2|)), NaN counted as infinity: the exact
+    values ``update_bounds`` starts from. ``magnitude`` is a (n_shards, 2) scratch."""
+    n = params.shape[0]
+    for shard in prange(n_shards):
+        i0, i1 = _shard_bounds(shard, n_shards, n)
+        magnitude[shard, 0] = max_abs_range(params, i0, i1 - i0, 0.0)
+        s = 0.0
+        if optimizer != SGD:  # plain SGD keeps no state
+            s = max_abs_range(state1, i0, i1 - i0, 0.0)
+            s = max(s, math.sqrt(max_abs_range(state2, i0, i1 - i0, 0.0)))
+        magnitude[shard, 1] = s
+    w_max = 0.0
+    s_max = 0.0
+    for shard in range(n_shards):
+        w_max = max(w_max, magnitude[shard, 0])
+        s_max = max(s_max, magnitude[shard, 1])
+    return w_max, s_max
+
+
+@jit
+def bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
+    """Whether the update's bounds (see ``update_bounds``) stay below ``limit``; Adam's
+    second moment holds squares, so its bound squared must too."""
+    w_next, s_next = update_bounds(optimizer, hyper, t, g_max, w_max, s_max)
+    s_bound = s_next * s_next if optimizer == ADAM else s_next
+    return w_next < limit and s_bound < limit
+
+
+@jit
 def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first_batch,
                 last_batch, optimizer, hyper, t0, grad, state1, state2, a_ws, d_ws,
                 sample_cost, sample_correct, batch_cost, batch_correct, pack_ws, n_shards,
@@ -361,12 +415,20 @@ def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first
     the update is bounded, i.e. every activation and delta is finite and
     max(eta, 1) * m * max|D| * max(|A|, ``x_max``) (a bound on each entry of eta times
     the batch sum of BP4) stays below ``UPDATE_LIMIT``. Otherwise the epoch stops before
-    that update, so the parameters hold the result of the last finite step.
+    that update, so the parameters hold the result of the last finite step. With weight
+    decay, momentum or Adam, which move the parameters by more than the gradient, the
+    parameters and the optimiser's state after the update are bounded too: bounds
+    carried from step to step by ``update_bounds``, and, where those reach the limit
+    (and at the first step of a call), the exact maxima (``parameter_magnitude``, one
+    pass over the parameters). Plain SGD keeps the bound above alone: a step moves a
+    weight by less than the limit, which is 1e8 times below float32's largest value.
     ``magnitude`` is a (n_shards, 2) scratch array. Returns the index of the first batch
     not applied: ``last_batch`` when all were.
     """
     n = order.shape[0]
     limit = UPDATE_LIMIT_32 if params.itemsize == 4 else UPDATE_LIMIT_64
+    w_max = np.inf  # bounds on |params| and on the state, taken exactly when needed
+    s_max = np.inf
     for b in range(first_batch, last_batch):
         start = b * batch_size
         m = min(batch_size, n - start)
@@ -395,6 +457,14 @@ def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first
             d_max = max(d_max, magnitude[shard, 1])
         if not (abs(total) < np.inf and max(hyper[ETA], 1.0) * m * d_max * a_max < limit):
             return b
+        if optimizer != SGD or hyper[WEIGHT_DECAY] != 0:  # plain SGD: bounded above
+            g_max = d_max * a_max
+            if not bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
+                w_max, s_max = parameter_magnitude(params, state1, state2, optimizer,
+                                                   magnitude, n_shards)
+                if not bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
+                    return b
+            w_max, s_max = update_bounds(optimizer, hyper, t, g_max, w_max, s_max)
         gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, state1, state2,
                       optimizer, hyper, t, pack_ws, n_shards)
     return last_batch
