@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent("""
     rng = np.random.default_rng(0)
     X = rng.random((3000, 50), dtype=np.float32)
     y = rng.integers(0, 10, 3000)
-    trainer = Trainer([50, 40, 30, 10], batch_size=7, seed=0)
+    trainer = Trainer([50, 40, 30, 10], batch_size=7, seed=0, threads=1)  # one call an epoch
     trainer.fit(X, y, epochs=1)                 # compiles, allocates the workspaces
 
     def allocations(n_samples, epochs):
@@ -61,7 +61,8 @@ PEAK_SCRIPT = textwrap.dedent("""
     X = rng.random((2000, 300), dtype=np.float32)
     y = rng.integers(0, 10, 2000)
     trainer = Trainer([300, 1500, 10], batch_size=64, seed=0, threads=2)
-    Trainer([300, 20, 10], batch_size=64, seed=0, threads=2).fit(X[:64], y[:64], epochs=1)
+    # Compile first (by neurons, as this network's layers are shared on two threads).
+    Trainer([300, 1500, 10], batch_size=64, seed=0, threads=2).fit(X[:64], y[:64], epochs=1)
     tracemalloc.start()
     trainer.fit(X, y, epochs=2)   # the first fit: workspaces are allocated in it
     peak = tracemalloc.get_traced_memory()[1]
