@@ -95,17 +95,20 @@ class Pace:
     def __init__(self, threads, most, work=0.0):
         self.counts = [threads] if threads is not None else thread_counts(most)
         self.best = self.counts[0]
-        if self.adaptive:
-            wanted = min(most, max(1, int(work // WORK_PER_THREAD)))
-            if wanted > 1:
-                wanted = min(wanted, free_cores())
-            self.best = max(n for n in self.counts if n <= wanted)
         self.seconds = {n: deque(maxlen=3) for n in self.counts}  # per batch, recent calls
         self.interval = FIRST_INTERVAL
         self.since_probe = 0
         self.turn = 0  # which other count the next probe tries
         self.tried = set()  # counts measured, or passed over for want of free cores
         self.warm = False
+        if self.adaptive:
+            wanted = min(most, max(1, int(work // WORK_PER_THREAD)))
+            if wanted > 1:
+                wanted = min(wanted, free_cores())
+            self.best = max(n for n in self.counts if n <= wanted)
+            # Fewer threads than the work calls for are tried later, as losers are: a
+            # large step on too few threads costs most when a fit is short.
+            self.tried.update(n for n in self.counts if n < self.best)
 
     @property
     def adaptive(self):

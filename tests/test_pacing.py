@@ -113,3 +113,12 @@ def test_threads_none_survives_save_and_load(tmp_path):
     fixed = Trainer([4, 3, 2], seed=0, threads=1)
     fixed.save(tmp_path / "fixed.npz")
     assert Trainer.load(tmp_path / "fixed.npz").threads == 1
+
+
+def test_a_large_step_starts_on_all_free_cores_and_tries_fewer_later(free):
+    pace = Pace(None, 4, work=1e12)
+    used = run(pace, {1: 3.0, 2: 2.0, 4: 1.0}, 3 + FIRST_INTERVAL)
+    assert used[:3] == [4, 4, 4]  # no trial of fewer threads straight away
+    assert pace.best == 4
+    used = run(pace, {1: 0.5, 2: 2.0, 4: 1.0}, 2 * MAX_INTERVAL)
+    assert pace.best == 1  # but one is tried, and kept when it wins
