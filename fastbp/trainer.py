@@ -13,6 +13,7 @@ from ._exclusive import trainer_method
 from ._interrupt import DeferredInterrupt
 from ._saved_state import SavedState, check_optimizer_state
 from ._threads import check_threads, max_threads, using_threads
+from ._warn import warn_user
 from ._validation import (check_choice, check_dtype, check_inputs, check_int,
                           check_positive_float, check_sample_weight, check_targets)
 from .kernels.costs import COST_CODES
@@ -28,6 +29,15 @@ from .pacing import Pace
 from .progress import Progress
 
 _NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
+# Inputs with max |X| above this look unscaled: the initialisation assumes inputs of
+# order 1, and 0-255 pixels saturate or kill the first layer. Not 10: standardised
+# data with heavy tails reaches 10 standard deviations.
+UNSCALED_INPUT = 20.0
+# The first epoch's loss counts as unmoved below this relative change, checked only
+# when the epoch made at least MIN_STEPS_TO_JUDGE updates (a few small steps may
+# legitimately move the loss little).
+UNMOVED_LOSS = 1e-4
+MIN_STEPS_TO_JUDGE = 10
 
 class TrainingDiverged(ArithmeticError):
     """Training stopped because a step's cost or update was not finite.
@@ -108,6 +118,11 @@ class Trainer:
         Per-epoch ``loss`` (mean cost over the epoch's samples, each taken before the
         update of its batch), ``learning_rate`` and, when training a classifier,
         ``accuracy``, over all calls of :meth:`fit`.
+    stopped_epoch, best_epoch : int or None
+        When the last :meth:`fit` stopped early (``patience``): the epoch it stopped
+        at, and the epoch with the best monitored value, whose weights were restored
+        with ``restore_best_weights`` (both counted from 1 over the trainer's life, as
+        the verbose table); None otherwise.
     """
 
     def __init__(self, network, cost="cross_entropy", *, learning_rate=0.1, batch_size=32,
@@ -154,6 +169,7 @@ class Trainer:
         self.progress = progress if progress is None else bool(progress)
         Progress.check(self.progress)
         self.history = {"loss": []}
+        self.stopped_epoch = self.best_epoch = None
         self._rng = np.random.default_rng(seed)
         self._by_neuron = None  # share layers by neurons: None decides per thread count
         self._workspaces = {}
@@ -194,7 +210,8 @@ class Trainer:
     def fit(self, X, y, *, epochs=None, sample_weight=None, class_weight=None,
             validation_data=None, validation_split=0.0, patience=None, monitor=None,
             min_delta=0.0, restore_best_weights=True, callbacks=(), checkpoint=None,
-            checkpoint_every=1, resume=None, on_divergence="raise"):
+            checkpoint_every=1, resume=None, on_divergence="raise", verbose=None,
+            progress=None):
         """Train for ``epochs`` epochs (default: ``self.epochs``), continuing from the
         network's current weights and the optimiser's state.
 
@@ -240,6 +257,9 @@ class Trainer:
             :func:`fastbp.kernels.step.train_epoch`), training stops with the weights of
             the last finite step; "raise" then raises :class:`TrainingDiverged`, "stop"
             returns the history and records where in ``self.diverged``.
+        verbose, progress : bool or None
+            Override the constructor's ``verbose`` and ``progress`` for this call
+            (None: the constructor's).
 
         Returns
         -------
@@ -249,14 +269,33 @@ class Trainer:
 
         Notes
         -----
+        A RuntimeWarning says when max |X| exceeds 20 (unscaled inputs), and when the
+        trainer's first epoch left its loss where it started: the mean cost of the
+        epoch's first mini-batch, measured before the first update and again after the
+        epoch, changed by less than 1e-4 relative (judged when the epoch made at least
+        10 updates). When early stopping stops, ``stopped_epoch`` and ``best_epoch``
+        (counted from 1 over the trainer's life) say which epoch stopped and which
+        epoch's weights were kept; with ``verbose`` a line says so.
+
         Ctrl-C stops training after the step under way and returns the history so far;
         ``self.interrupted`` is then True and the model holds the weights of the last
         completed step (a second Ctrl-C interrupts at once).
         """
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", minimum=0)
+        verbose = self.verbose if verbose is None else bool(verbose)
+        if progress is None:
+            progress = self.progress
+        else:
+            progress = bool(progress)
+            Progress.check(progress)
         check_choice(on_divergence, {"raise", "stop"}, "on_divergence")
         checkpoint_every = check_int(checkpoint_every, "checkpoint_every", minimum=1)
         X, Y, classification, x_max = self._check_data(X, y, return_max=True)
+        if x_max is not None and x_max > UNSCALED_INPUT:
+            warn_user(f"X looks unscaled: max |X| is {x_max:g}, while the network's "
+                      f"initialisation expects inputs of order 1, and training may stall. "
+                      f"Scale X, e.g. divide pixels by 255 or use "
+                      f"sklearn.preprocessing.StandardScaler.")
         weight = check_sample_weight(sample_weight, class_weight, y, X.shape[0])
         validation = self._validation(X, Y, validation_data, validation_split)
         if validation_split:
@@ -282,19 +321,26 @@ class Trainer:
         rates = self._dropout_rates()
         self.stop_training = self.interrupted = False
         self.diverged = None
+        self.stopped_epoch = self.best_epoch = None
         comm = self.comm
         root = comm.rank == 0
         parallel = None
         if comm.size > 1:
             parallel = DataParallelSteps(self, comm, cap)
             self._share_state_of_rank_0()
-        progress = Progress(self.progress if root else False, epochs - first_epoch, n_batches)
+        progress = Progress(progress if root else False, epochs - first_epoch, n_batches)
+        # The trainer's first epoch: is its loss moved? (one process only: shards differ)
+        judge = (not self.history["loss"] and opt.epoch == 0 and comm.size == 1
+                 and n_batches >= MIN_STEPS_TO_JUDGE and epochs > first_epoch)
         announce_compilation(train_epoch)
         with DeferredInterrupt() as interrupt:
             try:
                 for epoch in range(first_epoch, epochs):
                     logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
                     order = self._rng.permutation(n)
+                    if judge:
+                        first_batch = (X[order[:cap]], Y[order[:cap]], classification)
+                        loss_before = self._loss_of(*first_batch)
                     hyper = opt.hyper(opt.epoch)
                     calls = self._pace.calls(n_batches, progress.batches_per_update(n_batches))
                     for b0, b1, threads in calls:
@@ -336,11 +382,20 @@ class Trainer:
                         history.setdefault(key, []).append(value)
                         self.history.setdefault(key, []).append(value)
                     progress.epoch_done(logs)
-                    if self.verbose and root:
+                    if verbose and root:
                         progress.write(self._epoch_line(len(self.history["loss"]), logs))
+                    if judge:
+                        judge = False
+                        self._warn_if_unmoved(loss_before, self._loss_of(*first_batch))
                     for callback in callbacks:
                         callback(self, epoch, logs)
-                    stop = stopper.update(logs, net) or self.stop_training
+                    stop = stopper.update(logs, net, len(self.history["loss"]))
+                    if stop:
+                        self.stopped_epoch = len(self.history["loss"])
+                        self.best_epoch = stopper.best_epoch
+                        if verbose and root:
+                            progress.write(stopper.describe(self.stopped_epoch))
+                    stop = stop or self.stop_training
                     finished = stop or epoch + 1 == epochs
                     if checkpoint is not None and root and (
                             finished or (epoch + 1) % checkpoint_every == 0):
@@ -367,6 +422,19 @@ class Trainer:
         else:
             stopper.restore(net)
         return history
+
+    def _loss_of(self, X, Y, classification):
+        """Mean cost of the current network on a few checked samples."""
+        X = np.ascontiguousarray(X, dtype=self.network.dtype)  # rows of a memmap too
+        return self._evaluate_checked(X, Y, classification)["loss"]
+
+    def _warn_if_unmoved(self, before, after):
+        if before > 0 and abs(after - before) < UNMOVED_LOSS * before:
+            warn_user(f"the training loss has not moved in the first epoch: the first "
+                      f"mini-batch's loss was {before:.6g} before training and {after:.6g} "
+                      f"after the epoch (relative change below {UNMOVED_LOSS:g}). Check "
+                      f"that X is scaled and try a larger learning_rate (now "
+                      f"{self.learning_rate:g}).")
 
     @property
     def threads_chosen(self):
@@ -690,10 +758,11 @@ class _EarlyStopping:
         self.sign = -1.0 if self.monitor.endswith("accuracy") else 1.0  # minimise sign*value
         self.best = np.inf
         self.best_params = None
+        self.best_epoch = None  # counted from 1 over the trainer's life
         self.waited = 0
 
-    def update(self, logs, network):
-        """Record an epoch; True when training should stop."""
+    def update(self, logs, network, epoch):
+        """Record epoch ``epoch`` (counted from 1); True when training should stop."""
         if self.patience is None:
             return False
         if self.monitor not in logs:
@@ -701,12 +770,22 @@ class _EarlyStopping:
                              f"has {sorted(logs)}")
         value = self.sign * logs[self.monitor]
         if value < self.best - self.min_delta:
-            self.best, self.waited = value, 0
+            self.best, self.waited, self.best_epoch = value, 0, epoch
             if self.restore_best_weights:
                 self.best_params = network.params.copy()
             return False
         self.waited += 1
         return self.waited >= self.patience  # as Keras: patience epochs without improvement
+
+    def describe(self, stopped_epoch):
+        """The line printed when training stops early."""
+        kept = (f"restored the weights of epoch {self.best_epoch}"
+                if self.best_params is not None else
+                f"kept the last weights (the best {self.monitor} was at epoch "
+                f"{self.best_epoch})")
+        return (f"early stopping at epoch {stopped_epoch}: {self.monitor} has not improved "
+                f"by more than {self.min_delta:g} for {self.patience} epochs; {kept} "
+                f"({self.monitor} {self.sign * self.best:.6f})")
 
     def restore(self, network):
         if self.best_params is not None:
@@ -715,6 +794,8 @@ class _EarlyStopping:
     def state(self):
         """Entries for a checkpoint."""
         state = {"stopper_best": self.best, "stopper_waited": self.waited}
+        if self.best_epoch is not None:
+            state["stopper_best_epoch"] = self.best_epoch
         if self.best_params is not None:
             state["stopper_best_params"] = self.best_params
         return state
@@ -724,6 +805,7 @@ class _EarlyStopping:
         if "stopper_best" in saved:
             self.best = saved.real("stopper_best", -np.inf, np.inf)
             self.waited = saved.integer("stopper_waited")
+            self.best_epoch = saved.integer("stopper_best_epoch", 1, default=None)
         if "stopper_best_params" in saved:
             self.best_params = saved.floats("stopper_best_params", network.params.shape,
                                             network.dtype).copy()
