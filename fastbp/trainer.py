@@ -180,7 +180,8 @@ class Trainer:
         """(X, Y, whether y holds labels), converted; with ``return_max`` also max |X|."""
         net = self.network
         X, x_max = check_inputs(X, net.sizes[0], net.dtype, return_max=True)
-        Y, labels = check_targets(y, X.shape[0], net.sizes[-1], net.dtype)
+        Y, labels = check_targets(y, X.shape[0], net.sizes[-1], net.dtype,
+                                  float_labels=self.cost != "quadratic")
         checked = X, Y, labels or self.cost != "quadratic"
         return checked + (x_max,) if return_max else checked
 
@@ -219,7 +220,9 @@ class Trainer:
         ----------
         X : array-like, shape (n_samples, n_0)
         y : array-like, shape (n_samples,) or (n_samples, n_L)
-            Integer class labels (one-hot encoded internally), or the target matrix.
+            Integer class labels (one-hot encoded internally), or the target matrix. A
+            1-D float y is one target of values for the quadratic cost (as scikit-learn's
+            regressors read it), class labels for the cross-entropies.
         sample_weight : array-like, shape (n_samples,), optional
             Non-negative weights: a sample's cost and its share of the gradient are
             multiplied by its weight (the batch's sum is still divided by the batch size).
