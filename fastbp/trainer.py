@@ -593,16 +593,24 @@ class Trainer:
     _OPTIMIZER_SETTINGS = ("name", "momentum", "nesterov", "beta1", "beta2", "epsilon",
                            "weight_decay", "schedule", "step_size", "gamma", "horizon")
 
+    # Prefixes of the names the trainer itself writes under extra/.
+    _OWN_PREFIXES = ("history_", "run_", "stopper_", "optimizer_")
+
     @trainer_method(changes_network=False)
-    def save(self, path):
+    def save(self, path, *, extra=None):
         """Write the network, the cost, the settings and the optimiser's state (with the
         shuffling generator's) to a self-describing ``.npz`` file, atomically; see
-        :mod:`fastbp.io`. :meth:`load` continues training exactly where this left off."""
-        self._save(path)
+        :mod:`fastbp.io`. :meth:`load` continues training exactly where this left off.
 
-    def _save(self, path, run=None, stopper=None):
-        """``save``, with a checkpoint's progress of its ``fit`` call (``run``) and the
-        early-stopping state."""
+        ``extra``: entries of the caller's own (class names, say), stored as
+        ``extra/<name>`` and read back with :func:`fastbp.io.load`; a name the trainer
+        writes itself is refused."""
+        self._save(path, extra=extra)
+
+    def _save(self, path, run=None, stopper=None, extra=None):
+        """``save``, with a checkpoint's progress of its ``fit`` call (``run``), the
+        early-stopping state and the caller's ``extra`` entries."""
+        callers = extra or {}
         opt = self.optimizer
         extra = {key: getattr(self, key) for key in self._SETTINGS}
         extra["threads"] = 0 if self._pace.adaptive else self.threads  # 0: threads=None
@@ -620,7 +628,12 @@ class Trainer:
         state = {}
         if opt.state is not None:
             state = {"state1": opt.state[1], "state2": opt.state[2]}
-        io.save(self.network, path, cost=self.cost, optimizer_state=state, extra=extra)
+        clashes = sorted(key for key in callers
+                         if key in extra or str(key).startswith(self._OWN_PREFIXES))
+        if clashes:
+            raise ValueError(f"extra names {clashes} are the trainer's own; choose others")
+        io.save(self.network, path, cost=self.cost, optimizer_state=state,
+                extra={**extra, **callers})
 
     @classmethod
     def load(cls, path, *, threads=None):
@@ -628,9 +641,13 @@ class Trainer:
         :func:`fastbp.io.save`, which gets default settings). ``threads`` overrides the
         saved thread count (results do not depend on it). Every saved setting and state
         is checked; a wrong one is a :class:`fastbp.ModelFileError` naming it."""
+        return cls._from_loaded(io.load(path), path, threads)
+
+    @classmethod
+    def _from_loaded(cls, model, path, threads=None):
+        """``load`` of a file already read by :func:`fastbp.io.load`."""
         if threads is not None:
             threads = check_threads(threads)
-        model = io.load(path)
         if "learning_rate" not in model.extra:  # a network saved by fastbp.io.save
             implied = {a: c for c, a in OUTPUT_ACTIVATION.items()}
             cost = model.cost or implied.get(model.network.activations[-1], "quadratic")
