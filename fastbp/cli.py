@@ -235,8 +235,9 @@ def build_parser():
                             "(default: 0)")
     train.add_argument("--lr-schedule", default="constant", choices=SCHEDULES,
                        help="learning rate over the epochs: constant, step (times 0.1 every "
-                            "10 epochs) or cosine (annealed over --epochs) (default: "
-                            "constant)")
+                            "10 epochs), cosine (annealed over --epochs), invscaling "
+                            "(divided by (samples seen + 1)^0.5) or adaptive (divided by 5 "
+                            "each time --patience runs out) (default: constant)")
     train.add_argument("--dropout", type=float, default=0.0,
                        help="dropout rate of the hidden layers during training (default: 0)")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

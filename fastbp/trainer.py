@@ -77,7 +77,9 @@ class Trainer:
         With ``momentum``, ``nesterov``, ``beta1``, ``beta2``, ``epsilon``,
         ``weight_decay`` (an L2 penalty on the weights), and the learning-rate schedule
         ``lr_schedule`` ("constant", "step": times ``lr_gamma`` every ``lr_step_size``
-        epochs, "cosine": annealed over ``epochs``): see :class:`fastbp.optim.Optimizer`.
+        epochs, "cosine": annealed over ``epochs``, "invscaling": divided by (samples
+        seen + 1) ** ``power_t``, "adaptive": divided by 5 each time early stopping's
+        ``patience`` runs out, until 1e-6): see :class:`fastbp.optim.Optimizer`.
         The optimiser's state carries over between calls of :meth:`fit`.
     batch_size : int
         Samples per mini-batch; the last batch of an epoch may be shorter.
@@ -88,6 +90,8 @@ class Trainer:
         among 1, 2, 4, ... and all cores (``NUMBA_NUM_THREADS``), and followed as the
         load of the machine changes (see :mod:`fastbp.pacing`); ``threads_chosen`` says
         which. Results are bit-identical whatever the number.
+    shuffle : bool
+        Visit the samples in a new random order every epoch (False: in their order).
     seed : int or None
         Seeds the shuffling (and the network's initialisation when built from sizes):
         epoch e visits the samples in the order of the e-th
@@ -129,8 +133,8 @@ class Trainer:
                  epochs=10, threads=None, seed=None, activation="relu",
                  output_activation=None, dtype=np.float32, optimizer="sgd", momentum=0.0,
                  nesterov=False, beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0,
-                 lr_schedule="constant", lr_step_size=10, lr_gamma=0.1, dropout=0.0,
-                 verbose=False, progress=None, comm=None):
+                 lr_schedule="constant", lr_step_size=10, lr_gamma=0.1, power_t=0.5,
+                 dropout=0.0, shuffle=True, verbose=False, progress=None, comm=None):
         self.cost = check_choice(cost, set(COST_CODES), "cost")
         if isinstance(network, Network):
             self.network = network
@@ -152,7 +156,7 @@ class Trainer:
                                    nesterov=nesterov, beta1=beta1, beta2=beta2, epsilon=epsilon,
                                    weight_decay=weight_decay, schedule=lr_schedule,
                                    step_size=lr_step_size, gamma=lr_gamma,
-                                   horizon=max(self.epochs, 1))
+                                   horizon=max(self.epochs, 1), power_t=power_t)
         self.comm = get_comm(comm)
         if threads is None and self.comm.size > 1:  # no oversubscription
             threads = max(1, min(max_threads(), usable_cores() // self.comm.processes_on_node))
@@ -161,6 +165,7 @@ class Trainer:
         self._pace = Pace(None if threads is None else self.threads, self.threads,
                           work=6.0 * self.network.n_params * self.batch_size)
         self.seed = seed
+        self.shuffle = bool(shuffle)
         self.dropout = _check_dropout(dropout, self.network.n_layers - 1)
         # The masks' seed: from the user's seed, but a stream apart from the shuffling.
         self._drop_seed = int(np.random.SeedSequence(seed).generate_state(2, np.uint32)
@@ -340,7 +345,8 @@ class Trainer:
             try:
                 for epoch in range(first_epoch, epochs):
                     logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
-                    order = self._rng.permutation(n)
+                    order = (self._rng.permutation(n) if self.shuffle
+                             else np.arange(n, dtype=np.int64))
                     if judge:
                         first_batch = (X[order[:cap]], Y[order[:cap]], classification)
                         loss_before = self._loss_of(*first_batch)
@@ -372,6 +378,7 @@ class Trainer:
                     if self.diverged is not None or b1 < n_batches:
                         break
                     opt.epoch += 1
+                    opt.samples += n
                     logs["loss"] = float(batch_cost.sum() / n)
                     if classification:
                         logs["accuracy"] = float(batch_correct.sum() / n)
@@ -393,6 +400,12 @@ class Trainer:
                     for callback in callbacks:
                         callback(self, epoch, logs)
                     stop = stopper.update(logs, net, len(self.history["loss"]))
+                    if stop and opt.plateau():  # "adaptive": a lower rate, not a stop
+                        stop, stopper.waited = False, 0
+                        if verbose and root:
+                            progress.write(f"{stopper.monitor} has not improved for "
+                                           f"{stopper.patience} epochs: learning rate "
+                                           f"{opt.learning_rate_at(opt.epoch):.6g}")
                     if stop:
                         self.stopped_epoch = len(self.history["loss"])
                         self.best_epoch = stopper.best_epoch
@@ -463,8 +476,9 @@ class Trainer:
             for buffer in opt.state[1:]:
                 comm.bcast(buffer)
         state = comm.bcast_object((self._rng.bit_generator.state, self._drop_seed, opt.t,
-                                   opt.epoch))
-        self._rng.bit_generator.state, self._drop_seed, opt.t, opt.epoch = state
+                                   opt.epoch, opt.samples, opt.scale))
+        (self._rng.bit_generator.state, self._drop_seed, opt.t, opt.epoch, opt.samples,
+         opt.scale) = state
 
     def _dropout_rates(self):
         """Dropout rate per layer row for the kernels (the output layer's is 0), or an
@@ -589,9 +603,10 @@ class Trainer:
 
     # -- files --------------------------------------------------------------------------
 
-    _SETTINGS = ("learning_rate", "batch_size", "epochs", "threads")
+    _SETTINGS = ("learning_rate", "batch_size", "epochs", "threads", "shuffle")
     _OPTIMIZER_SETTINGS = ("name", "momentum", "nesterov", "beta1", "beta2", "epsilon",
-                           "weight_decay", "schedule", "step_size", "gamma", "horizon")
+                           "weight_decay", "schedule", "step_size", "gamma", "horizon",
+                           "power_t")
 
     # Prefixes of the names the trainer itself writes under extra/.
     _OWN_PREFIXES = ("history_", "run_", "stopper_", "optimizer_")
@@ -616,6 +631,7 @@ class Trainer:
         extra["threads"] = 0 if self._pace.adaptive else self.threads  # 0: threads=None
         extra.update({f"optimizer_{key}": getattr(opt, key) for key in self._OPTIMIZER_SETTINGS})
         extra.update(optimizer_t=opt.t, optimizer_epoch=opt.epoch,
+                     optimizer_samples=opt.samples, optimizer_scale=opt.scale,
                      rng_state=json.dumps(self._rng.bit_generator.state),
                      dropout=np.asarray(self.dropout, dtype=np.float64),
                      dropout_seed=self._drop_seed)
@@ -689,7 +705,8 @@ class Trainer:
             lr_schedule=saved.choice("optimizer_schedule", set(SCHEDULES), default="constant"),
             lr_step_size=saved.integer("optimizer_step_size", 1, default=10),
             lr_gamma=saved.real("optimizer_gamma", 0, inf, default=0.1, **positive),
-            dropout=dropout)
+            power_t=saved.real("optimizer_power_t", 0, inf, default=0.5, high_open=True),
+            shuffle=saved.flag("shuffle", default=True), dropout=dropout)
         opt = trainer.optimizer
         opt.horizon = saved.integer("optimizer_horizon", 1, default=opt.horizon)
         trainer._restore_state(model, saved)
@@ -702,6 +719,8 @@ class Trainer:
         opt = self.optimizer
         drop_seed = saved.integer("dropout_seed", 0, 2**63 - 1, default=self._drop_seed)
         t, epoch = saved.integer("optimizer_t"), saved.integer("optimizer_epoch")
+        samples = saved.integer("optimizer_samples", default=0)
+        scale = saved.real("optimizer_scale", 0, 1, low_open=True, default=1.0)
         rng_state = saved.rng_state("rng_state")
         history = {key[len("history_"):]: list(map(float, saved.floats(key, finite=False)))
                    for key in saved.extra if key.startswith("history_")}
@@ -717,6 +736,7 @@ class Trainer:
                 raise io.ModelFileError(f"{saved.path!s}: opt/state2 holds Adam's second "
                                         f"moments, which must be >= 0")
         self._drop_seed, opt.t, opt.epoch = drop_seed, t, epoch
+        opt.samples, opt.scale = samples, scale
         if state is not None and not opt.fused:  # plain SGD keeps no state
             _, state1, state2 = opt.buffers(model.network.params.size, model.network.dtype)
             state1[...], state2[...] = state
