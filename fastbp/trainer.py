@@ -13,9 +13,9 @@ from ._exclusive import trainer_method
 from ._interrupt import DeferredInterrupt
 from ._saved_state import SavedState, check_optimizer_state
 from ._threads import check_threads, max_threads, using_threads
-from ._warn import warn_user
 from ._validation import (check_choice, check_dtype, check_inputs, check_int,
                           check_positive_float, check_sample_weight, check_targets)
+from ._warn import warn_user
 from .kernels.costs import COST_CODES
 from .kernels.gemm import PACK_SIZE
 from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of

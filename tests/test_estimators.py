@@ -29,7 +29,9 @@ from fastbp import MLPClassifier, MLPRegressor  # noqa: E402
 # for these tiny networks.
 SMALL = dict(hidden_layer_sizes=(16,), learning_rate_init=0.01, threads=1)
 # Short fits stop at max_iter: tests that care about ConvergenceWarning catch it themselves.
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+# scikit-learn's checks train on unscaled data (max |X| about 100): fit says so.
+pytestmark = [pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+              pytest.mark.filterwarnings("ignore:X looks unscaled")]
 
 # The defaults, but small and quick; accurate enough for the checks' thresholds.
 CHECKED = [MLPClassifier(max_iter=100, **SMALL), MLPRegressor(max_iter=100, **SMALL)]
