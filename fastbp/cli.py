@@ -382,10 +382,14 @@ def _load_model(path):
 
 
 def _evaluate(args):
-    trainer, classes, seed, test_size = _load_model(args.model)
-    seed = args.seed if args.seed is not None else DEFAULT_SEED if seed is None else seed
+    trainer, classes, saved_seed, saved_test_size = _load_model(args.model)
+    seed = (args.seed if args.seed is not None
+            else DEFAULT_SEED if saved_seed is None else saved_seed)
     test_size = (args.test_size if args.test_size is not None
-                 else DEFAULT_TEST_SIZE if test_size is None else test_size)
+                 else DEFAULT_TEST_SIZE if saved_test_size is None else saved_test_size)
+    if saved_seed is not None and (seed, test_size) != (saved_seed, saved_test_size):
+        print(f"note: the model was trained on the split with seed {saved_seed} and test "
+              f"size {saved_test_size:g}: this test part may hold training samples")
     *_, X_test, y_test, data_classes = load_data(args.data, test_size, seed)
     y_test = _as_model_classes(y_test, data_classes, classes, args.data)
     print(f"{args.data}: {len(y_test)} test samples (split with seed {seed}, test size "
@@ -419,12 +423,20 @@ def _predict(args):
     rows = np.asarray(predictions).reshape(len(predictions), -1)
     with open(args.output, "w", newline="") if args.output else _stdout() as f:
         if classes is not None:
-            csv.writer(f, lineterminator="\n").writerows([classes[i]] for i in rows[:, 0])
+            csv.writer(f, lineterminator="\n").writerows([classes[i]] for i in _indices(rows))
         else:
             np.savetxt(f, rows, delimiter=",", fmt="%.8g")
     if args.output:
         print(f"{len(predictions)} predictions written to {args.output}")
     return 0
+
+
+def _indices(rows):
+    """Class indices of a model's predictions: its labels, or for outputs of values
+    (a quadratic cost) the largest output, or one output above 1/2."""
+    if rows.dtype.kind in "iu":
+        return rows[:, 0]
+    return rows.argmax(axis=1) if rows.shape[1] > 1 else (rows[:, 0] > 0.5).astype(int)
 
 
 def _stdout():

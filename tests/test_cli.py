@@ -286,6 +286,25 @@ def test_class_names_are_stored_and_predicted(named_classes, capsys):
     assert "accuracy" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("cost", ["quadratic", "binary_cross_entropy"])
+def test_class_names_of_other_costs(named_classes, cost):
+    """Outputs of values (quadratic) and one sigmoid output (two classes) map to names."""
+    tmp_path, _, names = named_classes
+    if cost == "binary_cross_entropy":  # two classes: one output
+        lines = (tmp_path / "flowers.csv").read_text().splitlines()
+        (tmp_path / "flowers.csv").write_text("\n".join(
+            [lines[0]] + [line for line in lines[1:] if "virginica" not in line]) + "\n")
+        names = names[names != "virginica"]
+    model = str(tmp_path / "model.npz")
+    assert main(["train", "--data", str(tmp_path / "flowers.csv"), "--hidden", "8",
+                 "--epochs", "3", "--cost", cost, "-o", model]) == 0
+    out = tmp_path / "predicted.csv"
+    assert main(["predict", model, "--data", str(tmp_path / "features.csv"), "-o",
+                 str(out)]) == 0
+    predicted = out.read_text().split()
+    assert len(predicted) == 150 and set(predicted) <= set(names)
+
+
 def test_predict_refuses_csvs_that_do_not_fit_the_model(named_classes, capsys):
     tmp_path, X, names = named_classes
     model = str(tmp_path / "flowers.npz")
@@ -351,9 +370,13 @@ def test_evaluate_reuses_the_split_of_training(data_files, capsys):
     assert f"{n_test} test samples (split with seed 3, test size 0.3)" in out
     loss, accuracy = test.split("  test accuracy ")
     assert f"loss {loss}  accuracy {accuracy}" in out
+    assert "note:" not in out
     assert main(["evaluate", model, "--data", str(tmp_path / "train.npz"), "--seed", "1",
                  "--test-size", "0.5"]) == 0
-    assert "test samples (split with seed 1, test size 0.5)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "test samples (split with seed 1, test size 0.5)" in out
+    assert ("note: the model was trained on the split with seed 3 and test size 0.3: this "
+            "test part may hold training samples") in out
 
 
 def test_train_without_output_writes_model_npz_and_never_replaces_it(data_files, capsys):
