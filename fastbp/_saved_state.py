@@ -93,6 +93,22 @@ class SavedState:
             raise self.fail(key, expected, value)
         return str(value)
 
+    def strings(self, key, count, max_chars=200, default=_MISSING):
+        """``count`` distinct printable strings of 1 to ``max_chars`` characters (a 1-D
+        unicode array), as a list of str."""
+        expected = f"{count} distinct printable strings of 1 to {max_chars} characters"
+        value = self._get(key, default, expected)
+        if value is default:
+            return value
+        if (not isinstance(value, np.ndarray) or value.dtype.kind != "U"
+                or value.shape != (count,)):
+            raise self.fail(key, expected, value)
+        strings = value.tolist()
+        if (len(set(strings)) != count
+                or not all(0 < len(s) <= max_chars and s.isprintable() for s in strings)):
+            raise self.fail(key, expected, value)
+        return strings
+
     def floats(self, key, shape=None, dtype=None, *, finite=True, default=_MISSING):
         """A float array (of ``shape`` and ``dtype`` if given; 1-D otherwise), finite if
         asked."""

@@ -125,12 +125,15 @@ def _convert(array, dtype):
         return np.ascontiguousarray(array, dtype=dtype)
 
 
-def check_targets(y, n_samples, n_outputs, dtype, name="y"):
+def check_targets(y, n_samples, n_outputs, dtype, name="y", float_labels=True):
     """Targets as a (n_samples, n_outputs) array of ``dtype`` and whether they were class labels.
 
-    A 1-D array of integers (or of integral floats, or booleans) holds class labels:
-    one-hot encoded for several outputs, a 0/1 column for one output. A 1-D array of
-    other floats is a single regression target; a 2-D array is the target matrix.
+    A 1-D array of integers or booleans holds class labels: one-hot encoded for several
+    outputs, a 0/1 column for one output. A 1-D array of floats holds labels too when
+    ``float_labels`` and all its values are whole (a classifier's y read from a file),
+    and is otherwise a single target of values (as scikit-learn's regressors read it:
+    a quadratic-cost network passes ``float_labels=False``). A 2-D array is the target
+    matrix.
     """
     y = _as_numeric_array(y, name)
     if y.ndim not in (1, 2):
@@ -144,11 +147,14 @@ def check_targets(y, n_samples, n_outputs, dtype, name="y"):
             raise ValueError(f"{name} must have {n_outputs} columns (the network's output "
                              f"size); got {y.shape[1]}")
         return _converted_finite(y, dtype, name), False
-    integral = y.dtype.kind in "biu" or bool(np.all(y == np.round(y)))
+    integral = y.dtype.kind in "biu" or (float_labels and bool(np.all(y == np.round(y))))
     if not integral:
         if n_outputs != 1:
+            got = ("float values, which a quadratic-cost network reads as values (pass "
+                   "labels as integers, e.g. y.astype(int))"
+                   if y.dtype.kind == "f" and not float_labels else "non-integer values")
             raise ValueError(f"{name} must hold integer class labels in [0, {n_outputs}) "
-                             f"or be a 2-D target matrix; got non-integer values")
+                             f"or be a 2-D target matrix; got {got}")
         return _converted_finite(y.reshape(-1, 1), dtype, name), False
     n_classes = max(n_outputs, 2)
     # The range is checked before any conversion, so that no label can wrap around.
@@ -158,7 +164,9 @@ def check_targets(y, n_samples, n_outputs, dtype, name="y"):
                      for v in (low, high))
         raise ValueError(f"{name} holds class labels in [{low}, {high}]; "
                          f"expected labels in [0, {n_classes}) for a network with "
-                         f"{n_outputs} output{'s' if n_outputs > 1 else ''}")
+                         f"{n_outputs} output{'s' if n_outputs > 1 else ''}"
+                         + ("; to give values, not labels, pass y as floats to a "
+                            "quadratic-cost network" if n_outputs == 1 else ""))
     labels = y.astype(np.int64)
     if n_outputs == 1:
         return np.ascontiguousarray(labels.reshape(-1, 1), dtype=dtype), True

@@ -7,11 +7,16 @@
 
 Data sets: ``digits`` (bundled), ``fashion-mnist`` (see
 ``fastbp.datasets.load_fashion_mnist``), a ``.npz`` file with arrays ``X`` and ``y``
-(and optionally ``X_test``, ``y_test``), or a ``.csv`` file of numbers whose last
-column is the label (a header line is skipped).
+(and optionally ``X_test``, ``y_test``), or a ``.csv`` file (see ``CSV_FORMAT``).
+
+``train`` writes the model to ``-o`` (default ``model.npz``, never replaced unless named
+with ``-o``), with the split (seed, test size) and a CSV's class names, which
+``evaluate`` and ``predict`` reuse.
 """
 
 import argparse
+import contextlib
+import csv
 import itertools
 import os
 import sys
@@ -22,6 +27,9 @@ import zipfile
 
 import numpy as np
 
+from . import io
+from ._csv import read_csv
+from ._saved_state import SavedState
 from ._threads import max_threads
 from ._version import __version__
 from .datasets import load_digits, load_fashion_mnist, train_test_split
@@ -33,6 +41,27 @@ from .trainer import Trainer, TrainingDiverged
 HIDDEN_ACTIVATIONS = sorted(set(ACTIVATION_CODES) - {"softmax"})
 # Labels name classes 0, 1, ...: a label beyond this is a mistake, not a class.
 MAX_LABEL = 2**31 - 1
+# The longest class name a CSV may give.
+MAX_CLASS_CHARS = 200
+# Where train writes the model without -o (refused when it exists).
+DEFAULT_MODEL = "model.npz"
+# The split of a model file that does not record one (files of earlier versions).
+DEFAULT_SEED, DEFAULT_TEST_SIZE = 0, 0.25
+
+CSV_FORMAT = """\
+CSV files: one sample per line, numbers separated by commas; an optional header
+line (column names) is skipped. For train and evaluate the last column is the class
+label: whole numbers 0, 1, ... or names such as setosa (the model stores the names,
+and predict writes them back). For predict the file may hold the features only, or
+the features and then a label column, which is ignored."""
+
+EPILOG = f"""\
+examples:
+  fastbp train --data digits --hidden 128 --epochs 30 -o digits.npz
+  fastbp evaluate digits.npz --data digits      # the test part of the training split
+  fastbp predict iris.npz --data new-flowers.csv -o predictions.csv
+
+{CSV_FORMAT}"""
 
 
 class CommandError(Exception):
@@ -40,28 +69,49 @@ class CommandError(Exception):
 
 
 def load_data(name, test_size=0.25, seed=0):
-    """(X_train, y_train, X_test, y_test) of a data set name or file."""
+    """(X_train, y_train, X_test, y_test, classes) of a data set name or file: labels
+    as class indices 0, 1, ..., and ``classes`` the names they stand for (a CSV's
+    text labels, sorted), or None where the labels are numbers."""
     if name == "digits":
         X, y = load_digits()
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, seed=seed)
-        return X_train, y_train, X_test, y_test
+        return X_train, y_train, X_test, y_test, None
     if name == "fashion-mnist":
         (X_train, y_train), (X_test, y_test) = load_fashion_mnist()
-        return X_train, y_train, X_test, y_test
+        return X_train, y_train, X_test, y_test, None
+    classes = None
     if name.endswith(".npz"):
         data = _read_npz(name, ("X", "y"), ("X_test", "y_test"))
         if "X_test" in data and "y_test" in data:
-            return data["X"], _labels(data["y"], name), data["X_test"], _labels(data["y_test"],
-                                                                                  name)
-        X, y = data["X"], data["y"]
+            return (data["X"], _labels(data["y"], name), data["X_test"],
+                    _labels(data["y_test"], name), None)
+        X, y = data["X"], _labels(data["y"], name)
     elif name.endswith(".csv"):
-        X, y = _read_csv(name)
+        X, y = read_csv(name)
+        if X.shape[1] == 0:
+            raise CommandError(f"{name}: expected at least two columns (features, then the "
+                               f"label)")
+        if y.dtype.kind == "U":
+            classes, y = np.unique(y, return_inverse=True)
+            _check_classes(classes.tolist(), name)
+        else:
+            y = _labels(y, name)
     else:
         raise CommandError(f"--data must be digits, fashion-mnist, a .npz or a .csv file; "
                            f"got {name!r}")
-    X_train, X_test, y_train, y_test = train_test_split(X, _labels(y, name),
-                                                        test_size=test_size, seed=seed)
-    return X_train, y_train, X_test, y_test
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, seed=seed)
+    return X_train, y_train, X_test, y_test, classes
+
+
+def _check_classes(classes, path):
+    """Class names as a model file may hold them (see ``SavedState.strings``)."""
+    if len(classes) < 2:
+        raise CommandError(f"{path}: the labels name {len(classes)} class; a classifier "
+                           f"needs at least two")
+    for name in classes:
+        if not 0 < len(name) <= MAX_CLASS_CHARS or not name.isprintable():
+            raise CommandError(f"{path}: class names must be 1 to {MAX_CLASS_CHARS} "
+                               f"printable characters; got {name!r:.100}")
 
 
 def _read_npz(path, required, optional=()):
@@ -92,31 +142,24 @@ def _labels(y, path):
     return y.astype(np.int64)
 
 
-def _read_csv(path):
-    with open(path) as f:
-        first = f.readline()
-    try:
-        [float(v) for v in first.strip().split(",")]
-        skip = 0
-    except ValueError:
-        skip = 1  # a header
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "input contained no data": refused below
-        table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
-    if table.shape[0] == 0:
-        raise CommandError(f"{path}: no rows of data")
-    if table.shape[1] < 2:
-        raise CommandError(f"{path}: expected at least two columns (features, then the label)")
-    return table[:, :-1], table[:, -1]
-
-
-def _inputs(name):
-    """The inputs to predict for: a data set's test part, or all rows of a file."""
+def _inputs(name, n_inputs):
+    """The inputs to predict for: a data set's test part, or all rows of a file (a CSV
+    of the features only, or of the features then a label)."""
     if name.endswith(".npz"):
         return _read_npz(name, ("X",))["X"]
-    if name.endswith(".csv"):
-        return _read_csv(name)[0]
-    return load_data(name)[2]
+    if not name.endswith(".csv"):
+        return load_data(name)[2]
+    features, last = read_csv(name)
+    columns = features.shape[1] + 1
+    if columns == n_inputs + 1:
+        return features  # the last column is a label
+    if columns != n_inputs:
+        raise CommandError(f"{name}: {columns} columns, while the model takes {n_inputs} "
+                           f"features (optionally followed by a label column)")
+    if last.dtype.kind == "U":
+        raise CommandError(f"{name}: column {columns} holds text; the model takes "
+                           f"{n_inputs} numeric features")
+    return np.c_[features, last]
 
 
 def _check_writable(path, option):
@@ -153,8 +196,9 @@ def _check_memory(sizes, batch_size):
 
 
 def build_parser():
+    formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="fastbp",
+        prog="fastbp", formatter_class=formatter, epilog=EPILOG,
         description="Train fully-connected networks on the CPU. Without a command: train "
                     "64-128-10 on the bundled 8x8 digits (1,797 images) and print per-epoch "
                     "loss and accuracy and the final test accuracy.")
@@ -163,47 +207,74 @@ def build_parser():
     commands = parser.add_subparsers(dest="command")
 
     train = commands.add_parser("train", help="train a network and save it",
+                                formatter_class=formatter, epilog=EPILOG,
                                 description="Train a network, print a table per epoch and "
                                             "the final test metrics, save the model.")
     train.add_argument("--data", default="digits",
                        help="digits, fashion-mnist, or a .npz/.csv file (default: digits)")
-    train.add_argument("--test-size", type=float, default=0.25,
-                       help="held-out fraction when the data has no test part (default 0.25)")
+    train.add_argument("--test-size", type=float, default=DEFAULT_TEST_SIZE,
+                       help="held-out fraction when the data has no test part (default "
+                            f"{DEFAULT_TEST_SIZE}; stored in the model for evaluate)")
     _add_training_options(train)
     train.add_argument("--cost", default="cross_entropy",
-                       choices=["cross_entropy", "binary_cross_entropy", "quadratic"])
+                       choices=["cross_entropy", "binary_cross_entropy", "quadratic"],
+                       help="the cost: cross_entropy (softmax output), binary_cross_entropy "
+                            "(one sigmoid output for two classes) or quadratic "
+                            "(default: cross_entropy)")
     train.add_argument("--output-activation", default=None,
                        help="default: the one the cost needs (softmax, sigmoid; identity "
                             "for quadratic)")
-    train.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS)
-    train.add_argument("--momentum", type=float, default=0.0)
-    train.add_argument("--nesterov", action="store_true")
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--lr-schedule", default="constant", choices=SCHEDULES)
+    train.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS,
+                       help="sgd (with --momentum, --nesterov) or adam (default: sgd)")
+    train.add_argument("--momentum", type=float, default=0.0,
+                       help="SGD momentum in [0, 1) (default: 0, plain SGD)")
+    train.add_argument("--nesterov", action="store_true",
+                       help="Nesterov's momentum (needs --momentum > 0)")
+    train.add_argument("--weight-decay", type=float, default=0.0,
+                       help="L2 penalty on the weights, lambda of lambda/2 ||W||^2 "
+                            "(default: 0)")
+    train.add_argument("--lr-schedule", default="constant", choices=SCHEDULES,
+                       help="learning rate over the epochs: constant, step (times 0.1 every "
+                            "10 epochs), cosine (annealed over --epochs), invscaling "
+                            "(divided by (samples seen + 1)^0.5) or adaptive (divided by 5 "
+                            "each time --patience runs out) (default: constant)")
     train.add_argument("--dropout", type=float, default=0.0,
                        help="dropout rate of the hidden layers during training (default: 0)")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bar over epochs and batches (needs tqdm; default: "
                             "when standard error is a terminal)")
-    train.add_argument("--validation-split", type=float, default=0.0)
+    train.add_argument("--validation-split", type=float, default=0.0,
+                       help="fraction of the training samples held out for val_loss "
+                            "(default: 0)")
     train.add_argument("--patience", type=int, default=None,
                        help="stop after this many epochs without improvement")
-    train.add_argument("--output", "-o", default=None, help="model file to write (.npz)")
+    train.add_argument("--output", "-o", default=None,
+                       help=f"model file to write (.npz; default: {DEFAULT_MODEL} in the "
+                            f"current directory, which must not exist yet)")
     train.add_argument("--checkpoint", default=None,
                        help="write the training state to this file every --checkpoint-every "
                             "epochs, atomically")
-    train.add_argument("--checkpoint-every", type=int, default=1, metavar="N")
+    train.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
+                       help="epochs between checkpoints (default: 1)")
     train.add_argument("--resume", action="store_true",
                        help="continue from --checkpoint if it exists (same data and settings "
                             "give the bits of an uninterrupted run)")
     train.add_argument("--plot", default=None,
                        help="write the learning curves to this image (needs matplotlib)")
 
-    evaluate = commands.add_parser("evaluate", help="loss and accuracy of a saved model")
+    evaluate = commands.add_parser(
+        "evaluate", help="loss and accuracy of a saved model", formatter_class=formatter,
+        epilog=EPILOG, description="Loss and accuracy of a saved model on the test part of "
+                                   "a data set, split as the model was trained unless told "
+                                   "otherwise.")
     evaluate.add_argument("model", help="a model file written by 'fastbp train'")
-    evaluate.add_argument("--data", default="digits")
-    evaluate.add_argument("--test-size", type=float, default=0.25)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--data", default="digits",
+                          help="digits, fashion-mnist, or a .npz/.csv file (default: digits)")
+    evaluate.add_argument("--test-size", type=float, default=None,
+                          help="held-out fraction (default: the model's, else "
+                               f"{DEFAULT_TEST_SIZE})")
+    evaluate.add_argument("--seed", type=int, default=None,
+                          help=f"seed of the split (default: the model's, else {DEFAULT_SEED})")
 
     info = commands.add_parser(
         "info", help="this machine as fastbp sees it: CPU, kernel variant, threads, caches",
@@ -214,10 +285,14 @@ def build_parser():
                       help="also compile (or load) the float32 training kernels, as a "
                            "container image or a cluster job would before its first run")
 
-    predict = commands.add_parser("predict", help="predictions of a saved model")
-    predict.add_argument("model")
+    predict = commands.add_parser(
+        "predict", help="predictions of a saved model", formatter_class=formatter,
+        epilog=EPILOG, description="Predictions of a saved model: class labels (the names "
+                                   "of a CSV's classes) or output values, one line each.")
+    predict.add_argument("model", help="a model file written by 'fastbp train'")
     predict.add_argument("--data", required=True,
-                         help="a .npz (array X) or .csv file, or a data set's test part")
+                         help="a .npz (array X) or .csv file (features only, or features "
+                              "then a label), or a data set's test part")
     predict.add_argument("--output", "-o", default=None,
                          help="write the predictions to this .csv (default: print them)")
     return parser
@@ -241,11 +316,17 @@ def _train(args, data="digits", save=None):
     if args.command == "train":
         if args.resume and not args.checkpoint:
             raise CommandError("--resume needs --checkpoint")
-        for option in ("output", "checkpoint", "plot"):
-            if getattr(args, option):
-                _check_writable(getattr(args, option), f"--{option}")
-    X_train, y_train, X_test, y_test = load_data(data, getattr(args, "test_size", 0.25),
-                                                 args.seed)
+        if save is None:
+            save = DEFAULT_MODEL
+            if os.path.lexists(save):
+                raise CommandError(f"{save} exists in the current directory; name the model "
+                                   f"file with -o (-o {save} replaces it)")
+        for option, path in (("output", save), ("checkpoint", args.checkpoint),
+                             ("plot", args.plot)):
+            if path:
+                _check_writable(path, f"--{option}")
+    test_size = getattr(args, "test_size", DEFAULT_TEST_SIZE)
+    X_train, y_train, X_test, y_test, classes = load_data(data, test_size, args.seed)
     if len(y_train) == 0 or len(y_test) == 0:
         raise CommandError(f"{data}: too few samples to train and test on")
     n_classes = int(max(np.max(y_train), np.max(y_test))) + 1
@@ -277,7 +358,10 @@ def _train(args, data="digits", save=None):
     print(f"final test accuracy: {trainer.score(X_test, y_test):.4f} "
           f"({elapsed:.2f} s, {trainer.threads} threads, compilation included unless cached)")
     if save:
-        trainer.save(save)
+        extra = {"cli_seed": args.seed, "cli_test_size": float(test_size)}
+        if classes is not None:
+            extra["cli_classes"] = classes
+        trainer.save(save, extra=extra)
         print(f"model written to {save}")
     if getattr(args, "plot", None):
         plot_history(trainer.history, args.plot, title=f"{data}: {trainer.network}")
@@ -285,27 +369,79 @@ def _train(args, data="digits", save=None):
     return 0
 
 
+def _load_model(path):
+    """(trainer, classes or None, seed, test size) of a model file, every field checked."""
+    model = io.load(path)
+    trainer = Trainer._from_loaded(model, path)
+    saved = SavedState(model, path)
+    n_out = trainer.network.sizes[-1]
+    classes = saved.strings("cli_classes", max(n_out, 2), MAX_CLASS_CHARS, default=None)
+    seed = saved.integer("cli_seed", 0, 2**63 - 1, default=None)
+    test_size = saved.real("cli_test_size", 0, 1, low_open=True, high_open=True, default=None)
+    return trainer, classes, seed, test_size
+
+
 def _evaluate(args):
-    trainer = Trainer.load(args.model)
-    _, _, X_test, y_test = load_data(args.data, args.test_size, args.seed)
+    trainer, classes, saved_seed, saved_test_size = _load_model(args.model)
+    seed = (args.seed if args.seed is not None
+            else DEFAULT_SEED if saved_seed is None else saved_seed)
+    test_size = (args.test_size if args.test_size is not None
+                 else DEFAULT_TEST_SIZE if saved_test_size is None else saved_test_size)
+    if saved_seed is not None and (seed, test_size) != (saved_seed, saved_test_size):
+        print(f"note: the model was trained on the split with seed {saved_seed} and test "
+              f"size {saved_test_size:g}: this test part may hold training samples")
+    *_, X_test, y_test, data_classes = load_data(args.data, test_size, seed)
+    y_test = _as_model_classes(y_test, data_classes, classes, args.data)
+    print(f"{args.data}: {len(y_test)} test samples (split with seed {seed}, test size "
+          f"{test_size:g})")
     result = trainer.evaluate(X_test, y_test)
     print("  ".join(f"{key} {value:.4f}" for key, value in result.items()))
     return 0
 
 
+def _as_model_classes(y, data_classes, classes, path):
+    """Class indices of the data's labels as indices into the model's classes."""
+    if data_classes is None and classes is None:
+        return y
+    if data_classes is None or classes is None:
+        raise CommandError(f"{path}: the labels are {'names' if classes is None else 'numbers'}"
+                           f", while the model was trained on class "
+                           f"{'numbers' if classes is None else 'names'}")
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted(set(data_classes.tolist()) - set(index))
+    if unknown:
+        raise CommandError(f"{path}: labels {unknown[:5]} are not among the model's classes "
+                           f"{classes[:10]}")
+    return np.array([index[name] for name in data_classes.tolist()])[y]
+
+
 def _predict(args):
     if args.output:
         _check_writable(args.output, "--output")
-    trainer = Trainer.load(args.model)
-    predictions = trainer.predict(_inputs(args.data))
+    trainer, classes, _, _ = _load_model(args.model)
+    predictions = trainer.predict(_inputs(args.data, trainer.network.sizes[0]))
+    rows = np.asarray(predictions).reshape(len(predictions), -1)
+    with open(args.output, "w", newline="") if args.output else _stdout() as f:
+        if classes is not None:
+            csv.writer(f, lineterminator="\n").writerows([classes[i]] for i in _indices(rows))
+        else:
+            np.savetxt(f, rows, delimiter=",", fmt="%.8g")
     if args.output:
-        np.savetxt(args.output, np.asarray(predictions).reshape(len(predictions), -1),
-                   delimiter=",", fmt="%.8g")
         print(f"{len(predictions)} predictions written to {args.output}")
-    else:
-        np.savetxt(sys.stdout, np.asarray(predictions).reshape(len(predictions), -1),
-                   delimiter=",", fmt="%.8g")
     return 0
+
+
+def _indices(rows):
+    """Class indices of a model's predictions: its labels, or for outputs of values
+    (a quadratic cost) the largest output, or one output above 1/2."""
+    if rows.dtype.kind in "iu":
+        return rows[:, 0]
+    return rows.argmax(axis=1) if rows.shape[1] > 1 else (rows[:, 0] > 0.5).astype(int)
+
+
+def _stdout():
+    """Standard output for a ``with`` block, left open after it."""
+    return contextlib.nullcontext(sys.stdout)
 
 
 def _info(args):

@@ -33,27 +33,66 @@ def load_digits():
     return X, target.astype(np.int64)
 
 
-def train_test_split(X, y, test_size=0.25, seed=0):
-    """A shuffled split, stratified by class label: each class is split in the same ratio.
+def train_test_split(X, y, test_size=0.25, seed=0, stratify=None):
+    """A shuffled split, stratified by class label when y holds labels.
 
-    Returns ``X_train, X_test, y_train, y_test``.
+    Parameters
+    ----------
+    X, y : array-like with the same number of samples
+    test_size : float in (0, 1)
+        The test set's share of the samples (of each class, when stratified).
+    seed : int or None
+    stratify : None, bool or array-like of shape (n_samples,)
+        None: stratified by y when y holds class labels (1-D integers, booleans or
+        strings), a plain shuffled split otherwise (float targets are values, as
+        scikit-learn reads them); True: by y; False: never; an array: by its labels.
+        A plain split keeps at least one sample on each side.
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test
     """
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be between 0 and 1; got {test_size}")
     y = np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} samples but y has {len(y)}")
+    groups = _strata(y, stratify)
     rng = np.random.default_rng(None if seed is None else check_int(seed, "seed"))
-    test = []
-    for label in np.unique(y):
-        members = rng.permutation(np.flatnonzero(y == label))
-        test.extend(members[:int(round(test_size * len(members)))])
     is_test = np.zeros(len(y), dtype=bool)
-    is_test[test] = True
+    if groups is None:
+        if len(y) < 2:
+            raise ValueError(f"a split needs at least 2 samples; got {len(y)}")
+        n_test = min(max(int(round(test_size * len(y))), 1), len(y) - 1)
+        is_test[rng.permutation(len(y))[:n_test]] = True
+    else:
+        for label in np.unique(groups):
+            members = rng.permutation(np.flatnonzero(groups == label))
+            is_test[members[:int(round(test_size * len(members)))]] = True
+        if is_test.all() or not is_test.any():
+            raise ValueError(f"a split stratified by class label with test_size={test_size} "
+                             f"leaves no {'training' if is_test.all() else 'test'} samples "
+                             f"({len(y)} samples in {len(np.unique(groups))} classes); "
+                             f"pass stratify=False or more samples")
     train_idx = rng.permutation(np.flatnonzero(~is_test))
     test_idx = rng.permutation(np.flatnonzero(is_test))
     X = np.asarray(X)
     return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
+
+
+def _strata(y, stratify):
+    """The labels to stratify by, or None for a plain split."""
+    if stratify is None:
+        return y if y.ndim == 1 and y.dtype.kind in "biuUS" else None
+    if isinstance(stratify, (bool, np.bool_)):
+        if stratify and y.ndim != 1:
+            raise ValueError(f"stratify=True needs 1-D class labels y; got shape {y.shape}")
+        return y if stratify else None
+    groups = np.asarray(stratify)
+    if groups.shape != (len(y),):
+        raise ValueError(f"stratify must be None, a bool or one label per sample, shape "
+                         f"({len(y)},); got shape {groups.shape}")
+    return groups
 
 
 # Fashion-MNIST (Xiao, Rasul and Vollgraf 2017, https://github.com/zalandoresearch/fashion-mnist;

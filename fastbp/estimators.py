@@ -7,7 +7,7 @@ and pass ``sklearn.utils.estimator_checks``. This module needs scikit-learn (an
 optional dependency of fastbp); ``fastbp.MLPClassifier`` imports it on first use.
 
 Where they differ from scikit-learn's: the solvers are "sgd" and "adam" only (no
-L-BFGS); ``learning_rate`` names fastbp's schedules ("constant", "step", "cosine"); the
+L-BFGS); ``learning_rate`` also takes fastbp's schedules "step" and "cosine"; the
 stopping criterion watches the validation *loss* under ``early_stopping`` (scikit-learn
 watches the validation score); ``warm_start`` also keeps the optimiser's state;
 ``loss_`` and ``loss_curve_`` leave out the L2 penalty; ``coefs_`` and ``intercepts_``
@@ -26,20 +26,21 @@ from numbers import Integral, Real
 import numpy as np
 
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state, column_or_1d
-    from sklearn.utils._param_validation import Interval, StrOptions
+    from sklearn.utils import check_array, check_random_state, column_or_1d
     from sklearn.utils.multiclass import (check_classification_targets, type_of_target,
                                           unique_labels)
-    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+    from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as error:
     raise ImportError("fastbp.MLPClassifier and fastbp.MLPRegressor need scikit-learn "
                       "(1.6 or later): pip install scikit-learn") from error
 
+from ._params import (ARRAY_LIKE, BOOLEAN, DTYPE, NONE, RANDOM_STATE, VERBOSE, Interval,
+                      Options, check_parameters)
 from ._validation import check_dtype, check_int
 from .kernels.activations import ACTIVATION_CODES
 from .kernels.layout import aligned_zeros
@@ -50,6 +51,9 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 HIDDEN_ACTIVATIONS = tuple(sorted(set(ACTIVATION_CODES) - {"softmax"}))
 # scikit-learn's name for the sigmoid, accepted so that its settings carry over.
 _ALIASES = {"logistic": "sigmoid"}
+# Learning-rate schedules: scikit-learn's (the last two for "sgd" only) and fastbp's.
+_SCHEDULES = ("constant", "invscaling", "adaptive", "step", "cosine")
+_SGD_ONLY = ("invscaling", "adaptive")
 
 
 _PARAMETERS = """\
@@ -71,13 +75,24 @@ _PARAMETERS = """\
     batch_size : int or "auto", default="auto"
         Samples per mini-batch; "auto" is ``min(200, n_samples)``. A batch size larger
         than the number of samples is clipped to it.
-    learning_rate : {{"constant", "step", "cosine"}}, default="constant"
-        fastbp's learning-rate schedule over the epochs: constant; times 0.1 every 10
-        epochs; or cosine annealing over ``max_iter`` epochs.
+    learning_rate : {{"constant", "invscaling", "adaptive", "step", "cosine"}}, \
+default="constant"
+        The learning-rate schedule over the epochs. As scikit-learn's, with
+        ``solver="sgd"`` only (``"adam"`` keeps the rate constant): "invscaling" is
+        ``learning_rate_init / (t + 1) ** power_t``, t the samples trained on before the
+        epoch; "adaptive" keeps the rate while the training loss (or with
+        ``early_stopping`` the validation loss) improves by more than ``tol``, divides
+        it by 5 each time it has not for ``n_iter_no_change`` epochs, and stops once it
+        is at most 1e-6. fastbp's own, with either solver: "step", times 0.1 every 10
+        epochs; "cosine", annealed over ``max_iter`` epochs.
     learning_rate_init : float > 0, default=0.001
         The (initial) learning rate.
+    power_t : float >= 0, default=0.5
+        The exponent of "invscaling".
     max_iter : int >= 1, default=200
         Most epochs that :meth:`fit` trains for (each call, also with ``warm_start``).
+    shuffle : bool, default=True
+        Visit the samples in a new random order every epoch.
     random_state : int, RandomState instance or None, default=None
         Draws the integer seed of the Trainer (initialisation and shuffling) and the
         validation split of ``early_stopping``. Pass an int for reproducible results.
@@ -116,7 +131,9 @@ _PARAMETERS = """\
         Type of the parameters and of all computation. Predictions and probabilities
         are returned as float64 either way.
     verbose : bool, default=False
-        Print the loss after each epoch.
+        Print the loss after each epoch, in scikit-learn's words ("Iteration 1, loss =
+        0.69314718"), the validation score with ``early_stopping``, and why training
+        stopped or the rate changed.
 """
 
 _ATTRIBUTES = """\
@@ -159,6 +176,20 @@ _ATTRIBUTES = """\
 """
 
 
+def _checked_sample_weight(sample_weight, n_samples):
+    """Sample weights as a new float64 array of shape (n_samples,): finite, >= 0; a
+    number weighs every sample alike."""
+    if isinstance(sample_weight, Real):
+        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
+    weight = check_array(sample_weight, ensure_2d=False, dtype=np.float64, copy=True,
+                         input_name="sample_weight")
+    if weight.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {weight.shape}, expected ({n_samples},)!")
+    if (weight < 0).any():
+        raise ValueError("Negative values in data passed to sample_weight")
+    return weight
+
+
 def _read_only(array):
     view = array.view()
     view.flags.writeable = False
@@ -177,54 +208,52 @@ def _aligned_copy(array):
     return copied
 
 
-def _patience_ran_out(values, patience, min_delta):
-    """Whether Trainer.fit's early stopping fired on ``values`` (its rule, replayed):
-    an epoch improves when its value is below the best so far minus ``min_delta``, and
-    ``patience`` epochs in a row without improvement stop training."""
-    best, waited = np.inf, 0
-    for value in values:
-        if value < best - min_delta:
-            best, waited = value, 0
-        else:
-            waited += 1
-            if waited >= patience:
-                return True
-    return False
+def _rate_hint(value):
+    """The hint for a number given as ``learning_rate`` (a schedule's name)."""
+    if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
+        return (f"learning_rate names the schedule; did you mean "
+                f"learning_rate_init={value!r}?")
+    return None
 
 
 class _BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, the Trainer's
     construction, fitting, and the fitted attributes."""
 
-    _parameter_constraints = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS) | set(_ALIASES))],
-        "solver": [StrOptions({"sgd", "adam"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "step", "cosine"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "nesterovs_momentum": ["boolean"],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "warm_start": ["boolean"],
-        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
-        "threads": [Interval(Integral, 1, None, closed="left"), None],
-        "dtype": [type, str, np.dtype],
-        "verbose": ["verbose"],
+    # Each parameter and the values it takes (checked by fit and partial_fit).
+    _PARAMETER_RULES = {
+        "hidden_layer_sizes": [ARRAY_LIKE, Interval(Integral, 1, None, "left")],
+        "activation": [Options(*HIDDEN_ACTIVATIONS, *_ALIASES)],
+        "solver": [Options("sgd", "adam")],
+        "alpha": [Interval(Real, 0, None, "left")],
+        "batch_size": [Options("auto"), Interval(Integral, 1, None, "left")],
+        "learning_rate": [Options(*_SCHEDULES)],
+        "learning_rate_init": [Interval(Real, 0, None, "neither")],
+        "power_t": [Interval(Real, 0, None, "left")],
+        "max_iter": [Interval(Integral, 1, None, "left")],
+        "shuffle": [BOOLEAN],
+        "random_state": [RANDOM_STATE],
+        "tol": [Interval(Real, 0, None, "left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, "left")],
+        "early_stopping": [BOOLEAN],
+        "validation_fraction": [Interval(Real, 0, 1, "neither")],
+        "momentum": [Interval(Real, 0, 1, "left")],
+        "nesterovs_momentum": [BOOLEAN],
+        "beta_1": [Interval(Real, 0, 1, "left")],
+        "beta_2": [Interval(Real, 0, 1, "left")],
+        "epsilon": [Interval(Real, 0, None, "neither")],
+        "warm_start": [BOOLEAN],
+        "dropout": [Interval(Real, 0, 1, "left"), ARRAY_LIKE],
+        "threads": [Interval(Integral, 1, None, "left"), NONE],
+        "dtype": [DTYPE],
+        "verbose": [VERBOSE],
     }
+    _PARAMETER_HINTS = {"learning_rate": _rate_hint}
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, max_iter=200, random_state=None, tol=1e-4,
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4,
                  n_iter_no_change=10, early_stopping=False, validation_fraction=0.1,
                  momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, warm_start=False, dropout=0.0, threads=None, dtype=np.float32,
@@ -236,7 +265,9 @@ class _BaseMLP(BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
+        self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -300,9 +331,9 @@ class _BaseMLP(BaseEstimator):
                       epochs=self.max_iter, threads=self.threads, seed=seed,
                       activation=_ALIASES.get(self.activation, self.activation),
                       dtype=self._compute_dtype(), optimizer=self.solver,
-                      weight_decay=self.alpha, lr_schedule=self.learning_rate,
-                      dropout=self.dropout, verbose=bool(self.verbose),
-                      progress=False)  # as scikit-learn's estimators: verbose lines only
+                      weight_decay=self.alpha, lr_schedule=self._schedule(),
+                      power_t=self.power_t, shuffle=self.shuffle, dropout=self.dropout,
+                      progress=False)  # the estimator prints scikit-learn's lines itself
         if self.solver == "sgd":
             kwargs.update(momentum=self.momentum,
                           nesterov=bool(self.nesterovs_momentum) and self.momentum > 0)
@@ -311,7 +342,14 @@ class _BaseMLP(BaseEstimator):
         sizes = [n_inputs, *self._hidden_sizes(), n_outputs]
         return Trainer(sizes, cost, **kwargs)
 
+    def _schedule(self):
+        """The Trainer's lr_schedule: scikit-learn's schedules are for "sgd" only."""
+        if self.solver != "sgd" and self.learning_rate in _SGD_ONLY:
+            return "constant"
+        return self.learning_rate
+
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
+        check_parameters(self, self._PARAMETER_RULES, self._PARAMETER_HINTS)
         fresh = not hasattr(self, "trainer_") or (not incremental and not self.warm_start)
         X, y = validate_data(self, X, y, reset=fresh, dtype=self._compute_dtype(),
                              order="C", multi_output=True, y_numeric=self._y_numeric)
@@ -319,8 +357,7 @@ class _BaseMLP(BaseEstimator):
         Y, encoder = self._encode(y, fresh, classes)
         weight = None
         if sample_weight is not None:
-            weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                          ensure_non_negative=True, copy=True)
+            weight = _checked_sample_weight(sample_weight, X.shape[0])
         rng = check_random_state(self.random_state)
         early_stopping = self.early_stopping and not incremental
         X_val = Y_val = weight_val = None
@@ -354,6 +391,7 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(f"y has {Y.shape[1]} outputs but the fitted network has "
                                  f"{trainer.network.sizes[-1]}")
             trainer.batch_size = batch_size
+            trainer.shuffle = bool(self.shuffle)
         trainer.optimizer.weight_decay = self.alpha / batch_weight
 
         scores = []
@@ -363,6 +401,8 @@ class _BaseMLP(BaseEstimator):
                 scores.append(self._score_targets(trainer.predict_proba(X_val), Y_val,
                                                   encoder, weight_val))
             callbacks.append(record_score)
+        if self.verbose:
+            callbacks.append(self._printer(0 if fresh else self.n_iter_, scores))
         patience = None if incremental else self.n_iter_no_change
         history = trainer.fit(X, Y, epochs=1 if incremental else self.max_iter,
                               sample_weight=weight,
@@ -390,13 +430,36 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = trainer.network.n_layers + 1
         self.n_outputs_ = trainer.network.sizes[-1]
         self.out_activation_ = trainer.network.activations[-1]
+        if self.verbose and trainer.stopped_epoch is not None:
+            print(self._no_improvement() + (" Learning rate too small. Stopping."
+                                            if trainer.optimizer.schedule == "adaptive"
+                                            else " Stopping."))
         if not incremental and len(losses) == self.max_iter:
-            monitored = history["val_loss" if early_stopping else "loss"]
-            if not _patience_ran_out(monitored, self.n_iter_no_change, self.tol):
+            if trainer.stopped_epoch is None:
                 warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                               f"reached and the optimization hasn't converged yet.",
                               ConvergenceWarning)
         return self
+
+    def _no_improvement(self):
+        """scikit-learn's words for a plateau."""
+        watched = "Validation loss" if self.early_stopping else "Training loss"
+        return (f"{watched} did not improve more than tol={self.tol:f} for "
+                f"{self.n_iter_no_change} consecutive epochs.")
+
+    def _printer(self, n_iter, scores):
+        """A callback printing each epoch as scikit-learn's verbose estimators do, and
+        the rate of "adaptive" when it changes."""
+        rates = []
+
+        def print_epoch(trainer, epoch, logs):
+            rates.append(logs["learning_rate"])
+            if len(rates) > 1 and rates[-1] < rates[-2] and self._schedule() == "adaptive":
+                print(f"{self._no_improvement()} Setting learning rate to {rates[-1]:f}")
+            print(f"Iteration {n_iter + len(rates)}, loss = {logs['loss']:.8f}")
+            if scores:
+                print(f"Validation score: {scores[-1]:f}")
+        return print_epoch
 
     def _forward(self, X):
         """The network's outputs A[L] for X, as float64."""
@@ -470,7 +533,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     _y_numeric = False
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Train on (X, y) for up to ``max_iter`` epochs.
 
@@ -489,7 +551,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight)
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y), continuing from the current weights and optimiser state.
 
@@ -617,7 +678,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _y_numeric = True
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Train on (X, y) for up to ``max_iter`` epochs.
 
@@ -635,7 +695,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight)
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing from the current weights and optimiser state.
 

@@ -15,7 +15,10 @@ from .kernels import optimizers as K
 from .kernels.layout import aligned_zeros
 
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "step", "cosine")
+SCHEDULES = ("constant", "step", "cosine", "invscaling", "adaptive")
+# "adaptive" divides the rate by this when it is told of a plateau, and stops at MIN_RATE
+# (scikit-learn's MLP values).
+ADAPTIVE_FACTOR, MIN_RATE = 5.0, 1e-6
 
 
 def _check_fraction(value, name, *, allow_zero=True):
@@ -48,19 +51,24 @@ class Optimizer:
         Adam's decay rates of the first and second moments and its denominator term.
     weight_decay : float >= 0
         lambda of an L2 penalty ``lambda/2 ||W||^2`` on the weights (not the biases).
-    schedule : {"constant", "step", "cosine"}
+    schedule : {"constant", "step", "cosine", "invscaling", "adaptive"}
         Learning rate of epoch e (counted over all calls of ``fit``): eta; eta times
-        ``gamma ** (e // step_size)``; or eta (1 + cos(pi e / horizon)) / 2.
+        ``gamma ** (e // step_size)``; eta (1 + cos(pi e / horizon)) / 2; as
+        scikit-learn's MLP, eta / (t + 1) ** power_t, t the samples trained on before
+        the epoch (``samples``); or eta divided by 5 at each :meth:`plateau` (when
+        early stopping's patience runs out).
     step_size, gamma : int, float
         The step schedule's period in epochs and factor.
     horizon : int
         The cosine schedule's length in epochs (after it, the rate stays at its last
         value).
+    power_t : float >= 0
+        The exponent of "invscaling".
     """
 
     def __init__(self, name="sgd", learning_rate=0.1, *, momentum=0.0, nesterov=False,
                  beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0,
-                 schedule="constant", step_size=10, gamma=0.1, horizon=10):
+                 schedule="constant", step_size=10, gamma=0.1, horizon=10, power_t=0.5):
         self.name = check_choice(name, set(OPTIMIZERS), "optimizer")
         self.learning_rate = check_positive_float(learning_rate, "learning_rate")
         self.momentum = _check_fraction(momentum, "momentum")
@@ -79,6 +87,9 @@ class Optimizer:
         self.step_size = check_int(step_size, "lr_step_size", minimum=1)
         self.gamma = check_positive_float(gamma, "lr_gamma")
         self.horizon = check_int(horizon, "epochs", minimum=1) if schedule == "cosine" else horizon
+        self.power_t = 0.0 if power_t == 0 else check_positive_float(power_t, "power_t")
+        self.samples = 0   # samples trained on so far ("invscaling" counts them)
+        self.scale = 1.0   # the factor "adaptive" has reached
         self.t = 0        # updates made so far (Adam's bias correction counts them)
         self.epoch = 0    # epochs trained so far (the schedules count them)
         self.state = None  # (grad, state1, state2) once allocated
@@ -104,7 +115,18 @@ class Optimizer:
         if self.schedule == "cosine":
             return eta * 0.5 * (1.0 + math.cos(math.pi * min(epoch, self.horizon - 1)
                                                / self.horizon))
-        return eta
+        if self.schedule == "invscaling":
+            return eta / (self.samples + 1) ** self.power_t
+        return eta * self.scale
+
+    def plateau(self):
+        """Told that training has stopped improving: "adaptive" divides its rate by 5
+        and returns True (training goes on) while the rate is above 1e-6; every other
+        schedule returns False (training stops)."""
+        if self.schedule != "adaptive" or self.learning_rate_at(self.epoch) <= MIN_RATE:
+            return False
+        self.scale /= ADAPTIVE_FACTOR
+        return True
 
     def hyper(self, epoch):
         """The kernels' hyper-parameter array for ``epoch``."""

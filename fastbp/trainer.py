@@ -15,6 +15,7 @@ from ._saved_state import SavedState, check_optimizer_state
 from ._threads import check_threads, max_threads, using_threads
 from ._validation import (check_choice, check_dtype, check_inputs, check_int,
                           check_positive_float, check_sample_weight, check_targets)
+from ._warn import warn_user
 from .kernels.costs import COST_CODES
 from .kernels.gemm import PACK_SIZE
 from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of
@@ -28,6 +29,15 @@ from .pacing import Pace
 from .progress import Progress
 
 _NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
+# Inputs with max |X| above this look unscaled: the initialisation assumes inputs of
+# order 1, and 0-255 pixels saturate or kill the first layer. Not 10: standardised
+# data with heavy tails reaches 10 standard deviations.
+UNSCALED_INPUT = 20.0
+# The first epoch's loss counts as unmoved below this relative change, checked only
+# when the epoch made at least MIN_STEPS_TO_JUDGE updates (a few small steps may
+# legitimately move the loss little).
+UNMOVED_LOSS = 1e-4
+MIN_STEPS_TO_JUDGE = 10
 
 class TrainingDiverged(ArithmeticError):
     """Training stopped because a step's cost or update was not finite.
@@ -67,7 +77,9 @@ class Trainer:
         With ``momentum``, ``nesterov``, ``beta1``, ``beta2``, ``epsilon``,
         ``weight_decay`` (an L2 penalty on the weights), and the learning-rate schedule
         ``lr_schedule`` ("constant", "step": times ``lr_gamma`` every ``lr_step_size``
-        epochs, "cosine": annealed over ``epochs``): see :class:`fastbp.optim.Optimizer`.
+        epochs, "cosine": annealed over ``epochs``, "invscaling": divided by (samples
+        seen + 1) ** ``power_t``, "adaptive": divided by 5 each time early stopping's
+        ``patience`` runs out, until 1e-6): see :class:`fastbp.optim.Optimizer`.
         The optimiser's state carries over between calls of :meth:`fit`.
     batch_size : int
         Samples per mini-batch; the last batch of an epoch may be shorter.
@@ -78,6 +90,8 @@ class Trainer:
         among 1, 2, 4, ... and all cores (``NUMBA_NUM_THREADS``), and followed as the
         load of the machine changes (see :mod:`fastbp.pacing`); ``threads_chosen`` says
         which. Results are bit-identical whatever the number.
+    shuffle : bool
+        Visit the samples in a new random order every epoch (False: in their order).
     seed : int or None
         Seeds the shuffling (and the network's initialisation when built from sizes):
         epoch e visits the samples in the order of the e-th
@@ -108,14 +122,19 @@ class Trainer:
         Per-epoch ``loss`` (mean cost over the epoch's samples, each taken before the
         update of its batch), ``learning_rate`` and, when training a classifier,
         ``accuracy``, over all calls of :meth:`fit`.
+    stopped_epoch, best_epoch : int or None
+        When the last :meth:`fit` stopped early (``patience``): the epoch it stopped
+        at, and the epoch with the best monitored value, whose weights were restored
+        with ``restore_best_weights`` (both counted from 1 over the trainer's life, as
+        the verbose table); None otherwise.
     """
 
     def __init__(self, network, cost="cross_entropy", *, learning_rate=0.1, batch_size=32,
                  epochs=10, threads=None, seed=None, activation="relu",
                  output_activation=None, dtype=np.float32, optimizer="sgd", momentum=0.0,
                  nesterov=False, beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0,
-                 lr_schedule="constant", lr_step_size=10, lr_gamma=0.1, dropout=0.0,
-                 verbose=False, progress=None, comm=None):
+                 lr_schedule="constant", lr_step_size=10, lr_gamma=0.1, power_t=0.5,
+                 dropout=0.0, shuffle=True, verbose=False, progress=None, comm=None):
         self.cost = check_choice(cost, set(COST_CODES), "cost")
         if isinstance(network, Network):
             self.network = network
@@ -137,7 +156,7 @@ class Trainer:
                                    nesterov=nesterov, beta1=beta1, beta2=beta2, epsilon=epsilon,
                                    weight_decay=weight_decay, schedule=lr_schedule,
                                    step_size=lr_step_size, gamma=lr_gamma,
-                                   horizon=max(self.epochs, 1))
+                                   horizon=max(self.epochs, 1), power_t=power_t)
         self.comm = get_comm(comm)
         if threads is None and self.comm.size > 1:  # no oversubscription
             threads = max(1, min(max_threads(), usable_cores() // self.comm.processes_on_node))
@@ -146,6 +165,7 @@ class Trainer:
         self._pace = Pace(None if threads is None else self.threads, self.threads,
                           work=6.0 * self.network.n_params * self.batch_size)
         self.seed = seed
+        self.shuffle = bool(shuffle)
         self.dropout = _check_dropout(dropout, self.network.n_layers - 1)
         # The masks' seed: from the user's seed, but a stream apart from the shuffling.
         self._drop_seed = int(np.random.SeedSequence(seed).generate_state(2, np.uint32)
@@ -154,6 +174,7 @@ class Trainer:
         self.progress = progress if progress is None else bool(progress)
         Progress.check(self.progress)
         self.history = {"loss": []}
+        self.stopped_epoch = self.best_epoch = None
         self._rng = np.random.default_rng(seed)
         self._by_neuron = None  # share layers by neurons: None decides per thread count
         self._workspaces = {}
@@ -164,7 +185,8 @@ class Trainer:
         """(X, Y, whether y holds labels), converted; with ``return_max`` also max |X|."""
         net = self.network
         X, x_max = check_inputs(X, net.sizes[0], net.dtype, return_max=True)
-        Y, labels = check_targets(y, X.shape[0], net.sizes[-1], net.dtype)
+        Y, labels = check_targets(y, X.shape[0], net.sizes[-1], net.dtype,
+                                  float_labels=self.cost != "quadratic")
         checked = X, Y, labels or self.cost != "quadratic"
         return checked + (x_max,) if return_max else checked
 
@@ -194,7 +216,8 @@ class Trainer:
     def fit(self, X, y, *, epochs=None, sample_weight=None, class_weight=None,
             validation_data=None, validation_split=0.0, patience=None, monitor=None,
             min_delta=0.0, restore_best_weights=True, callbacks=(), checkpoint=None,
-            checkpoint_every=1, resume=None, on_divergence="raise"):
+            checkpoint_every=1, resume=None, on_divergence="raise", verbose=None,
+            progress=None):
         """Train for ``epochs`` epochs (default: ``self.epochs``), continuing from the
         network's current weights and the optimiser's state.
 
@@ -202,7 +225,9 @@ class Trainer:
         ----------
         X : array-like, shape (n_samples, n_0)
         y : array-like, shape (n_samples,) or (n_samples, n_L)
-            Integer class labels (one-hot encoded internally), or the target matrix.
+            Integer class labels (one-hot encoded internally), or the target matrix. A
+            1-D float y is one target of values for the quadratic cost (as scikit-learn's
+            regressors read it), class labels for the cross-entropies.
         sample_weight : array-like, shape (n_samples,), optional
             Non-negative weights: a sample's cost and its share of the gradient are
             multiplied by its weight (the batch's sum is still divided by the batch size).
@@ -240,6 +265,9 @@ class Trainer:
             :func:`fastbp.kernels.step.train_epoch`), training stops with the weights of
             the last finite step; "raise" then raises :class:`TrainingDiverged`, "stop"
             returns the history and records where in ``self.diverged``.
+        verbose, progress : bool or None
+            Override the constructor's ``verbose`` and ``progress`` for this call
+            (None: the constructor's).
 
         Returns
         -------
@@ -249,14 +277,33 @@ class Trainer:
 
         Notes
         -----
+        A RuntimeWarning says when max |X| exceeds 20 (unscaled inputs), and when the
+        trainer's first epoch left its loss where it started: the mean cost of the
+        epoch's first mini-batch, measured before the first update and again after the
+        epoch, changed by less than 1e-4 relative (judged when the epoch made at least
+        10 updates). When early stopping stops, ``stopped_epoch`` and ``best_epoch``
+        (counted from 1 over the trainer's life) say which epoch stopped and which
+        epoch's weights were kept; with ``verbose`` a line says so.
+
         Ctrl-C stops training after the step under way and returns the history so far;
         ``self.interrupted`` is then True and the model holds the weights of the last
         completed step (a second Ctrl-C interrupts at once).
         """
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", minimum=0)
+        verbose = self.verbose if verbose is None else bool(verbose)
+        if progress is None:
+            progress = self.progress
+        else:
+            progress = bool(progress)
+            Progress.check(progress)
         check_choice(on_divergence, {"raise", "stop"}, "on_divergence")
         checkpoint_every = check_int(checkpoint_every, "checkpoint_every", minimum=1)
         X, Y, classification, x_max = self._check_data(X, y, return_max=True)
+        if x_max is not None and x_max > UNSCALED_INPUT:
+            warn_user(f"X looks unscaled: max |X| is {x_max:g}, while the network's "
+                      f"initialisation expects inputs of order 1, and training may stall. "
+                      f"Scale X, e.g. divide pixels by 255 or use "
+                      f"sklearn.preprocessing.StandardScaler.")
         weight = check_sample_weight(sample_weight, class_weight, y, X.shape[0])
         validation = self._validation(X, Y, validation_data, validation_split)
         if validation_split:
@@ -282,19 +329,27 @@ class Trainer:
         rates = self._dropout_rates()
         self.stop_training = self.interrupted = False
         self.diverged = None
+        self.stopped_epoch = self.best_epoch = None
         comm = self.comm
         root = comm.rank == 0
         parallel = None
         if comm.size > 1:
             parallel = DataParallelSteps(self, comm, cap)
             self._share_state_of_rank_0()
-        progress = Progress(self.progress if root else False, epochs - first_epoch, n_batches)
+        progress = Progress(progress if root else False, epochs - first_epoch, n_batches)
+        # The trainer's first epoch: is its loss moved? (one process only: shards differ)
+        judge = (not self.history["loss"] and opt.epoch == 0 and comm.size == 1
+                 and n_batches >= MIN_STEPS_TO_JUDGE and epochs > first_epoch)
         announce_compilation(train_epoch)
         with DeferredInterrupt() as interrupt:
             try:
                 for epoch in range(first_epoch, epochs):
                     logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
-                    order = self._rng.permutation(n)
+                    order = (self._rng.permutation(n) if self.shuffle
+                             else np.arange(n, dtype=np.int64))
+                    if judge:
+                        first_batch = (X[order[:cap]], Y[order[:cap]], classification)
+                        loss_before = self._loss_of(*first_batch)
                     hyper = opt.hyper(opt.epoch)
                     calls = self._pace.calls(n_batches, progress.batches_per_update(n_batches))
                     for b0, b1, threads in calls:
@@ -323,6 +378,7 @@ class Trainer:
                     if self.diverged is not None or b1 < n_batches:
                         break
                     opt.epoch += 1
+                    opt.samples += n
                     logs["loss"] = float(batch_cost.sum() / n)
                     if classification:
                         logs["accuracy"] = float(batch_correct.sum() / n)
@@ -336,11 +392,26 @@ class Trainer:
                         history.setdefault(key, []).append(value)
                         self.history.setdefault(key, []).append(value)
                     progress.epoch_done(logs)
-                    if self.verbose and root:
+                    if verbose and root:
                         progress.write(self._epoch_line(len(self.history["loss"]), logs))
+                    if judge:
+                        judge = False
+                        self._warn_if_unmoved(loss_before, self._loss_of(*first_batch))
                     for callback in callbacks:
                         callback(self, epoch, logs)
-                    stop = stopper.update(logs, net) or self.stop_training
+                    stop = stopper.update(logs, net, len(self.history["loss"]))
+                    if stop and opt.plateau():  # "adaptive": a lower rate, not a stop
+                        stop, stopper.waited = False, 0
+                        if verbose and root:
+                            progress.write(f"{stopper.monitor} has not improved for "
+                                           f"{stopper.patience} epochs: learning rate "
+                                           f"{opt.learning_rate_at(opt.epoch):.6g}")
+                    if stop:
+                        self.stopped_epoch = len(self.history["loss"])
+                        self.best_epoch = stopper.best_epoch
+                        if verbose and root:
+                            progress.write(stopper.describe(self.stopped_epoch))
+                    stop = stop or self.stop_training
                     finished = stop or epoch + 1 == epochs
                     if checkpoint is not None and root and (
                             finished or (epoch + 1) % checkpoint_every == 0):
@@ -368,6 +439,19 @@ class Trainer:
             stopper.restore(net)
         return history
 
+    def _loss_of(self, X, Y, classification):
+        """Mean cost of the current network on a few checked samples."""
+        X = np.ascontiguousarray(X, dtype=self.network.dtype)  # rows of a memmap too
+        return self._evaluate_checked(X, Y, classification)["loss"]
+
+    def _warn_if_unmoved(self, before, after):
+        if before > 0 and abs(after - before) < UNMOVED_LOSS * before:
+            warn_user(f"the training loss has not moved in the first epoch: the first "
+                      f"mini-batch's loss was {before:.6g} before training and {after:.6g} "
+                      f"after the epoch (relative change below {UNMOVED_LOSS:g}). Check "
+                      f"that X is scaled and try a larger learning_rate (now "
+                      f"{self.learning_rate:g}).")
+
     @property
     def threads_chosen(self):
         """The thread count training runs on now: ``threads``, or with ``threads=None`` the
@@ -392,8 +476,9 @@ class Trainer:
             for buffer in opt.state[1:]:
                 comm.bcast(buffer)
         state = comm.bcast_object((self._rng.bit_generator.state, self._drop_seed, opt.t,
-                                   opt.epoch))
-        self._rng.bit_generator.state, self._drop_seed, opt.t, opt.epoch = state
+                                   opt.epoch, opt.samples, opt.scale))
+        (self._rng.bit_generator.state, self._drop_seed, opt.t, opt.epoch, opt.samples,
+         opt.scale) = state
 
     def _dropout_rates(self):
         """Dropout rate per layer row for the kernels (the output layer's is 0), or an
@@ -518,25 +603,35 @@ class Trainer:
 
     # -- files --------------------------------------------------------------------------
 
-    _SETTINGS = ("learning_rate", "batch_size", "epochs", "threads")
+    _SETTINGS = ("learning_rate", "batch_size", "epochs", "threads", "shuffle")
     _OPTIMIZER_SETTINGS = ("name", "momentum", "nesterov", "beta1", "beta2", "epsilon",
-                           "weight_decay", "schedule", "step_size", "gamma", "horizon")
+                           "weight_decay", "schedule", "step_size", "gamma", "horizon",
+                           "power_t")
+
+    # Prefixes of the names the trainer itself writes under extra/.
+    _OWN_PREFIXES = ("history_", "run_", "stopper_", "optimizer_")
 
     @trainer_method(changes_network=False)
-    def save(self, path):
+    def save(self, path, *, extra=None):
         """Write the network, the cost, the settings and the optimiser's state (with the
         shuffling generator's) to a self-describing ``.npz`` file, atomically; see
-        :mod:`fastbp.io`. :meth:`load` continues training exactly where this left off."""
-        self._save(path)
+        :mod:`fastbp.io`. :meth:`load` continues training exactly where this left off.
 
-    def _save(self, path, run=None, stopper=None):
-        """``save``, with a checkpoint's progress of its ``fit`` call (``run``) and the
-        early-stopping state."""
+        ``extra``: entries of the caller's own (class names, say), stored as
+        ``extra/<name>`` and read back with :func:`fastbp.io.load`; a name the trainer
+        writes itself is refused."""
+        self._save(path, extra=extra)
+
+    def _save(self, path, run=None, stopper=None, extra=None):
+        """``save``, with a checkpoint's progress of its ``fit`` call (``run``), the
+        early-stopping state and the caller's ``extra`` entries."""
+        callers = extra or {}
         opt = self.optimizer
         extra = {key: getattr(self, key) for key in self._SETTINGS}
         extra["threads"] = 0 if self._pace.adaptive else self.threads  # 0: threads=None
         extra.update({f"optimizer_{key}": getattr(opt, key) for key in self._OPTIMIZER_SETTINGS})
         extra.update(optimizer_t=opt.t, optimizer_epoch=opt.epoch,
+                     optimizer_samples=opt.samples, optimizer_scale=opt.scale,
                      rng_state=json.dumps(self._rng.bit_generator.state),
                      dropout=np.asarray(self.dropout, dtype=np.float64),
                      dropout_seed=self._drop_seed)
@@ -549,7 +644,12 @@ class Trainer:
         state = {}
         if opt.state is not None:
             state = {"state1": opt.state[1], "state2": opt.state[2]}
-        io.save(self.network, path, cost=self.cost, optimizer_state=state, extra=extra)
+        clashes = sorted(key for key in callers
+                         if key in extra or str(key).startswith(self._OWN_PREFIXES))
+        if clashes:
+            raise ValueError(f"extra names {clashes} are the trainer's own; choose others")
+        io.save(self.network, path, cost=self.cost, optimizer_state=state,
+                extra={**extra, **callers})
 
     @classmethod
     def load(cls, path, *, threads=None):
@@ -557,9 +657,13 @@ class Trainer:
         :func:`fastbp.io.save`, which gets default settings). ``threads`` overrides the
         saved thread count (results do not depend on it). Every saved setting and state
         is checked; a wrong one is a :class:`fastbp.ModelFileError` naming it."""
+        return cls._from_loaded(io.load(path), path, threads)
+
+    @classmethod
+    def _from_loaded(cls, model, path, threads=None):
+        """``load`` of a file already read by :func:`fastbp.io.load`."""
         if threads is not None:
             threads = check_threads(threads)
-        model = io.load(path)
         if "learning_rate" not in model.extra:  # a network saved by fastbp.io.save
             implied = {a: c for c, a in OUTPUT_ACTIVATION.items()}
             cost = model.cost or implied.get(model.network.activations[-1], "quadratic")
@@ -601,7 +705,8 @@ class Trainer:
             lr_schedule=saved.choice("optimizer_schedule", set(SCHEDULES), default="constant"),
             lr_step_size=saved.integer("optimizer_step_size", 1, default=10),
             lr_gamma=saved.real("optimizer_gamma", 0, inf, default=0.1, **positive),
-            dropout=dropout)
+            power_t=saved.real("optimizer_power_t", 0, inf, default=0.5, high_open=True),
+            shuffle=saved.flag("shuffle", default=True), dropout=dropout)
         opt = trainer.optimizer
         opt.horizon = saved.integer("optimizer_horizon", 1, default=opt.horizon)
         trainer._restore_state(model, saved)
@@ -614,6 +719,8 @@ class Trainer:
         opt = self.optimizer
         drop_seed = saved.integer("dropout_seed", 0, 2**63 - 1, default=self._drop_seed)
         t, epoch = saved.integer("optimizer_t"), saved.integer("optimizer_epoch")
+        samples = saved.integer("optimizer_samples", default=0)
+        scale = saved.real("optimizer_scale", 0, 1, low_open=True, default=1.0)
         rng_state = saved.rng_state("rng_state")
         history = {key[len("history_"):]: list(map(float, saved.floats(key, finite=False)))
                    for key in saved.extra if key.startswith("history_")}
@@ -629,6 +736,7 @@ class Trainer:
                 raise io.ModelFileError(f"{saved.path!s}: opt/state2 holds Adam's second "
                                         f"moments, which must be >= 0")
         self._drop_seed, opt.t, opt.epoch = drop_seed, t, epoch
+        opt.samples, opt.scale = samples, scale
         if state is not None and not opt.fused:  # plain SGD keeps no state
             _, state1, state2 = opt.buffers(model.network.params.size, model.network.dtype)
             state1[...], state2[...] = state
@@ -690,10 +798,11 @@ class _EarlyStopping:
         self.sign = -1.0 if self.monitor.endswith("accuracy") else 1.0  # minimise sign*value
         self.best = np.inf
         self.best_params = None
+        self.best_epoch = None  # counted from 1 over the trainer's life
         self.waited = 0
 
-    def update(self, logs, network):
-        """Record an epoch; True when training should stop."""
+    def update(self, logs, network, epoch):
+        """Record epoch ``epoch`` (counted from 1); True when training should stop."""
         if self.patience is None:
             return False
         if self.monitor not in logs:
@@ -701,12 +810,22 @@ class _EarlyStopping:
                              f"has {sorted(logs)}")
         value = self.sign * logs[self.monitor]
         if value < self.best - self.min_delta:
-            self.best, self.waited = value, 0
+            self.best, self.waited, self.best_epoch = value, 0, epoch
             if self.restore_best_weights:
                 self.best_params = network.params.copy()
             return False
         self.waited += 1
         return self.waited >= self.patience  # as Keras: patience epochs without improvement
+
+    def describe(self, stopped_epoch):
+        """The line printed when training stops early."""
+        kept = (f"restored the weights of epoch {self.best_epoch}"
+                if self.best_params is not None else
+                f"kept the last weights (the best {self.monitor} was at epoch "
+                f"{self.best_epoch})")
+        return (f"early stopping at epoch {stopped_epoch}: {self.monitor} has not improved "
+                f"by more than {self.min_delta:g} for {self.patience} epochs; {kept} "
+                f"({self.monitor} {self.sign * self.best:.6f})")
 
     def restore(self, network):
         if self.best_params is not None:
@@ -715,6 +834,8 @@ class _EarlyStopping:
     def state(self):
         """Entries for a checkpoint."""
         state = {"stopper_best": self.best, "stopper_waited": self.waited}
+        if self.best_epoch is not None:
+            state["stopper_best_epoch"] = self.best_epoch
         if self.best_params is not None:
             state["stopper_best_params"] = self.best_params
         return state
@@ -724,6 +845,7 @@ class _EarlyStopping:
         if "stopper_best" in saved:
             self.best = saved.real("stopper_best", -np.inf, np.inf)
             self.waited = saved.integer("stopper_waited")
+            self.best_epoch = saved.integer("stopper_best_epoch", 1, default=None)
         if "stopper_best_params" in saved:
             self.best_params = saved.floats("stopper_best_params", network.params.shape,
                                             network.dtype).copy()

@@ -12,6 +12,12 @@ from hypothesis.extra import numpy as hnp
 from fastbp.cli import main
 
 
+@pytest.fixture(autouse=True)
+def in_a_fresh_directory(tmp_path_factory, monkeypatch):
+    """train writes model.npz in the current directory without -o: not in the checkout."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture
 def data_files(tmp_path):
     rng = np.random.default_rng(0)
@@ -142,7 +148,12 @@ def _bad_inputs(tmp_path):
         (["--data", _csv(tmp_path / "one.csv", "1\n2\n3\n")], "at least two columns"),
         (["--data", _csv(tmp_path / "empty.csv", "")], "no rows of data"),
         (["--data", _csv(tmp_path / "header.csv", "a,b,label\n")], "no rows of data"),
-        (["--data", _csv(tmp_path / "text.csv", "a,b\n1,x\n")], "could not convert"),
+        (["--data", _csv(tmp_path / "text.csv", "a,b\nx,1\n")], "could not convert"),
+        (["--data", _csv(tmp_path / "ragged.csv", "1,2,0\n3,1\n")], "line 2 has 2 fields"),
+        (["--data", _csv(tmp_path / "oneclass.csv", "1,2,cat\n3,1,cat\n")],
+         "name 1 class; a classifier needs at least two"),
+        (["--data", _csv(tmp_path / "longname.csv", "1,cat\n3," + "x" * 201 + "\n")],
+         "class names must be 1 to 200 printable characters"),
         (["--data", str(tmp_path / "data.txt")], "--data must be digits"),
         (["--data", good, "--resume"], "--resume needs --checkpoint"),
         (["--data", good, "-o", str(tmp_path / "missing" / "m.npz")], "does not exist"),
@@ -214,7 +225,8 @@ def test_any_csv_trains_or_is_one_error_line(tmp_path, capsys, text, header):
     """Whatever a CSV holds: training, or one error line and exit status 2."""
     path = tmp_path / "random.csv"
     path.write_text(("a,b,label\n" if header else "") + text)
-    status = main(["train", "--data", str(path), "--hidden", "2", "--epochs", "1"])
+    status = main(["train", "--data", str(path), "--hidden", "2", "--epochs", "1", "-o",
+                   str(tmp_path / "model.npz")])
     captured = capsys.readouterr()
     assert status in (0, 2)
     if status == 2:
@@ -231,8 +243,167 @@ def test_any_npz_labels_train_or_are_one_error_line(tmp_path, capsys, labels, co
     """Labels of any values, types and lengths in a .npz data file."""
     path = tmp_path / "random.npz"
     np.savez(path, X=np.ones((len(labels), columns)), y=labels)
-    status = main(["train", "--data", str(path), "--hidden", "2", "--epochs", "1"])
+    status = main(["train", "--data", str(path), "--hidden", "2", "--epochs", "1", "-o",
+                   str(tmp_path / "model.npz")])
     captured = capsys.readouterr()
     assert status in (0, 2)
     if status == 2:
         assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+
+
+@pytest.fixture
+def named_classes(tmp_path):
+    """A CSV whose labels are names, with a header, and its features alone."""
+    rng = np.random.default_rng(1)
+    X = rng.random((150, 4))
+    names = np.array(["setosa", "versicolor", "virginica"])[(X[:, 0] * 3).astype(int)]
+    lines = ["sepal_length,sepal_width,petal_length,petal_width,species"]
+    lines += [",".join(f"{v:.6f}" for v in row) + f',"{name}"' for row, name in zip(X, names)]
+    (tmp_path / "flowers.csv").write_text("\n".join(lines) + "\n")
+    np.savetxt(tmp_path / "features.csv", X, delimiter=",", fmt="%.6f")
+    return tmp_path, X, names
+
+
+def test_class_names_are_stored_and_predicted(named_classes, capsys):
+    tmp_path, X, names = named_classes
+    model = str(tmp_path / "flowers.npz")
+    assert main(["train", "--data", str(tmp_path / "flowers.csv"), "--hidden", "16",
+                 "--epochs", "40", "--optimizer", "adam", "--learning-rate", "0.02",
+                 "--batch-size", "8", "-o", model]) == 0
+    capsys.readouterr()
+    from fastbp import io
+    assert io.load(model).extra["cli_classes"].tolist() == ["setosa", "versicolor", "virginica"]
+    for data in ("features.csv", "flowers.csv"):  # features only, or features then label
+        out = tmp_path / f"predicted-{data}"
+        assert main(["predict", model, "--data", str(tmp_path / data), "-o", str(out)]) == 0
+        predicted = np.array(out.read_text().split())
+        assert predicted.shape == (150,) and set(predicted) <= set(names)
+        assert np.mean(predicted == names) > 0.8
+    capsys.readouterr()
+    assert main(["predict", model, "--data", str(tmp_path / "features.csv")]) == 0
+    assert capsys.readouterr().out.split() == predicted.tolist()  # printed alike
+    assert main(["evaluate", model, "--data", str(tmp_path / "flowers.csv")]) == 0
+    assert "accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "binary_cross_entropy"])
+def test_class_names_of_other_costs(named_classes, cost):
+    """Outputs of values (quadratic) and one sigmoid output (two classes) map to names."""
+    tmp_path, _, names = named_classes
+    if cost == "binary_cross_entropy":  # two classes: one output
+        lines = (tmp_path / "flowers.csv").read_text().splitlines()
+        (tmp_path / "flowers.csv").write_text("\n".join(
+            [lines[0]] + [line for line in lines[1:] if "virginica" not in line]) + "\n")
+        names = names[names != "virginica"]
+    model = str(tmp_path / "model.npz")
+    assert main(["train", "--data", str(tmp_path / "flowers.csv"), "--hidden", "8",
+                 "--epochs", "3", "--cost", cost, "-o", model]) == 0
+    out = tmp_path / "predicted.csv"
+    assert main(["predict", model, "--data", str(tmp_path / "features.csv"), "-o",
+                 str(out)]) == 0
+    predicted = out.read_text().split()
+    assert len(predicted) == 150 and set(predicted) <= set(names)
+
+
+def test_predict_refuses_csvs_that_do_not_fit_the_model(named_classes, capsys):
+    tmp_path, X, names = named_classes
+    model = str(tmp_path / "flowers.npz")
+    assert main(["train", "--data", str(tmp_path / "flowers.csv"), "--hidden", "4",
+                 "--epochs", "1", "-o", model]) == 0
+    np.savetxt(tmp_path / "wide.csv", np.c_[X, X], delimiter=",")
+    (tmp_path / "named.csv").write_text("1,2,3,setosa\n4,5,6,virginica\n")
+    numbers = tmp_path / "numbers.csv"
+    np.savetxt(numbers, np.c_[X, np.zeros(len(X))], delimiter=",")
+    for data, message in (("wide.csv", "8 columns, while the model takes 4 features"),
+                          ("named.csv", "column 4 holds text")):
+        capsys.readouterr()
+        assert main(["predict", model, "--data", str(tmp_path / data)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    assert main(["evaluate", model, "--data", str(numbers)]) == 2
+    assert "the labels are numbers, while the model was trained on class names" in (
+        capsys.readouterr().err)
+    (tmp_path / "other.csv").write_text("1,2,3,4,setosa\n4,5,6,7,rose\n" * 2)
+    assert main(["evaluate", model, "--data", str(tmp_path / "other.csv"), "--test-size",
+                 "0.5"]) == 2
+    assert "labels ['rose'] are not among the model's classes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("cli_classes", np.array(["a", "a", "b"]), "3 distinct printable strings"),
+    ("cli_classes", np.array(["a", "b\nc", "d"]), "3 distinct printable strings"),
+    ("cli_classes", np.array(["a", "b"]), "3 distinct printable strings"),
+    ("cli_classes", np.array([1, 2, 3]), "3 distinct printable strings"),
+    ("cli_classes", np.array(["a", "", "c"]), "3 distinct printable strings"),
+    ("cli_seed", np.int64(-1), "extra/cli_seed must be an integer"),
+    ("cli_seed", np.float64(1.5), "extra/cli_seed must be an integer"),
+    ("cli_test_size", np.float64(1.0), "extra/cli_test_size must be a number in (0, 1)"),
+    ("cli_test_size", np.str_("0.25"), "extra/cli_test_size must be a number in (0, 1)"),
+])
+def test_the_model_files_fields_are_checked(named_classes, capsys, key, value, message):
+    from fastbp import io
+    tmp_path, _, _ = named_classes
+    model = str(tmp_path / "flowers.npz")
+    assert main(["train", "--data", str(tmp_path / "flowers.csv"), "--hidden", "4",
+                 "--epochs", "1", "-o", model]) == 0
+    loaded = io.load(model)
+    io.save(loaded.network, model, cost=loaded.cost, optimizer_state=loaded.optimizer_state,
+            extra={**loaded.extra, key: value})
+    capsys.readouterr()
+    for argv in (["predict", model, "--data", str(tmp_path / "features.csv")],
+                 ["evaluate", model, "--data", str(tmp_path / "flowers.csv")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+def test_evaluate_reuses_the_split_of_training(data_files, capsys):
+    tmp_path, _, _ = data_files
+    model = str(tmp_path / "model.npz")
+    assert main(["train", "--data", str(tmp_path / "train.npz"), "--hidden", "16", "--epochs",
+                 "10", "--seed", "3", "--test-size", "0.3", "-o", model]) == 0
+    trained = capsys.readouterr().out
+    test = trained.split("test loss ")[1].split("\n")[0]
+    n_test = trained.split(" test samples")[0].split(" and ")[-1]
+    assert main(["evaluate", model, "--data", str(tmp_path / "train.npz")]) == 0
+    out = capsys.readouterr().out
+    assert f"{n_test} test samples (split with seed 3, test size 0.3)" in out
+    loss, accuracy = test.split("  test accuracy ")
+    assert f"loss {loss}  accuracy {accuracy}" in out
+    assert "note:" not in out
+    assert main(["evaluate", model, "--data", str(tmp_path / "train.npz"), "--seed", "1",
+                 "--test-size", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "test samples (split with seed 1, test size 0.5)" in out
+    assert ("note: the model was trained on the split with seed 3 and test size 0.3: this "
+            "test part may hold training samples") in out
+
+
+def test_train_without_output_writes_model_npz_and_never_replaces_it(data_files, capsys):
+    tmp_path, _, _ = data_files
+    argv = ["train", "--data", str(tmp_path / "train.npz"), "--hidden", "4", "--epochs", "1"]
+    assert main(argv) == 0
+    assert "model written to model.npz" in capsys.readouterr().out
+    first = open("model.npz", "rb").read()
+    assert main(argv + ["--seed", "5"]) == 2
+    captured = capsys.readouterr()
+    assert "model.npz exists in the current directory; name the model file with -o" in (
+        captured.err) and "epoch" not in captured.out
+    assert open("model.npz", "rb").read() == first
+    assert main(argv + ["--seed", "5", "-o", "model.npz"]) == 0  # named: replaced
+    assert open("model.npz", "rb").read() != first
+
+
+def test_every_option_has_help_and_the_epilog_shows_examples_and_the_csv_format():
+    from fastbp.cli import build_parser
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, command in [("fastbp", parser), *commands.items()]:
+        for action in command._actions:
+            if action.dest not in ("help", "command"):
+                assert action.help, (name, action.option_strings or action.dest)
+    for name in ("train", "evaluate", "predict"):
+        text = commands[name].format_help()
+        examples = text.split("examples:\n")[1].split("\n\n")[0].splitlines()
+        assert len(examples) == 3 and all(e.startswith("  fastbp ") for e in examples)
+        assert "CSV files: one sample per line" in text and "names such as setosa" in text

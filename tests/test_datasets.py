@@ -356,3 +356,41 @@ def test_train_test_split_is_stratified_and_seeded():
     np.testing.assert_allclose(np.bincount(y_test) / np.bincount(y), 0.25, atol=0.02)
     again = train_test_split(X, y, test_size=0.25, seed=0)
     np.testing.assert_array_equal(again[1], X_test)
+
+
+def test_train_test_split_of_values_is_plain_and_never_empty():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 2))
+    y = rng.random(40)  # continuous: every value its own "class"
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, seed=0)
+    assert (len(y_train), len(y_test)) == (30, 10)
+    assert sorted(np.r_[y_train, y_test]) == sorted(y)
+    for n, test_size in ((2, 0.1), (3, 0.9), (5, 0.01)):
+        parts = train_test_split(X[:n], y[:n], test_size=test_size, seed=1)
+        assert len(parts[1]) >= 1 and len(parts[0]) >= 1
+    whole = np.arange(40.0)  # whole-valued floats are values too
+    assert len(train_test_split(X, whole, seed=0)[1]) == 10
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        train_test_split(X[:1], y[:1])
+
+
+def test_train_test_split_stratifies_labels_or_as_asked():
+    X, y = load_digits()
+    default = train_test_split(X, y, seed=3)
+    asked = train_test_split(X, y, seed=3, stratify=True)
+    by_array = train_test_split(X, y, seed=3, stratify=y)
+    for a, b in zip(default, asked):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(default, by_array):
+        np.testing.assert_array_equal(a, b)
+    names = np.array(["cat", "dog"])[y % 2]  # string labels are labels
+    _, _, _, test_names = train_test_split(X, names, seed=0)
+    assert abs(np.mean(test_names == "cat") - np.mean(names == "cat")) < 0.01
+    plain = train_test_split(X, y, seed=3, stratify=False)
+    assert len(plain[1]) == 449 and not np.array_equal(plain[1], default[1])
+    with pytest.raises(ValueError, match="leaves no test samples.*stratify=False"):
+        train_test_split(X[:5], np.arange(5), test_size=0.25)
+    with pytest.raises(ValueError, match=r"stratify must be .* shape \(1797,\)"):
+        train_test_split(X, y, stratify=y[:3])
+    with pytest.raises(ValueError, match="stratify=True needs 1-D"):
+        train_test_split(X, np.c_[y, y], stratify=True)

@@ -29,7 +29,9 @@ from fastbp import MLPClassifier, MLPRegressor  # noqa: E402
 # for these tiny networks.
 SMALL = dict(hidden_layer_sizes=(16,), learning_rate_init=0.01, threads=1)
 # Short fits stop at max_iter: tests that care about ConvergenceWarning catch it themselves.
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+# scikit-learn's checks train on unscaled data (max |X| about 100): fit says so.
+pytestmark = [pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+              pytest.mark.filterwarnings("ignore:X looks unscaled")]
 
 # The defaults, but small and quick; accurate enough for the checks' thresholds.
 CHECKED = [MLPClassifier(max_iter=100, **SMALL), MLPRegressor(max_iter=100, **SMALL)]
@@ -252,7 +254,11 @@ def test_parameters_reach_the_trainer(iris):
 @pytest.mark.parametrize("params,error,match", [
     (dict(solver="lbfgs"), ValueError, "'solver' parameter"),
     (dict(activation="softmax"), ValueError, "'activation' parameter"),
-    (dict(learning_rate="adaptive"), ValueError, "'learning_rate' parameter"),
+    (dict(learning_rate="exponential"), ValueError, "'learning_rate' parameter"),
+    (dict(learning_rate=0.01), ValueError,
+     r"learning_rate names the schedule; did you mean learning_rate_init=0.01\?"),
+    (dict(power_t=-1.0), ValueError, "'power_t' parameter"),
+    (dict(shuffle="yes"), ValueError, "'shuffle' parameter"),
     (dict(hidden_layer_sizes=0), ValueError, "'hidden_layer_sizes' parameter"),
     (dict(hidden_layer_sizes=(4, 0)), ValueError, r"hidden_layer_sizes\[1\] must be >= 1"),
     (dict(batch_size=0), ValueError, "'batch_size' parameter"),
@@ -401,3 +407,64 @@ def test_pickle_round_trip(iris):
     clf.partial_fit(X, y)
     copy.partial_fit(X, y)
     np.testing.assert_array_equal(copy.trainer_.network.params, clf.trainer_.network.params)
+
+
+# -- scikit-learn's schedules, shuffle, verbose and API ---------------------------------
+
+def test_invscaling_and_adaptive_as_scikit_learn_defines_them(iris, capsys):
+    X, y = iris
+    inv = MLPClassifier(solver="sgd", learning_rate="invscaling", power_t=0.5, max_iter=3,
+                        **dict(SMALL, learning_rate_init=0.1))
+    inv.fit(X, y)
+    n = len(y)  # eta0 / (t + 1) ** power_t, t the samples seen before the epoch
+    assert inv.trainer_.history["learning_rate"] == pytest.approx(
+        [0.1, 0.1 / (n + 1) ** 0.5, 0.1 / (2 * n + 1) ** 0.5])
+    adam = MLPClassifier(learning_rate="invscaling", max_iter=2, **SMALL).fit(X, y)
+    assert adam.trainer_.optimizer.schedule == "constant"  # as scikit-learn: sgd only
+
+    adaptive = MLPClassifier(solver="sgd", learning_rate="adaptive", tol=100.0,
+                             n_iter_no_change=2, max_iter=50, verbose=True, **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        adaptive.fit(X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert adaptive.n_iter_ == 15 and min(adaptive.trainer_.history["learning_rate"]) < 1e-6
+    plateau = ("Training loss did not improve more than tol=100.000000 for 2 consecutive "
+               "epochs.")
+    assert out[3] == plateau + " Setting learning rate to 0.002000"
+    assert out[-1] == plateau + " Learning rate too small. Stopping."
+
+
+def test_verbose_prints_scikit_learns_lines(iris, capsys):
+    X, y = iris
+    clf = MLPClassifier(max_iter=3, verbose=True, **SMALL).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"Iteration {i + 1}, loss = {loss:.8f}"
+                     for i, loss in enumerate(clf.loss_curve_)]
+    clf.set_params(warm_start=True, max_iter=1).fit(X, y)  # counted on, as scikit-learn
+    assert capsys.readouterr().out.startswith("Iteration 4, loss = ")
+    MLPClassifier(max_iter=2, verbose=True, early_stopping=True, **SMALL).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Iteration 1, loss = ")
+    assert lines[1].startswith("Validation score: ")
+    MLPClassifier(max_iter=2, **SMALL).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_shuffle_reaches_the_trainer(iris):
+    X, y = iris
+    fits = [MLPClassifier(max_iter=2, shuffle=False, random_state=seed, **SMALL).fit(X, y)
+            for seed in (0, 0)]
+    assert fits[0].trainer_.shuffle is False
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+    assert MLPClassifier(max_iter=1, **SMALL).fit(X, y).trainer_.shuffle is True
+
+
+def test_only_public_scikit_learn_api_is_imported():
+    import ast
+    tree = ast.parse(Path(fastbp.estimators.__file__).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sklearn"):
+            private = [part for part in node.module.split(".") if part.startswith("_")]
+            private += [alias.name for alias in node.names if alias.name.startswith("_")]
+            assert not private, (node.module, private)

@@ -1,4 +1,7 @@
-"""fit's validation, early stopping and callbacks."""
+"""fit's validation, early stopping and callbacks; its per-call verbose and progress; the
+warnings and lines where training would otherwise fail quietly."""
+
+import warnings
 
 import numpy as np
 import pytest
@@ -122,7 +125,8 @@ def test_class_weight(data):
     np.testing.assert_array_equal(a.network.params, c.network.params)
     zero = Trainer([6, 4, 2], seed=0, batch_size=16)
     before = zero.network.params.copy()
-    zero.fit(X, y, epochs=1, sample_weight=np.zeros(len(y)))
+    with pytest.warns(RuntimeWarning, match="loss has not moved"):  # rightly so
+        zero.fit(X, y, epochs=1, sample_weight=np.zeros(len(y)))
     np.testing.assert_array_equal(zero.network.params, before)  # weight 0: no gradient
 
 
@@ -149,3 +153,99 @@ def test_partial_fit_continues_like_fit(data):
     whole.fit(X[100:], y[100:], epochs=1)
     np.testing.assert_array_equal(streamed.network.params, whole.network.params)
     assert streamed.optimizer.t == 20 and len(streamed.history["loss"]) == 2
+
+
+
+def test_unscaled_inputs_warn_at_the_callers_line(data):
+    X, y = data
+    trainer = Trainer([6, 8, 2], batch_size=16, seed=0)
+    with pytest.warns(RuntimeWarning, match=r"X looks unscaled: max \|X\| is 255.*divide "
+                                            r"pixels by 255.*StandardScaler") as record:
+        trainer.fit(np.clip(X * 100, -255, 255), y, epochs=1)
+    assert [w.filename for w in record if "unscaled" in str(w.message)] == [__file__]
+
+
+def test_scaled_inputs_do_not_warn(data):
+    X, y = data  # standard normal: max |X| about 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer([6, 8, 2], batch_size=16, seed=0).fit(X, y, epochs=2)
+        Trainer([6, 8, 2], batch_size=16, seed=0).fit(X * 5, y, epochs=1)  # max|X| < 20
+
+
+def test_an_unmoved_loss_warns(data):
+    X, y = data
+    trainer = Trainer([6, 8, 2], learning_rate=1e-9, batch_size=16, seed=0)
+    with pytest.warns(RuntimeWarning, match="loss has not moved in the first epoch") as rec:
+        trainer.fit(X, y, epochs=2)
+    assert sum("has not moved" in str(w.message) for w in rec) == 1  # first epoch only
+    assert all(w.filename == __file__ for w in rec)
+
+
+def test_a_moving_loss_and_tiny_data_do_not_warn(data):
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer([6, 8, 2], learning_rate=0.1, batch_size=16, seed=0).fit(X, y, epochs=1)
+        # four samples in one batch: a single step may move the loss little, no verdict
+        Trainer([6, 8, 2], learning_rate=1e-9, batch_size=4, seed=0).fit(X[:4], y[:4],
+                                                                            epochs=3)
+        # a trainer already trained is not judged again
+        trainer = Trainer([6, 8, 2], learning_rate=0.1, batch_size=16, seed=0)
+        trainer.fit(X, y, epochs=1)
+        trainer.optimizer.learning_rate = trainer.learning_rate = 1e-12
+        trainer.fit(X, y, epochs=1)
+
+
+def test_early_stopping_says_which_epochs(data, capsys):
+    X, y = data
+    flipped = 1 - y  # validation labels that disagree more the better training goes
+    trainer = Trainer([6, 8, 2], learning_rate=0.5, batch_size=16, seed=0, verbose=True)
+    history = trainer.fit(X, y, epochs=50, validation_data=(X, flipped), patience=2)
+    n, best = len(history["val_loss"]), int(np.argmin(history["val_loss"])) + 1
+    assert (trainer.stopped_epoch, trainer.best_epoch) == (n, best)
+    out = capsys.readouterr().out
+    assert (f"early stopping at epoch {n}: val_loss has not improved by more than 0 for 2 "
+            f"epochs; restored the weights of epoch {best}") in out
+    # counted over the trainer's life; a fit that runs out its epochs clears them
+    trainer.fit(X, y, epochs=1, verbose=False)
+    assert trainer.stopped_epoch is None and trainer.best_epoch is None
+    assert "early stopping" not in capsys.readouterr().out
+
+
+def test_fit_overrides_verbose_for_one_call(data, capsys):
+    X, y = data
+    quiet = Trainer([6, 8, 2], batch_size=16, seed=0)
+    quiet.fit(X, y, epochs=1, verbose=True)
+    assert "epoch    1  loss" in capsys.readouterr().out
+    quiet.fit(X, y, epochs=1)  # back to the constructor's
+    assert capsys.readouterr().out == ""
+    loud = Trainer([6, 8, 2], batch_size=16, seed=0, verbose=True)
+    loud.fit(X, y, epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
+    assert loud.verbose is True
+
+
+def test_fit_overrides_progress_for_one_call(data, monkeypatch):
+    import fastbp.progress as progress
+
+    shown = []
+
+    class FakeBar:
+        def __init__(self, **kwargs):
+            shown.append(kwargs["desc"])
+            self.n = 0
+
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: None
+
+    monkeypatch.setattr(progress, "_tqdm", lambda: FakeBar)
+    X, y = data
+    trainer = Trainer([6, 8, 2], batch_size=16, seed=0, progress=False)
+    trainer.fit(X, y, epochs=1, progress=True)
+    assert shown == ["epochs", "batches"]
+    trainer.fit(X, y, epochs=1)
+    assert shown == ["epochs", "batches"]  # the constructor's False again
+    monkeypatch.setattr(progress, "_tqdm", lambda: None)
+    with pytest.raises(ImportError, match="progress=True needs tqdm"):
+        trainer.fit(X, y, epochs=1, progress=True)

@@ -426,3 +426,16 @@ def test_trainer_save_load_continues_bit_for_bit(tmp_path, settings):
     loaded.fit(X, y, epochs=3)
     np.testing.assert_array_equal(loaded.network.params, trainer.network.params)
     assert loaded.history == trainer.history
+
+
+def test_trainer_save_keeps_the_callers_extra_entries(tmp_path):
+    from fastbp import Trainer
+    trainer = Trainer([3, 4, 2], seed=0)
+    path = tmp_path / "model.npz"
+    trainer.save(path, extra={"my_classes": np.array(["cat", "dog"]), "my_seed": 3})
+    loaded = io.load(path)
+    assert loaded.extra["my_classes"].tolist() == ["cat", "dog"] and loaded.extra["my_seed"] == 3
+    assert Trainer.load(path).history == trainer.history
+    for name in ("learning_rate", "history_loss", "optimizer_mine", "run_x", "stopper_y"):
+        with pytest.raises(ValueError, match=rf"extra names \['{name}'\] are the trainer's own"):
+            trainer.save(path, extra={name: 1})

@@ -3,10 +3,12 @@
 import tracemalloc
 
 import numpy as np
+import pytest
 
 from fastbp import Trainer
 
 
+@pytest.mark.filterwarnings("ignore:X looks unscaled")  # raw pixels on purpose
 def test_uint8_memmap_is_read_in_place(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "images.npy"

@@ -111,6 +111,54 @@ def test_momentum_and_adam_train_the_digits():
         assert trainer.score(X_test, y_test) > 0.93, settings
 
 
+def test_invscaling_divides_by_the_samples_seen_as_scikit_learn(tmp_path):
+    X = np.zeros((4, 2), np.float32)
+    y = np.array([0, 1, 0, 1])
+    trainer = Trainer([2, 2], learning_rate=1.0, lr_schedule="invscaling", power_t=0.25,
+                      epochs=3)
+    # eta / (t + 1) ** power_t, t the samples trained on before the epoch
+    assert trainer.fit(X, y)["learning_rate"] == pytest.approx([1.0, 5 ** -0.25, 9 ** -0.25])
+    trainer.save(tmp_path / "t.npz")
+    loaded = Trainer.load(tmp_path / "t.npz")
+    assert (loaded.optimizer.samples, loaded.optimizer.power_t) == (12, 0.25)
+    assert loaded.fit(X[:2], y[:2], epochs=2)["learning_rate"] == pytest.approx(
+        [13 ** -0.25, 15 ** -0.25])
+
+
+def test_adaptive_divides_by_5_on_each_plateau_and_stops_below_1e_6(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    trainer = Trainer([3, 4, 2], learning_rate=1e-3, lr_schedule="adaptive", batch_size=64,
+                      seed=0, verbose=True)
+    # min_delta=10: no epoch after the first counts as an improvement
+    history = trainer.fit(X, y, epochs=50, patience=2, min_delta=10.0)
+    rates = [1e-3] * 3 + [2e-4] * 2 + [4e-5] * 2 + [8e-6] * 2 + [1.6e-6] * 2 + [3.2e-7] * 2
+    assert history["learning_rate"] == pytest.approx(rates)
+    assert trainer.stopped_epoch == 13 and trainer.best_epoch == 1
+    out = capsys.readouterr().out
+    assert "loss has not improved for 2 epochs: learning rate 0.0002" in out
+    assert "early stopping at epoch 13" in out
+    trainer.save(tmp_path / "t.npz")
+    assert Trainer.load(tmp_path / "t.npz").optimizer.scale == pytest.approx(5.0 ** -5)
+    # other schedules stop at the first plateau
+    assert len(Trainer([3, 4, 2], learning_rate=1e-3, batch_size=64, seed=0).fit(
+        X, y, epochs=50, patience=2, min_delta=10.0)["loss"]) == 3
+
+
+def test_shuffle_false_visits_the_samples_in_order():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    net = Network([3, 4, 2], seed=0)
+    a, b, c = (Trainer(net.copy(), batch_size=8, seed=seed, shuffle=shuffle)
+               for seed, shuffle in ((1, False), (2, False), (1, True)))
+    for trainer in (a, b, c):
+        trainer.fit(X, y, epochs=2)
+    np.testing.assert_array_equal(a.network.params, b.network.params)  # no seed's order
+    assert not np.array_equal(a.network.params, c.network.params)
+
+
 @pytest.mark.parametrize("kwargs,error,match", [
     (dict(optimizer="rmsprop"), ValueError, "optimizer must be one of"),
     (dict(momentum=1.0), ValueError, r"momentum must be in \[0, 1\)"),
@@ -123,6 +171,7 @@ def test_momentum_and_adam_train_the_digits():
     (dict(lr_schedule="warm"), ValueError, "lr_schedule must be one of"),
     (dict(lr_schedule="step", lr_step_size=0), ValueError, "lr_step_size must be >= 1"),
     (dict(lr_gamma=0), ValueError, "lr_gamma must be a finite number > 0"),
+    (dict(power_t=-0.5), ValueError, "power_t must be a finite number > 0"),
 ])
 def test_bad_optimiser_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):

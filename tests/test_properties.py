@@ -376,6 +376,7 @@ def fit_arguments(draw, n_samples, n_outputs):
     return kwargs
 
 
+@pytest.mark.filterwarnings("ignore:X looks unscaled")  # any values, on purpose
 @search(200)
 @given(trainer=trainers(), data=st.data())
 def test_fit_with_random_data(trainer, data):

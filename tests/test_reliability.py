@@ -63,6 +63,7 @@ def test_divergence_detects_non_finite_costs():
     assert trainer.network.weights[0][0, 0] == np.float32(1e38)  # no update was applied
 
 
+@pytest.mark.filterwarnings("ignore:X looks unscaled")  # inputs up to 1e3, on purpose
 @settings(max_examples=40, deadline=None, derandomize=True, database=None)
 @given(optimizer=st.sampled_from(["sgd", "momentum", "nesterov", "adam"]),
        learning_rate=st.sampled_from([0.5, 3.0, 100.0]),

@@ -116,3 +116,22 @@ def test_non_contiguous_integer_and_float64_inputs_are_converted(trainer, data):
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
     trainer.fit(np.round(X).astype(np.int32), y.astype(np.uint8), epochs=1)
+
+
+def test_float_targets_of_a_quadratic_network_are_values():
+    rng = np.random.default_rng(0)
+    X = rng.random((80, 3)).astype(np.float32)
+    y = np.floor(40 * X[:, 0]).astype(np.float64)  # whole numbers 0..39, as values
+    regressor = Trainer([3, 8, 1], "quadratic", learning_rate=1e-3, batch_size=8, seed=0)
+    history = regressor.fit(X, y / 40, epochs=2)
+    assert "accuracy" not in history  # values, not labels
+    regressor.fit(X, y, epochs=1)  # formerly "y holds class labels in [0, 39]"
+    assert isinstance(regressor.score(X, y), float)
+    with pytest.raises(ValueError, match=r"class labels in \[0, 39\].*pass y as floats"):
+        regressor.fit(X, y.astype(np.int64), epochs=1)  # integers stay labels
+    wide = Trainer([3, 8, 4], "quadratic", seed=0)
+    with pytest.raises(ValueError, match=r"reads as values .*y.astype\(int\)"):
+        wide.fit(X, y % 4, epochs=1)
+    wide.fit(X, (y % 4).astype(int), epochs=1)  # labels, one-hot encoded
+    classifier = Trainer([3, 8, 4], "cross_entropy", seed=0)  # whole floats are labels
+    assert "accuracy" in classifier.fit(X, y % 4, epochs=1)
