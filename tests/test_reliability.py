@@ -127,7 +127,8 @@ def ctrl_c():
 def test_ctrl_c_stops_after_the_step_under_way(monkeypatch, ctrl_c):
     X, y = data(4000)
     trainer = make_trainer(batch_size=4)
-    monkeypatch.setattr(fastbp.pacing, "CALL_SECONDS", 0.0)  # one step per compiled call
+    monkeypatch.setattr(fastbp.pacing, "CALL_SECONDS", 0.0)  # one step per compiled call,
+    monkeypatch.setattr(fastbp.pacing, "PROBE_SECONDS", 0.0)  # trials of thread counts too
     calls, pressed = [], []
 
     class PressDuringThirdEpoch(fastbp.trainer.Progress):
