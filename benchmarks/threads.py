@@ -9,7 +9,8 @@ Every fixed count of ``pacing.thread_counts`` and the default train the same wor
 for ``--epochs`` epochs per ``fit`` call (a fresh trainer each time, so the default
 starts from nothing measured, as a user's first ``fit`` does), in rounds; the table
 gives the median seconds per call and the default's speed relative to the best fixed
-count and to one thread. ``digits`` is the main job (``python -m fastbp``: 64-128-10,
+count and to one thread (each round runs the settings in another order, so that none
+always follows the same one). ``digits`` is the main job (``python -m fastbp``: 64-128-10,
 batch 16, 30 epochs on 1,347 images).
 """
 
@@ -80,8 +81,9 @@ def main():
             for run in runs.values():  # compile, and warm the caches
                 run()
             times = {t: [] for t in settings}
-            for _ in range(args.repeats):
-                for t, run in runs.items():
+            for r in range(args.repeats):  # each round in another order: none always follows
+                for t in settings[r % len(settings):] + settings[:r % len(settings)]:
+                    run = runs[t]  # the same setting (a 2-thread run's threads still spin)
                     started = time.perf_counter()
                     run()
                     times[t].append(time.perf_counter() - started)

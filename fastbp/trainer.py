@@ -455,8 +455,9 @@ class Trainer:
     @property
     def threads_chosen(self):
         """The thread count training runs on now: ``threads``, or with ``threads=None`` the
-        fastest count measured so far (all cores before anything is measured)."""
-        return self._pace.best if self._pace.warm or not self._pace.adaptive else self.threads
+        fastest count measured so far (before anything is measured, the count the work
+        of a batch calls for, up to the cores free then; see :mod:`fastbp.pacing`)."""
+        return self._pace.best
 
     def _by_neuron_for(self, threads):
         if self._by_neuron is not None:
