@@ -356,7 +356,8 @@ def _train(args, data="digits", save=None):
     test = trainer.evaluate(X_test, y_test)
     print(f"test loss {test['loss']:.4f}  test accuracy {test.get('accuracy', float('nan')):.4f}")
     print(f"final test accuracy: {trainer.score(X_test, y_test):.4f} "
-          f"({elapsed:.2f} s, {trainer.threads} threads, compilation included unless cached)")
+          f"({elapsed:.2f} s, {trainer.threads_chosen} thread(s), compilation included unless "
+          f"cached)")
     if save:
         extra = {"cli_seed": args.seed, "cli_test_size": float(test_size)}
         if classes is not None:
