@@ -11,9 +11,9 @@ import os
 import subprocess
 import sys
 
-from .common import Benchmark  # first: it finds fastbp under --python=same
+import fastbp
 
-import fastbp  # noqa: E402
+from .common import Benchmark  # first: it finds fastbp under --python=same
 
 IMPORT_ONLY = "import fastbp"
 

@@ -7,8 +7,15 @@ compilation (or loading from its on-disk cache) is never part of a measurement.
 
 import time
 
-from .common import (WORKLOAD_NAMES, WORKLOADS, Benchmark, fashion_like,
-                     flops_per_sample, make_trainer, thread_counts)
+from .common import (
+    WORKLOAD_NAMES,
+    WORKLOADS,
+    Benchmark,
+    fashion_like,
+    flops_per_sample,
+    make_trainer,
+    thread_counts,
+)
 
 
 class _Epoch(Benchmark):

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import WORKLOADS, fashion_like, make_trainer  # noqa: E402
+from benchmarks.common import WORKLOADS, fashion_like, make_trainer
 
 
 def main():

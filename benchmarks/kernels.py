@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 try:  # imported by asv as part of the benchmarks package
-    from . import common  # noqa: F401  (finds fastbp)
+    from . import common
 except ImportError:  # run as a script
     import common  # noqa: F401
 from fastbp.kernels.gemm import PACK_SIZE, gemm, gemm_nt

@@ -25,9 +25,9 @@ try:  # imported by asv as part of the benchmarks package
     from .common import WORKLOADS, fashion_like, make_trainer
 except ImportError:  # run as a script
     from common import WORKLOADS, fashion_like, make_trainer
-from fastbp import Trainer  # noqa: E402  (after common, which finds fastbp)
-from fastbp._threads import max_threads  # noqa: E402
-from fastbp.pacing import thread_counts  # noqa: E402
+from fastbp import Trainer
+from fastbp._threads import max_threads
+from fastbp.pacing import thread_counts
 
 EPOCHS = {"S": 3, "M32": 3, "M128": 3, "L": 2, "XL": 1, "digits": 30}
 

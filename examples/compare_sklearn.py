@@ -27,8 +27,9 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fastbp.datasets import load_fashion_mnist  # noqa: E402
-from fashion_mnist import EPOCHS, SEED, SETTINGS, SIZES, make_trainer, warm_up  # noqa: E402
+from fashion_mnist import EPOCHS, SEED, SETTINGS, SIZES, make_trainer, warm_up
+
+from fastbp.datasets import load_fashion_mnist
 
 
 def train_sklearn(X_train, y_train, X_test, y_test, epochs, seed):

@@ -55,7 +55,8 @@ def main(argv=None):
     (X_train, y_train), (X_test, y_test) = load_fashion_mnist()
     print(f"loaded Fashion-MNIST in {time.perf_counter() - start:.2f} s: "
           f"{len(X_train):,} training and {len(X_test):,} test images")
-    print(f"warm-up (compile or load cached kernels): {warm_up(X_train, y_train, args.threads):.2f} s")
+    seconds = warm_up(X_train, y_train, args.threads)
+    print(f"warm-up (compile or load cached kernels): {seconds:.2f} s")
 
     trainer = make_trainer(args.epochs, threads=args.threads, seed=args.seed)
     print(f"{'-'.join(map(str, SIZES))}, {SETTINGS}, {args.epochs} epochs, "

@@ -16,7 +16,7 @@ Backpropagation is written out as Numba kernels (``fastbp.kernels``); a small Py
 
 from . import datasets, io
 from ._exclusive import ConcurrentUseError
-from ._version import __version__
+from ._version import __version__ as __version__
 from .io import ModelFileError, load, save
 from .network import Network
 from .optim import Optimizer

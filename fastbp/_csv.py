@@ -1,6 +1,7 @@
 """The command line's CSV files: numbers separated by commas, an optional header line,
 and a last column that may hold text (class names such as "setosa")."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -29,10 +30,8 @@ def read_csv(path):
                                         **read))
         features = (np.loadtxt(path, usecols=range(columns - 1), ndmin=2, **read)
                     if columns > 1 else np.zeros((len(last), 0)))
-    try:
+    with contextlib.suppress(ValueError):  # text stays text: class names
         last = last.astype(np.float64)
-    except ValueError:
-        pass  # text: class names
     return features, last
 
 

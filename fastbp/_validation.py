@@ -6,8 +6,8 @@ import numbers
 import numpy as np
 
 from ._threads import max_threads, using_threads
-from .pacing import threads_for_pass
 from .kernels.checks import finite_max_abs
+from .pacing import threads_for_pass
 
 SUPPORTED_DTYPES = (np.float32, np.float64)
 

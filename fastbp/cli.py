@@ -22,7 +22,6 @@ import os
 import sys
 import tempfile
 import time
-import warnings
 import zipfile
 
 import numpy as np
@@ -33,9 +32,9 @@ from ._saved_state import SavedState
 from ._threads import max_threads
 from ._version import __version__
 from .datasets import load_digits, load_fashion_mnist, train_test_split
+from .kernels.activations import ACTIVATION_CODES
 from .optim import OPTIMIZERS, SCHEDULES
 from .plot import plot_history
-from .kernels.activations import ACTIVATION_CODES
 from .trainer import Trainer, TrainingDiverged
 
 HIDDEN_ACTIVATIONS = sorted(set(ACTIVATION_CODES) - {"softmax"})
@@ -446,11 +445,12 @@ def _stdout():
 
 
 def _info(args):
+    import numba
+
     from . import tuning
     from ._config import KERNEL_CACHE_DIR
     from ._threads import threading_layer
     from .pacing import free_cores
-    import numba
 
     if args.compile:
         started = time.perf_counter()

@@ -26,9 +26,9 @@ def load_digits():
     y : ndarray of int64, shape (1797,)
         Digit labels 0..9.
     """
-    with resources.files("fastbp").joinpath("data/digits.npz").open("rb") as f:
-        with np.load(f) as data:
-            images, target = data["images"], data["target"]
+    with (resources.files("fastbp").joinpath("data/digits.npz").open("rb") as f,
+          np.load(f) as data):
+        images, target = data["images"], data["target"]
     X = images.reshape(len(images), -1).astype(np.float32) / np.float32(16)
     return X, target.astype(np.int64)
 
@@ -63,12 +63,12 @@ def train_test_split(X, y, test_size=0.25, seed=0, stratify=None):
     if groups is None:
         if len(y) < 2:
             raise ValueError(f"a split needs at least 2 samples; got {len(y)}")
-        n_test = min(max(int(round(test_size * len(y))), 1), len(y) - 1)
+        n_test = min(max(round(test_size * len(y)), 1), len(y) - 1)
         is_test[rng.permutation(len(y))[:n_test]] = True
     else:
         for label in np.unique(groups):
             members = rng.permutation(np.flatnonzero(groups == label))
-            is_test[members[:int(round(test_size * len(members)))]] = True
+            is_test[members[:round(test_size * len(members))]] = True
         if is_test.all() or not is_test.any():
             raise ValueError(f"a split stratified by class label with test_size={test_size} "
                              f"leaves no {'training' if is_test.all() else 'test'} samples "

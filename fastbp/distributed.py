@@ -24,8 +24,16 @@ from ._threads import using_threads
 from .kernels.checks import max_abs_flat
 from .kernels.layout import aligned_zeros
 from .kernels.optimizers import ETA
-from .kernels.step import (UPDATE_LIMIT_32, UPDATE_LIMIT_64, apply_update, backprop_batch,
-                           bounded, gradient_step, parameter_magnitude, update_bounds)
+from .kernels.step import (
+    UPDATE_LIMIT_32,
+    UPDATE_LIMIT_64,
+    apply_update,
+    backprop_batch,
+    bounded,
+    gradient_step,
+    parameter_magnitude,
+    update_bounds,
+)
 
 _GOLDEN = 0x9E3779B97F4A7C15
 

@@ -32,15 +32,23 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_array, check_random_state, column_or_1d
-    from sklearn.utils.multiclass import (check_classification_targets, type_of_target,
-                                          unique_labels)
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as error:
     raise ImportError("fastbp.MLPClassifier and fastbp.MLPRegressor need scikit-learn "
                       "(1.6 or later): pip install scikit-learn") from error
 
-from ._params import (ARRAY_LIKE, BOOLEAN, DTYPE, NONE, RANDOM_STATE, VERBOSE, Interval,
-                      Options, check_parameters)
+from ._params import (
+    ARRAY_LIKE,
+    BOOLEAN,
+    DTYPE,
+    NONE,
+    RANDOM_STATE,
+    VERBOSE,
+    Interval,
+    Options,
+    check_parameters,
+)
 from ._validation import check_dtype, check_int
 from .kernels.activations import ACTIVATION_CODES
 from .kernels.layout import aligned_zeros
@@ -434,11 +442,11 @@ class _BaseMLP(BaseEstimator):
             print(self._no_improvement() + (" Learning rate too small. Stopping."
                                             if trainer.optimizer.schedule == "adaptive"
                                             else " Stopping."))
-        if not incremental and len(losses) == self.max_iter:
-            if trainer.stopped_epoch is None:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                              f"reached and the optimization hasn't converged yet.",
-                              ConvergenceWarning)
+        if (not incremental and len(losses) == self.max_iter
+                and trainer.stopped_epoch is None):
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                          f"reached and the optimization hasn't converged yet.",
+                          ConvergenceWarning, stacklevel=3)
         return self
 
     def _no_improvement(self):

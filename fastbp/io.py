@@ -28,6 +28,7 @@ uncompressed, each exactly as long as its ``.npy`` header says, within the file'
 So a crafted file cannot make ``load`` inflate or allocate more than the file holds.
 """
 
+import contextlib
 import hashlib
 import math
 import os
@@ -256,10 +257,8 @@ def _write_atomically(path, arrays):
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.remove(temporary)
-        except OSError:
-            pass
         raise
     _fsync_directory(directory)
     _remove_stale_temporaries(directory, os.path.basename(path))
@@ -276,10 +275,8 @@ def _remove_stale_temporaries(directory, name):
     except OSError:
         return
     for leftover in leftovers:
-        try:
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove
             os.remove(leftover)
-        except OSError:  # gone already, or not ours to remove
-            pass
 
 
 def _fsync_directory(directory):
@@ -353,7 +350,7 @@ def _check_members(file, path):
                                    (2, 0): np.lib.format.read_array_header_2_0}[version]
                     shape, _, dtype = read_header(member, max_header_size=_MAX_HEADER)
                     header = member.tell()
-            except Exception as error:  # noqa: BLE001 (not .npy, a bad header, a cut file ...)
+            except Exception as error:
                 raise fail(f"member {name[:80]!r} is not a NumPy array "
                            f"({type(error).__name__}: {str(error)[:200]})") from None
             if dtype.hasobject:

@@ -10,8 +10,17 @@ from ._exclusive import changing, reading
 from ._threads import check_threads, using_threads
 from ._validation import check_choice, check_dtype, check_inputs, check_int
 from .kernels.activations import ACTIVATION_CODES
-from .kernels.layout import (N_IN, N_OUT, aligned_zeros, biases_of, layer_table,
-                             n_activations, n_params, outputs_of, weights_of)
+from .kernels.layout import (
+    N_IN,
+    N_OUT,
+    aligned_zeros,
+    biases_of,
+    layer_table,
+    n_activations,
+    n_params,
+    outputs_of,
+    weights_of,
+)
 from .kernels.step import NO_DROPOUT, forward_batch
 
 # Samples run forward at a time by forward() (bounds the workspace, not the result).

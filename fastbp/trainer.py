@@ -13,16 +13,22 @@ from ._exclusive import trainer_method
 from ._interrupt import DeferredInterrupt
 from ._saved_state import SavedState, check_optimizer_state
 from ._threads import check_threads, max_threads, using_threads
-from ._validation import (check_choice, check_dtype, check_inputs, check_int,
-                          check_positive_float, check_sample_weight, check_targets)
+from ._validation import (
+    check_choice,
+    check_dtype,
+    check_inputs,
+    check_int,
+    check_positive_float,
+    check_sample_weight,
+    check_targets,
+)
 from ._warn import warn_user
+from .comm import get_comm, usable_cores
+from .distributed import DataParallelSteps
 from .kernels.costs import COST_CODES
 from .kernels.gemm import PACK_SIZE
 from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of
-from .kernels.step import (NO_DROPOUT, backprop_batch, by_neuron_pays, gradient_step,
-                           train_epoch)
-from .comm import get_comm, usable_cores
-from .distributed import DataParallelSteps
+from .kernels.step import NO_DROPOUT, backprop_batch, by_neuron_pays, gradient_step, train_epoch
 from .network import Network
 from .optim import OPTIMIZERS, SCHEDULES, Optimizer
 from .pacing import Pace
@@ -508,7 +514,7 @@ class Trainer:
             raise ValueError(f"validation_split must be in [0, 1); got {validation_split}")
         if not validation_split:
             return None
-        n_val = int(round(validation_split * X.shape[0]))
+        n_val = round(validation_split * X.shape[0])
         if not 0 < n_val < X.shape[0]:
             raise ValueError(f"validation_split={validation_split} leaves no samples for "
                              f"{'validation' if n_val == 0 else 'training'}")

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -383,14 +384,14 @@ def test_train_without_output_writes_model_npz_and_never_replaces_it(data_files,
     argv = ["train", "--data", str(tmp_path / "train.npz"), "--hidden", "4", "--epochs", "1"]
     assert main(argv) == 0
     assert "model written to model.npz" in capsys.readouterr().out
-    first = open("model.npz", "rb").read()
+    first = Path("model.npz").read_bytes()
     assert main(argv + ["--seed", "5"]) == 2
     captured = capsys.readouterr()
     assert "model.npz exists in the current directory; name the model file with -o" in (
         captured.err) and "epoch" not in captured.out
-    assert open("model.npz", "rb").read() == first
+    assert Path("model.npz").read_bytes() == first
     assert main(argv + ["--seed", "5", "-o", "model.npz"]) == 0  # named: replaced
-    assert open("model.npz", "rb").read() != first
+    assert Path("model.npz").read_bytes() != first
 
 
 def test_every_option_has_help_and_the_epilog_shows_examples_and_the_csv_format():

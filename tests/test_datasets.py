@@ -388,7 +388,7 @@ def test_train_test_split_stratifies_labels_or_as_asked():
     assert abs(np.mean(test_names == "cat") - np.mean(names == "cat")) < 0.01
     plain = train_test_split(X, y, seed=3, stratify=False)
     assert len(plain[1]) == 449 and not np.array_equal(plain[1], default[1])
-    with pytest.raises(ValueError, match="leaves no test samples.*stratify=False"):
+    with pytest.raises(ValueError, match=r"leaves no test samples.*stratify=False"):
         train_test_split(X[:5], np.arange(5), test_size=0.25)
     with pytest.raises(ValueError, match=r"stratify must be .* shape \(1797,\)"):
         train_test_split(X, y, stratify=y[:3])

@@ -39,13 +39,13 @@ def test_same_bits_with_more_threads_than_cores():
     by samples or by neurons, give the same bits."""
     script = (
         "import hashlib, sys, numpy as np\n"
-        "sys.path.insert(0, %r)\n"
+        f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
         "from test_determinism import train\n"
         "for t in (1, 3, 5, 8):\n"
         "    for by_neuron in (False, True):\n"
         "        p, h = train(t, 13, by_neuron=by_neuron)\n"
         "        print(hashlib.sha256(p.tobytes()).hexdigest(), h['loss'])\n"
-    ) % os.path.dirname(__file__)
+    )
     env = dict(os.environ, NUMBA_NUM_THREADS="8")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, timeout=600, check=True).stdout.splitlines()

@@ -1,11 +1,11 @@
 """Inverted dropout: the masks' statistics, training against the reference with the same
 masks and against finite differences, thread-count independence, off at prediction."""
 
+import naive
 import numpy as np
 import pytest
-
-import naive
 from conftest import HIDDEN_ACTIVATIONS
+
 from fastbp import Network, Trainer
 from fastbp.kernels.dropout import dropout_mask, effective_rate
 

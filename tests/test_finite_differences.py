@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import HIDDEN_ACTIVATIONS, OUTPUT_COST_PAIRS, make_targets
+
 from fastbp import Network, Trainer
 
 H = 1e-6

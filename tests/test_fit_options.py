@@ -91,6 +91,7 @@ def test_no_callbacks(data):
 @pytest.mark.parametrize("output,cost", [("softmax", "cross_entropy"), ("sigmoid", "quadratic")])
 def test_sample_weights_match_the_weighted_reference(output, cost):
     import naive
+
     from fastbp import Network
 
     rng = np.random.default_rng(3)

@@ -213,7 +213,7 @@ def test_not_an_npz(tmp_path, content):
 def test_npy_file(tmp_path):
     path = tmp_path / "m.npy"
     np.save(path, np.arange(5))
-    with pytest.raises(ModelFileError, match="not an .npz/zip archive"):
+    with pytest.raises(ModelFileError, match=r"not an \.npz/zip archive"):
         load(path)
 
 
@@ -310,7 +310,7 @@ def test_zip_bomb_is_refused_before_inflating(model_file, tmp_path, monkeypatch)
                 member.write(chunk)
     assert bomb.stat().st_size < 2**20
     monkeypatch.setattr(io.np, "load", _never_called)
-    with pytest.raises(ModelFileError, match="'extra/bomb.npy' is compressed"):
+    with pytest.raises(ModelFileError, match=r"'extra/bomb\.npy' is compressed"):
         load(bomb)
 
 

@@ -2,10 +2,10 @@
 
 import math
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from fastbp import Network, Trainer
 
 

@@ -1,5 +1,6 @@
 """Training never loses the model: divergence, Ctrl-C, checkpoints and resuming, kills."""
 
+import contextlib
 import os
 import random
 import signal
@@ -82,10 +83,8 @@ def test_weights_and_state_stay_finite_whatever_the_optimiser(tmp_path_factory, 
                       batch_size=4, optimizer="adam" if optimizer == "adam" else "sgd",
                       dtype=dtype, seed=0, **kwargs)
     X = np.full((4, 2), scale)
-    try:
+    with contextlib.suppress(TrainingDiverged):
         trainer.fit(X, [0, 1, 0, 1], epochs=1100)
-    except TrainingDiverged:
-        pass
     assert np.isfinite(trainer.network.params).all()
     for buffer in trainer.optimizer.state or ():
         assert np.isfinite(buffer).all()
@@ -100,7 +99,7 @@ def test_weight_decay_divergence_keeps_the_last_finite_step():
     with pytest.raises(TrainingDiverged, match="last finite step"):
         trainer.fit(np.full((4, 2), 1e-3), [0, 1, 0, 1], epochs=1000)
     assert np.isfinite(trainer.network.params).all()
-    assert 1e20 < np.abs(trainer.network.params).max()  # it did run until near the limit
+    assert np.abs(trainer.network.params).max() > 1e20  # it did run until near the limit
 
 
 def test_bad_divergence_option():

@@ -11,8 +11,8 @@ same pre-activations.
 
 import numpy as np
 import pytest
-
 from conftest import HIDDEN_ACTIVATIONS, OUTPUT_COST_PAIRS
+
 from fastbp import Network, Trainer
 from fastbp.kernels.activations import ACTIVATION_CODES, activate, multiply_by_derivative
 from fastbp.kernels.costs import COST_CODES, EPSILON, cost, output_delta

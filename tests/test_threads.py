@@ -48,7 +48,7 @@ def at_once(seeds=SEEDS, threads=None):
     def work(seed):
         try:
             results[seed] = train(seed, threads, barrier)
-        except Exception as error:  # noqa: BLE001 (re-raised in the main thread)
+        except Exception as error:
             errors.append(error)
             barrier.abort()
 
@@ -222,7 +222,7 @@ def _inside_fit(trainer, X, y):
     def work():
         try:
             trainer.fit(X, y, epochs=2, callbacks=[callback])
-        except Exception as error:  # noqa: BLE001 (re-raised in the main thread)
+        except Exception as error:
             errors.append(error)
             inside.set()
 
@@ -303,7 +303,7 @@ def test_readers_share_a_network_and_exclude_changes():
     inside.wait(60)
     try:
         net.forward(X)  # another reader: fine
-        with pytest.raises(ConcurrentUseError, match="setting Network.weights: .*reading it"):
+        with pytest.raises(ConcurrentUseError, match=r"setting Network\.weights: .*reading it"):
             net.weights = list(net.weights)
         with pytest.raises(ConcurrentUseError):
             Trainer(net, "quadratic").fit(X, X[:, :2], epochs=1)

@@ -1,7 +1,6 @@
 """Input checks that run at memory speed: no temporary arrays, all threads."""
 
 import numpy as np
-
 from numba import prange
 from numba.extending import overload
 

@@ -140,5 +140,5 @@ def _dot_tile_python(rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k,
 if numba.config.DISABLE_JIT:  # intrinsics cannot run as Python: their plain twins do
     axpy_tile, dot_tile = _axpy_tile_python, _dot_tile_python
 
-    def vector_lanes(array):  # noqa: F811
+    def vector_lanes(array):
         return VECTOR_BYTES // array.itemsize

@@ -27,17 +27,16 @@ import numpy as np
 from numba import prange
 
 from .._config import jit
+from .activations import SOFTMAX
 from .backprop import delta_backward, delta_product, gradient_rows
 from .checks import max_abs_range
-from .activations import SOFTMAX
 from .costs import cost, output_delta
 from .dense import dense_forward
 from .dropout import drop_outputs, multiply_by_dropped_derivative
 from .gemm import PACK_SIZE
-from .simd import PANEL
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
 from .optimizers import ADAM, BETA1, EPSILON, ETA, MU, SGD, WEIGHT_DECAY, update_rows
-
+from .simd import PANEL
 
 NO_DROPOUT = np.zeros(0)  # rates for kernels that run without dropout
 
