@@ -344,7 +344,7 @@ class Trainer:
             self._share_state_of_rank_0()
         progress = Progress(progress if root else False, epochs - first_epoch, n_batches)
         # The trainer's first epoch: is its loss moved? (one process only: shards differ)
-        judge = (not self.history["loss"] and opt.epoch == 0 and comm.size == 1
+        judge = (not self.history.get("loss") and opt.epoch == 0 and comm.size == 1
                  and n_batches >= MIN_STEPS_TO_JUDGE and epochs > first_epoch)
         announce_compilation(train_epoch)
         with DeferredInterrupt() as interrupt:

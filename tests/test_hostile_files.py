@@ -145,3 +145,15 @@ def test_load_names_a_bad_threads_argument_not_the_file(checkpoint, tmp_path):
             Trainer.load(tmp_path / "run.npz", threads=threads)
         assert not isinstance(info.value, ModelFileError)
     assert Trainer.load(tmp_path / "run.npz", threads=1).threads == 1
+
+
+def test_a_history_without_loss_resumes(checkpoint, tmp_path):
+    """A checkpoint whose history lacks the loss (written by hand) loads and resumes."""
+    entries, X, y = checkpoint
+    entries = {name: value for name, value in entries.items()
+               if name != "extra/history_loss"}
+    write(tmp_path / "run.npz", entries)
+    trainer = Trainer.load(tmp_path / "run.npz")
+    assert "loss" not in trainer.history
+    trainer.fit(X, y, epochs=1)
+    assert len(trainer.history["loss"]) == 1
