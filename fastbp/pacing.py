@@ -39,6 +39,14 @@ def thread_counts(most):
     return counts + [most]
 
 
+def threads_for(work, per_thread, most):
+    """Threads for a parallel region of ``work``: one per ``per_thread`` of it, at most
+    ``most`` and, above one, the cores free now: a small region on many threads, or one on
+    a busy machine, waits longer for its threads than it works."""
+    wanted = min(most, max(1, int(work // per_thread)))
+    return wanted if wanted == 1 else min(wanted, free_cores())
+
+
 def busy_cores_of_others():
     """Threads of other processes running or waiting for a core now (Linux: the
     system's ``procs_running`` less this process's running threads), or None where
@@ -67,12 +75,9 @@ ELEMENTS_PER_THREAD = 1 << 20
 
 
 def threads_for_pass(n_elements, most):
-    """Threads for one parallel pass over ``n_elements`` at memory speed: enough that
-    each has about ``ELEMENTS_PER_THREAD`` (a fraction of a millisecond) to do, and no
-    more than ``most`` or the cores free now: a small pass on many threads, or on a
-    busy machine, waits longer for its threads than it works."""
-    wanted = max(1, n_elements // ELEMENTS_PER_THREAD)
-    return min(most, wanted) if wanted == 1 else min(most, wanted, free_cores())
+    """Threads for one parallel pass over ``n_elements`` at memory speed: each gets about
+    ``ELEMENTS_PER_THREAD`` (a fraction of a millisecond) to do (see ``threads_for``)."""
+    return threads_for(n_elements, ELEMENTS_PER_THREAD, most)
 
 
 class Pace:
@@ -102,9 +107,7 @@ class Pace:
         self.tried = set()  # counts measured, or passed over for want of free cores
         self.warm = False
         if self.adaptive:
-            wanted = min(most, max(1, int(work // WORK_PER_THREAD)))
-            if wanted > 1:
-                wanted = min(wanted, free_cores())
+            wanted = threads_for(work, WORK_PER_THREAD, most)
             self.best = max(n for n in self.counts if n <= wanted)
             # Fewer threads than the work calls for are tried later, as losers are: a
             # large step on too few threads costs most when a fit is short.
@@ -181,5 +184,5 @@ class Pace:
             b0 = b1
 
     def describe(self):
-        """The counts measured so far: {threads: best recent seconds per batch}."""
+        """The counts measured so far: {threads: seconds per batch (``_estimate``)}."""
         return {n: self._estimate(n) for n in self.counts if self.seconds[n]}

@@ -28,6 +28,7 @@ Numba code (only the IR emitters of ``kernels.tiles``).
 """
 
 import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -101,6 +102,7 @@ def candidates(features=None):
 
 # -- where choices and compiled kernels are kept -----------------------------------------
 
+@functools.cache  # asked at import by the choice and by the kernels' cache: once
 def cache_dir():
     """fastbp's cache directory: ``FASTBP_CACHE_DIR``, else ``$XDG_CACHE_HOME/fastbp``,
     else ``~/.cache/fastbp``; a directory in the temporary directory where none of
@@ -173,6 +175,9 @@ def _build(variant):
     ptr = f32.as_pointer()
     names = []
 
+    def const(x):
+        return ir.Constant(i64, x)
+
     def timing_loop(name, emit):
         function = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr, ptr, ptr, ptr, i64]),
                                name)
@@ -185,7 +190,6 @@ def _build(variant):
     def axpy(rows):
         def emit(builder, args):
             c, a, b, _ = args
-            const = lambda x: ir.Constant(i64, x)  # noqa: E731
             values = [const(rows), const(panel), c, const(0), const(panel), a, const(0),
                       const(1), const(rows), b, const(0), const(panel), const(K_STEPS),
                       ir.Constant(ir.IntType(1), 1)]
@@ -195,7 +199,6 @@ def _build(variant):
     def dot(rows, cols):
         def emit(builder, args):
             z, a, w, bias = args
-            const = lambda x: ir.Constant(i64, x)  # noqa: E731
             k = K_STEPS * lanes
             values = [const(rows), const(cols), z, const(0), const(cols), a, const(0), const(k),
                       w, const(0), const(k), const(k), bias, const(0),

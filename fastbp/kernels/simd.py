@@ -30,8 +30,9 @@ PANEL = 2 * VECTOR_BYTES // 4  # float32 columns of the axpy tile
 AXPY_SHAPES = [(rows, masked) for rows in (MAX_ROWS, 1) for masked in (False, True)]
 
 
-def _lanes(dtype):
-    return VECTOR_BYTES // (dtype.bitwidth // 8)
+def _lanes(itemsize):
+    """Elements of ``itemsize`` bytes in one vector register of the variant."""
+    return VECTOR_BYTES // itemsize
 
 
 def _operands(context, builder, sig, args):
@@ -48,7 +49,7 @@ def _operands(context, builder, sig, args):
         values.append(value)
     array = next(t for t in sig.args if isinstance(t, types.Array))
     return Operands(values, context.get_value_type(types.intp),
-                    context.get_value_type(array.dtype), _lanes(array.dtype))
+                    context.get_value_type(array.dtype), _lanes(array.dtype.bitwidth // 8))
 
 
 @intrinsic
@@ -81,7 +82,7 @@ def vector_lanes(typingctx, array):
     """Elements of ``array``'s dtype in one vector register of the variant."""
     if not isinstance(array, types.Array):
         return None
-    lanes = _lanes(array.dtype)
+    lanes = _lanes(array.dtype.bitwidth // 8)
 
     def codegen(context, builder, sig, args):
         return context.get_constant(types.intp, lanes)
@@ -141,4 +142,4 @@ if numba.config.DISABLE_JIT:  # intrinsics cannot run as Python: their plain twi
     axpy_tile, dot_tile = _axpy_tile_python, _dot_tile_python
 
     def vector_lanes(array):
-        return VECTOR_BYTES // array.itemsize
+        return _lanes(array.itemsize)

@@ -24,12 +24,6 @@ from numba.core import cgutils
 
 _I32 = ir.IntType(32)
 
-# The arguments of each tile, in order (see simd.axpy_tile and simd.dot_tile).
-AXPY_ARGS = ("rows", "width", "c", "c_off", "ldc", "a", "a_off", "a_rs", "a_cs", "b", "b_off",
-             "ldb", "kc", "accumulate")
-DOT_ARGS = ("rows", "cols", "z", "z_off", "ldz", "a", "a_off", "lda", "w", "w_off", "ldw", "k",
-            "bias", "b_off", "accumulate")
-
 
 def _fma(builder, ty):
     element = ty.element if isinstance(ty, ir.VectorType) else ty
