@@ -10,10 +10,10 @@ m, so uneven shards are weighted by their size. Every rank then holds the same s
 applies the same update to the same parameters: the weights stay identical without
 being sent again.
 
-The divergence guard of the single-process kernels applies to the summed gradient: a
-step is skipped, and training stops, when the cost or a gradient sum is not finite,
-max(eta, 1) max|G| reaches the update limit, or the parameters or the optimiser's state
-after the update could (see ``kernels.step.update_bounds``).
+The step is the single-process step with the all-reduce between the gradient's sums
+and the update (see ``kernels.step``): the same kernels compute the sums, and the same
+divergence guard (``kernels.step.admissible``) judges the summed cost and the bound on
+the gradient summed over the ranks, before the same update.
 """
 
 import time
@@ -21,19 +21,9 @@ import time
 import numpy as np
 
 from ._threads import using_threads
-from .kernels.checks import max_abs_flat
 from .kernels.layout import aligned_zeros
-from .kernels.optimizers import ETA
-from .kernels.step import (
-    UPDATE_LIMIT_32,
-    UPDATE_LIMIT_64,
-    apply_update,
-    backprop_batch,
-    bounded,
-    gradient_step,
-    parameter_magnitude,
-    update_bounds,
-)
+from .kernels.step import DELTAS, admissible, backprop_batch, batch_totals, gradient_step, update
+from .kernels.structures import Batch, Dropout, no_update
 
 _GOLDEN = 0x9E3779B97F4A7C15
 
@@ -60,69 +50,48 @@ class DataParallelSteps:
         self.trainer, self.comm, self.cap = trainer, comm, cap
         self.local_cap = -(-cap // comm.size)
         self.n_params = net.params.size
-        # One flat buffer per local rank: the gradient sums, then cost and correct count.
+        # One flat buffer per local rank: the gradient sums, then the cost, the correct
+        # count and m_r times the rank's bound on its batch-mean gradient (their sum
+        # over ranks bounds the batch sum of the gradient).
         self.flats = [aligned_zeros(self.n_params + 16, net.dtype) for _ in comm.local_ranks]
-        opt = trainer.optimizer
-        if opt.fused:  # plain SGD keeps no state, but update_rows reads and writes it
-            self.state1 = self.state2 = aligned_zeros(self.n_params, net.dtype)
-        else:
-            _, self.state1, self.state2 = opt.buffers(self.n_params, net.dtype)
-        self.limit = UPDATE_LIMIT_32 if net.dtype == np.float32 else UPDATE_LIMIT_64
         self.allreduce_seconds = 0.0
 
-    def run(self, X, Y, weight, order, b0, b1, hyper, rates, drop_seed, batch_cost,
-            batch_correct):
-        """Batches ``b0:b1`` of the epoch; returns the first not applied (``b1`` if all
-        were), like ``kernels.step.train_epoch``."""
-        trainer, comm = self.trainer, self.comm
-        net, opt = trainer.network, trainer.optimizer
-        (a_ws, d_ws, sample_cost, sample_correct, pack_ws,
-         magnitude) = trainer._workspace(self.local_cap)
-        cost_code = trainer._cost_code
-        n = order.shape[0]
-        N = self.n_params
-        w_max = s_max = np.inf  # bounds on |params| and the state, as in train_epoch
+    def run(self, samples, opt, drop, record, b0, b1, x_max):
+        """Batches ``b0:b1`` of the epoch, as ``kernels.step.train_epoch`` runs them in
+        one process (the same arguments, with ``opt.grad`` unused: the sums go to the
+        flat buffers); returns the first batch not applied (``b1`` if all were)."""
+        trainer, comm, N = self.trainer, self.comm, self.n_params
+        threads = trainer.threads
+        model = trainer._model()
+        ws = trainer._workspace(self.local_cap, threads)
+        ws.bounds[:] = np.inf  # as in train_epoch
+        n = samples.order.shape[0]
         for b in range(b0, b1):
             start = b * self.cap
             m = min(self.cap, n - start)
             t = opt.t + b - b0 + 1
-            with using_threads(trainer.threads):
+            with using_threads(threads):
                 for flat, r in zip(self.flats, comm.local_ranks):
                     lo, hi = r * m // comm.size, (r + 1) * m // comm.size
                     if hi == lo:
                         flat[...] = 0
                         continue
-                    grad = flat[:N]
-                    backprop_batch(net.params, net._table, cost_code, X, Y, weight, order,
-                                   start + lo, hi - lo, self.local_cap, a_ws, d_ws, sample_cost,
-                                   sample_correct, pack_ws, trainer.threads, rates,
-                                   rank_seed(drop_seed, r), t, magnitude, True)
-                    gradient_step(net.params, net._table, hi - lo, self.local_cap, a_ws, d_ws,
-                                  grad, grad, grad, -1, hyper, 0, pack_ws, trainer.threads)
-                    flat[N] = sample_cost[:hi - lo].sum()
-                    flat[N + 1] = sample_correct[:hi - lo].sum()
+                    shard_drop = Dropout(drop.rates, rank_seed(drop.seed, r))
+                    backprop_batch(model, samples, ws, shard_drop, Batch(start + lo, hi - lo, t),
+                                   DELTAS, None)
+                    total, correct, g_max = batch_totals(ws, hi - lo, x_max)
+                    gradient_step(model, ws, no_update(opt.hyper, flat[:N]), hi - lo, 0)
+                    flat[N:N + 3] = total, correct, (hi - lo) * g_max
             started = time.perf_counter()
             comm.allreduce(self.flats)
             self.allreduce_seconds += time.perf_counter() - started
             flat = self.flats[0]
             total = float(flat[N])
-            batch_cost[b] = total
-            batch_correct[b] = int(flat[N + 1])
-            grad = flat[:N]
-            with using_threads(trainer.threads):
-                g_max = max_abs_flat(grad)
-            if not (abs(total) < np.inf and max(hyper[ETA], 1.0) * g_max < self.limit):
-                return b
-            if not opt.fused:  # as in train_epoch
-                if not bounded(opt.code, hyper, t, g_max / m, w_max, s_max, self.limit):
-                    with using_threads(trainer.threads):
-                        w_max, s_max = parameter_magnitude(net.params, self.state1,
-                                                           self.state2, opt.code, magnitude,
-                                                           trainer.threads)
-                    if not bounded(opt.code, hyper, t, g_max / m, w_max, s_max, self.limit):
-                        return b
-                w_max, s_max = update_bounds(opt.code, hyper, t, g_max / m, w_max, s_max)
-            with using_threads(trainer.threads):
-                apply_update(net.params, net._table, grad, self.state1, self.state2, opt.code,
-                             hyper, t, m, trainer.threads)
+            record.cost[b] = total
+            record.correct[b] = int(flat[N + 1])
+            step = opt._replace(grad=flat[:N])
+            with using_threads(threads):
+                if not admissible(model, ws, step, total, float(flat[N + 2]) / m, m, t):
+                    return b
+                update(model, ws, step, m, t)
         return b1

@@ -19,7 +19,6 @@ weights act as repeated samples: exactly so, up to rounding, when a batch holds 
 samples.
 """
 
-import copy
 import warnings
 from numbers import Integral, Real
 
@@ -51,7 +50,6 @@ from ._params import (
 )
 from ._validation import check_dtype, check_int
 from .kernels.activations import ACTIVATION_CODES
-from .kernels.layout import aligned_zeros
 from .trainer import Trainer
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -208,12 +206,6 @@ def _writable(array):
     """``array``, or a copy of it when it is read-only (a memory map, say): the kernels
     would otherwise be compiled once more, for read-only arrays."""
     return array if array.flags.writeable else array.copy()
-
-
-def _aligned_copy(array):
-    copied = aligned_zeros(array.size, array.dtype)
-    copied[...] = array
-    return copied
 
 
 def _rate_hint(value):
@@ -486,30 +478,6 @@ class _BaseMLP(BaseEstimator):
     def intercepts_(self):
         check_is_fitted(self)
         return [_read_only(b) for b in self.trainer_.network.biases]
-
-    # -- pickling -----------------------------------------------------------------------
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # object's may be the instance's own dict
-        if "trainer_" in state:
-            trainer = copy.copy(state["trainer_"])
-            trainer._workspaces = {}  # scratch buffers, rebuilt on demand
-            state["trainer_"] = trainer
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "trainer_" in self.__dict__:
-            # Unpickled arrays may be read-only memory maps (joblib) or not 64-byte
-            # aligned: give the kernels writable, aligned ones, as fit made them.
-            trainer = self.trainer_
-            network = trainer.network.copy()
-            network._table = np.array(network._table)
-            trainer.network = network
-            if trainer.optimizer.state is not None:
-                trainer.optimizer.state = tuple(_aligned_copy(a)
-                                                for a in trainer.optimizer.state)
-            trainer._workspaces = {}
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):

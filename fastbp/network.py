@@ -16,12 +16,12 @@ from .kernels.layout import (
     aligned_zeros,
     biases_of,
     layer_table,
-    n_activations,
     n_params,
     outputs_of,
     weights_of,
 )
-from .kernels.step import NO_DROPOUT, forward_batch
+from .kernels.step import FORWARD_PASS, backprop_batch
+from .kernels.structures import NO_DROPOUT, NO_WEIGHTS, Batch, Model, Samples, workspace
 
 # Samples run forward at a time by forward() (bounds the workspace, not the result).
 FORWARD_CHUNK = 1024
@@ -177,6 +177,21 @@ class Network:
                 raise
 
     @property
+    def table(self):
+        """The layer table the kernels read (see :mod:`fastbp.kernels.layout`), read-only."""
+        table = self._table.view()
+        table.flags.writeable = False
+        return table
+
+    def __setstate__(self, state):
+        # Unpickled arrays may be read-only memory maps (joblib) or not 64-byte aligned:
+        # the kernels get writable, aligned ones, as the constructor made them.
+        self.__dict__.update(state)
+        params = aligned_zeros(self.params.size, self.params.dtype)
+        params[...] = self.params
+        self.params, self._table = params, np.array(self._table)
+
+    @property
     def n_layers(self):
         """L, the number of layers with weights."""
         return len(self.sizes) - 1
@@ -217,16 +232,18 @@ class Network:
         threads = check_threads(threads)
         n = X.shape[0]
         cap = min(n, FORWARD_CHUNK)
-        a_ws = aligned_zeros(cap * n_activations(self._table), self.dtype)
-        order = np.arange(n, dtype=np.int64)
+        model = Model(self.params, self._table, 0)
+        samples = Samples(X, np.zeros((0, self.sizes[-1]), self.dtype), NO_WEIGHTS,
+                          np.arange(n, dtype=np.int64))
+        ws = workspace(self._table, cap, self.dtype, threads, training=False)
         out = np.empty((n, self.sizes[-1]), dtype=self.dtype)
         L = self.n_layers
         with reading(self, "Network.forward"), using_threads(threads):
             for start in range(0, n, cap):
                 m = min(cap, n - start)
-                forward_batch(self.params, self._table, X, order, start, m, cap, a_ws,
-                              threads, NO_DROPOUT, 0, 0)
-                out[start:start + m] = outputs_of(a_ws, self._table, cap, m, L - 1)
+                backprop_batch(model, samples, ws, NO_DROPOUT, Batch(start, m, 0), FORWARD_PASS,
+                               None)
+                out[start:start + m] = outputs_of(ws.a, self._table, cap, m, L - 1)
         return out
 
     def predict(self, X, *, threads=None):

@@ -137,6 +137,12 @@ class Optimizer:
         hyper[K.BETA1], hyper[K.BETA2], hyper[K.EPSILON] = self.beta1, self.beta2, self.epsilon
         return hyper
 
+    def __setstate__(self, state):
+        # Unpickled state may be read-only or unaligned: aligned, writable copies.
+        self.__dict__.update(state)
+        if self.state is not None:
+            self.state = tuple(_aligned_copy(a) for a in self.state)
+
     def buffers(self, n_params, dtype):
         """(grad, state1, state2): full-size buffers, or 1-element placeholders when the
         update is fused and needs none. State survives between calls of ``fit``."""
@@ -146,3 +152,9 @@ class Optimizer:
         if self.state is None or self.state[0].size != n_params or self.state[0].dtype != dtype:
             self.state = tuple(aligned_zeros(n_params, dtype) for _ in range(3))
         return self.state
+
+
+def _aligned_copy(array):
+    copied = aligned_zeros(array.size, array.dtype)
+    copied[...] = array
+    return copied

@@ -26,15 +26,32 @@ from ._warn import warn_user
 from .comm import get_comm, usable_cores
 from .distributed import DataParallelSteps
 from .kernels.costs import COST_CODES
-from .kernels.gemm import PACK_SIZE
-from .kernels.layout import aligned_zeros, biases_of, n_activations, n_deltas, weights_of
-from .kernels.step import NO_DROPOUT, backprop_batch, by_neuron_pays, gradient_step, train_epoch
+from .kernels.layout import aligned_zeros, biases_of, weights_of
+from .kernels.step import (
+    COST,
+    DELTAS,
+    backprop_batch,
+    by_neuron_pays,
+    gradient_step,
+    train_epoch,
+)
+from .kernels.structures import (
+    NO_DROPOUT,
+    NO_WEIGHTS,
+    Batch,
+    Dropout,
+    Model,
+    Optim,
+    Record,
+    Samples,
+    no_update,
+    workspace,
+)
 from .network import Network
 from .optim import OPTIMIZERS, SCHEDULES, Optimizer
 from .pacing import Pace
 from .progress import Progress
 
-_NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
 # Inputs with max |X| above this look unscaled: the initialisation assumes inputs of
 # order 1, and 0-255 pixels saturate or kill the first layer. Not 10: standardised
 # data with heavy tails reaches 10 standard deviations.
@@ -196,25 +213,28 @@ class Trainer:
         checked = X, Y, labels or self.cost != "quadratic"
         return checked + (x_max,) if return_max else checked
 
-    def _workspace(self, cap):
-        """Buffers for batches of up to ``cap`` samples, allocated once per (layer sizes,
-        batch size, dtype, threads): activations, deltas, per-sample cost and
-        correctness, each thread's scratch for copying blocks of matrices, and each
-        thread's largest |activation| and |delta| for the divergence guard."""
+    def _workspace(self, cap, threads):
+        """A ``kernels.structures.Workspace`` for batches of up to ``cap`` samples on
+        ``threads`` threads. Its buffers are allocated once per (layer sizes, batch
+        size, dtype) for ``self.threads``, the most any call uses; training's and
+        evaluation's stay."""
         net = self.network
         key = (cap, net.sizes, net.dtype, self.threads)
         if key not in self._workspaces:
-            if len(self._workspaces) >= 2:  # training's and evaluation's stay
+            if len(self._workspaces) >= 2:
                 del self._workspaces[next(iter(self._workspaces))]
-            self._workspaces[key] = (
-                aligned_zeros(cap * n_activations(net._table), net.dtype),
-                aligned_zeros(cap * n_deltas(net._table), net.dtype),
-                np.zeros(cap, dtype=np.float64),
-                np.zeros(cap, dtype=np.int64),
-                aligned_zeros(self.threads * PACK_SIZE, net.dtype),
-                np.zeros((self.threads, 2)),
-            )
-        return self._workspaces[key]
+            self._workspaces[key] = workspace(net._table, cap, net.dtype, self.threads)
+        return self._workspaces[key]._replace(n_shards=threads)
+
+    def _model(self):
+        """The network and cost as the kernels take them."""
+        return Model(self.network.params, self.network._table, COST_CODES[self.cost])
+
+    def _optim(self, hyper):
+        """The optimiser as the kernels take it, with its state for this network."""
+        opt = self.optimizer
+        return Optim(opt.code, hyper, opt.t, *opt.buffers(self.network.params.size,
+                                                           self.network.dtype))
 
     # -- training -----------------------------------------------------------------------
 
@@ -325,14 +345,13 @@ class Trainer:
         net = self.network
         n = X.shape[0]
         cap = min(self.batch_size, n)
-        a_ws, d_ws, sample_cost, sample_correct, pack_ws, magnitude = self._workspace(cap)
         n_batches = -(-n // cap)
-        batch_cost = np.zeros(n_batches)
-        batch_correct = np.zeros(n_batches, dtype=np.int64)
+        record = Record(np.zeros(n_batches), np.zeros(n_batches, dtype=np.int64))
+        batch_cost, batch_correct = record
         history = {}
         opt = self.optimizer
-        grad, state1, state2 = opt.buffers(net.params.size, net.dtype)
-        rates = self._dropout_rates()
+        drop = self._dropout()
+        model = self._model()
         self.stop_training = self.interrupted = False
         self.diverged = None
         self.stopped_epoch = self.best_epoch = None
@@ -353,6 +372,7 @@ class Trainer:
                     logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
                     order = (self._rng.permutation(n) if self.shuffle
                              else np.arange(n, dtype=np.int64))
+                    samples = Samples(X, Y, weight, order)
                     if judge:
                         first_batch = (X[order[:cap]], Y[order[:cap]], classification)
                         loss_before = self._loss_of(*first_batch)
@@ -360,17 +380,14 @@ class Trainer:
                     calls = self._pace.calls(n_batches, progress.batches_per_update(n_batches))
                     for b0, b1, threads in calls:
                         if parallel is not None:
-                            done = parallel.run(X, Y, weight, order, b0, b1, hyper, rates,
-                                                self._drop_seed, batch_cost, batch_correct)
+                            done = parallel.run(samples, self._optim(hyper), drop, record,
+                                                b0, b1, x_max)
                         else:
                             with using_threads(threads):
                                 done = train_epoch(
-                                    net.params, net._table, self._cost_code, X, Y, weight, order,
-                                    cap, b0, b1, opt.code, hyper, opt.t, grad, state1, state2,
-                                    a_ws, d_ws, sample_cost, sample_correct, batch_cost,
-                                    batch_correct, pack_ws, threads,
-                                    True if self._by_neuron_for(threads) else None,
-                                    rates, self._drop_seed, x_max, magnitude)
+                                    model, samples, self._optim(hyper),
+                                    self._workspace(cap, threads), drop, record, b0, b1, x_max,
+                                    True if self._by_neuron_for(threads) else None)
                         opt.t += done - b0
                         if done < b1:
                             self.diverged = {"epoch": opt.epoch + 1, "step": opt.t + 1,
@@ -470,10 +487,6 @@ class Trainer:
             return self._by_neuron
         return by_neuron_pays(self.network._table, threads)
 
-    @property
-    def _cost_code(self):
-        return COST_CODES[self.cost]
-
     def _share_state_of_rank_0(self):
         """Give every rank rank 0's parameters, optimiser state, shuffling and dropout
         seed (they are equal after the first fit; this makes them equal before it)."""
@@ -487,12 +500,12 @@ class Trainer:
         (self._rng.bit_generator.state, self._drop_seed, opt.t, opt.epoch, opt.samples,
          opt.scale) = state
 
-    def _dropout_rates(self):
-        """Dropout rate per layer row for the kernels (the output layer's is 0), or an
-        empty array when nothing is dropped."""
+    def _dropout(self):
+        """Dropout as the kernels take it: a rate per layer row (the output layer's is
+        0), or none when nothing is dropped."""
         rates = np.zeros(self.network.n_layers)
         rates[:-1] = self.dropout
-        return rates if rates.any() else NO_DROPOUT
+        return Dropout(rates, self._drop_seed) if rates.any() else NO_DROPOUT
 
     def partial_fit(self, X, y, *, sample_weight=None, class_weight=None):
         """One pass over (X, y), continuing from the current weights and optimiser
@@ -542,16 +555,13 @@ class Trainer:
         X, Y, _ = self._check_data(X, y)
         net = self.network
         n = X.shape[0]
-        a_ws, d_ws, sample_cost, sample_correct, pack_ws, magnitude = self._workspace(n)
         grad = aligned_zeros(net.params.size, net.dtype)
-        order = np.arange(n, dtype=np.int64)
+        samples = Samples(X, Y, NO_WEIGHTS, np.arange(n, dtype=np.int64))
         threads = self.threads_chosen
+        ws = self._workspace(n, threads)
         with using_threads(threads):
-            backprop_batch(net.params, net._table, self._cost_code, X, Y, _NO_WEIGHTS,
-                           order, 0, n, n, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
-                           threads, NO_DROPOUT, 0, 0, magnitude, True)
-            gradient_step(net.params, net._table, n, n, a_ws, d_ws, grad, grad, grad, -1,
-                          self.optimizer.hyper(0), 0, pack_ws, threads)
+            backprop_batch(self._model(), samples, ws, NO_DROPOUT, Batch(0, n, 0), DELTAS, None)
+            gradient_step(self._model(), ws, no_update(self.optimizer.hyper(0), grad), n, 0)
         grad = grad / n  # the kernels leave batch sums
         L = net.n_layers
         return ([weights_of(grad, net._table, l) for l in range(L)],
@@ -575,22 +585,19 @@ class Trainer:
         return self._evaluate_checked(*self._check_data(X, y))
 
     def _evaluate_checked(self, X, Y, classification):
-        net = self.network
         n = X.shape[0]
         cap = min(n, 1024)
-        a_ws, d_ws, sample_cost, sample_correct, pack_ws, magnitude = self._workspace(cap)
-        order = np.arange(n, dtype=np.int64)
+        samples = Samples(X, Y, NO_WEIGHTS, np.arange(n, dtype=np.int64))
         total, correct = 0.0, 0
         threads = self.threads_chosen
+        ws = self._workspace(cap, threads)
         with using_threads(threads):
             for start in range(0, n, cap):
                 m = min(cap, n - start)
-                backprop_batch(net.params, net._table, self._cost_code, X, Y,
-                               _NO_WEIGHTS, order, start, m, cap, a_ws, d_ws, sample_cost,
-                               sample_correct, pack_ws, threads, NO_DROPOUT, 0, 0, magnitude,
-                               False)
-                total += float(sample_cost[:m].sum())
-                correct += int(sample_correct[:m].sum())
+                backprop_batch(self._model(), samples, ws, NO_DROPOUT, Batch(start, m, 0), COST,
+                               None)
+                total += float(ws.cost[:m].sum())
+                correct += int(ws.correct[:m].sum())
         result = {"loss": total / n}
         if classification:
             result["accuracy"] = correct / n
@@ -778,6 +785,9 @@ class Trainer:
         if saved.flag("run_finished"):
             return saved.integer("run_epochs")
         return saved.integer("run_epoch")
+
+    def __getstate__(self):
+        return {**self.__dict__, "_workspaces": {}}  # scratch buffers, rebuilt on demand
 
     def __repr__(self):
         return (f"Trainer({self.network!r}, cost={self.cost!r}, "

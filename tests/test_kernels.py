@@ -16,6 +16,7 @@ import pytest
 from conftest import HIDDEN_ACTIVATIONS, OUTPUT_COST_PAIRS, make_targets
 
 from fastbp import Network, Trainer
+from fastbp.kernels.structures import workspace
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
 
@@ -166,9 +167,8 @@ def test_parameters_and_workspaces_start_on_64_byte_boundaries():
     net = Network([7, 30, 13, 3], dtype=np.float32, seed=0)
     for array in list(net.weights) + list(net.biases):
         assert array.ctypes.data % 64 == 0
-    trainer = Trainer(net)
-    for buffer in trainer._workspace(5):
-        if buffer.dtype == net.dtype:
+    for buffer in workspace(net.table, 5, net.dtype, 2):
+        if getattr(buffer, "dtype", None) == net.dtype:
             assert buffer.ctypes.data % 64 == 0
     assert net.n_params == 7 * 30 + 30 + 30 * 13 + 13 + 13 * 3 + 3
     assert net.copy().params.ctypes.data % 64 == 0

@@ -3,22 +3,30 @@
 Three layers, outermost first:
 
 - ``train_epoch`` (serial) loops over mini-batches without returning to Python;
-- ``backprop_batch`` (or ``backprop_batch_by_neuron``), ``gradient_step`` and
-  ``forward_batch`` (parallel) share one batch among threads;
-- ``_forward`` / ``_output_error`` / ``_backward`` (serial) do the work for a range of
-  samples and of neurons of one layer.
+- ``backprop_batch``, ``gradient_step`` and ``update`` (parallel) share one batch among
+  threads;
+- ``_run_phase`` (serial) does one phase of a batch (gathering the inputs, a layer's
+  forward pass, the cost and BP1, a layer's BP2, the divergence guard's maxima) for a
+  range of samples and of neurons.
+
+One step is: the gradient's batch sums (BP1-BP4) -> their reduction (nothing in one
+process, an all-reduce across processes, see ``fastbp.distributed``) -> the divergence
+guard (``admissible``) -> the optimiser's update. In one process the guard is checked
+before BP4, from bounds, so that plain SGD can be fused into BP4 (the gradient never
+passes through memory); across processes it is checked after the all-reduce, from the
+same bounds summed over the ranks.
 
 How the work is shared: forward, BP1 and BP2 are independent per sample, so the batch
-is cut into one contiguous shard of samples per thread (or, for large layers, each
-layer's neurons are cut instead, so that each thread reads only its slice of W).
+is cut into one contiguous shard of samples per thread, which runs every phase in one
+parallel region; or, for large layers, each phase is its own parallel region, in which
+each layer's neurons are cut instead, so that each thread reads only its slice of W.
 BP3/BP4 sum over samples, so there the gradient is cut instead: each thread owns a
 slice of rows of every dC/dW[l], sums the batch in sample order and applies the
 optimiser's update to its rows of W[l]. No value depends on which thread computed it,
 so results are bit-identical for any thread count, and no per-thread copy of the
 gradient has to be reduced.
 
-Buffers (see ``layout``): ``params`` holds W[l] and b[l]; ``a_ws`` and ``d_ws`` the
-activations and deltas of a batch of up to ``cap`` samples.
+Arguments are the named structures of ``structures``.
 """
 
 import math
@@ -37,21 +45,26 @@ from .gemm import PACK_SIZE
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
 from .optimizers import ADAM, BETA1, EPSILON, ETA, MU, SGD, WEIGHT_DECAY, update_rows
 from .simd import PANEL
+from .structures import Batch
 
-NO_DROPOUT = np.zeros(0)  # rates for kernels that run without dropout
-
-# The divergence guard of train_epoch: a bound on an update's entries, per dtype. Far
+# The divergence guard (``admissible``): a bound on an update's entries, per dtype. Far
 # beyond any sound training step, far below overflow.
 UPDATE_LIMIT_32 = 1e30
 UPDATE_LIMIT_64 = 1e290
 
 # Share layers by neurons when a layer has at least this many weights (and there is more
 # than one thread): then reading W once per thread costs more than a barrier per layer.
+# Tests set it to 0 to run the sharing by neurons on small networks.
 BY_NEURON_MIN_WEIGHTS = 1 << 18
+
+# How far ``backprop_batch`` goes: the forward pass; and the cost and BP1; and BP2.
+FORWARD_PASS, COST, DELTAS = range(3)
+# The phases of a batch (see ``_phase_at``).
+GATHER, FORWARD, OUTPUT, BACKWARD, MAGNITUDE = range(5)
 
 
 def by_neuron_pays(table, n_shards):
-    """Whether ``backprop_batch_by_neuron`` should be used for this network."""
+    """Whether the sharing by neurons should be used for this network."""
     return n_shards > 1 and int((table[:, N_IN] * table[:, N_OUT]).max()) >= BY_NEURON_MIN_WEIGHTS
 
 
@@ -69,13 +82,38 @@ def _column_bounds(shard, n_shards, n):
 
 
 @jit
-def _gather(table, X, order, start, a_ws, s0, s1):
+def _n_phases(L, depth):
+    """Phases of a batch through ``depth`` (FORWARD_PASS, COST or DELTAS)."""
+    if depth == FORWARD_PASS:
+        return 1 + L
+    if depth == COST:
+        return 2 + L
+    return 2 * L + 2
+
+
+@jit
+def _phase_at(i, L):
+    """Phase ``i`` of a batch as (phase, layer row): GATHER, FORWARD 0..L-1, OUTPUT,
+    BACKWARD L-2..0, MAGNITUDE."""
+    if i == 0:
+        return GATHER, 0
+    if i <= L:
+        return FORWARD, i - 1
+    if i == L + 1:
+        return OUTPUT, L - 1
+    if i < 2 * L + 1:
+        return BACKWARD, 2 * L - i
+    return MAGNITUDE, 0
+
+
+@jit
+def _gather(model, samples, ws, batch, s0, s1):
     """A[0] of samples ``s0:s1``: rows ``order[start + s]`` of X."""
-    n_0 = table[0, N_IN]
+    n_0 = model.table[0, N_IN]
     for s in range(s0, s1):
-        row = order[start + s]
+        row = samples.order[batch.start + s]
         for i in range(n_0):  # a loop, not a slice copy: no shape check to compile
-            a_ws[s * n_0 + i] = X[row, i]
+            ws.a[s * n_0 + i] = samples.X[row, i]
 
 
 @jit
@@ -84,31 +122,34 @@ def _dropping(rates, l):
 
 
 @jit
-def _forward(params, table, l, cap, a_ws, s0, s1, j0, j1, rates, drop_seed, t):
+def _forward(model, l, ws, s0, s1, j0, j1, drop, t):
     """Neurons ``j0:j1`` of layer row ``l`` for samples ``s0:s1``; with dropout (see
-    ``dropout``) when ``rates`` holds a rate per layer row (empty: none)."""
+    ``dropout``) when ``drop.rates`` holds a rate per layer row."""
+    table, cap, a_ws = model.table, ws.cap, ws.a
     n_in, n_out = table[l, N_IN], table[l, N_OUT]
     x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
     a_off = cap * table[l, A_OFF] + s0 * n_out
-    dense_forward(a_ws, x_off + s0 * n_in, n_in, params, table[l, W_OFF], table[l, W_LD],
-                  params, table[l, B_OFF], n_out, table[l, ACT], a_ws, a_off, s1 - s0, j0, j1)
-    if _dropping(rates, l):
-        drop_outputs(a_ws, a_off, n_out, s1 - s0, s0, j0, j1, rates[l], drop_seed, t, l)
+    dense_forward(a_ws, x_off + s0 * n_in, n_in, model.params, table[l, W_OFF], table[l, W_LD],
+                  model.params, table[l, B_OFF], n_out, table[l, ACT], a_ws, a_off, s1 - s0,
+                  j0, j1)
+    if _dropping(drop.rates, l):
+        drop_outputs(a_ws, a_off, n_out, s1 - s0, s0, j0, j1, drop.rates[l], drop.seed, t, l)
 
 
 @jit
-def _backward(params, table, l, cap, a_ws, d_ws, s0, s1, k0, k1, pack, rates, drop_seed, t):
+def _backward(model, l, ws, s0, s1, k0, k1, pack, drop, t):
     """BP2 for neurons ``k0:k1`` of layer row ``l`` (not the last) for samples ``s0:s1``."""
+    table, cap, params, a_ws, d_ws = model.table, ws.cap, model.params, ws.a, ws.d
     n, n_next = table[l, N_OUT], table[l + 1, N_OUT]
     dn_off = cap * table[l + 1, D_OFF] + s0 * n_next
     a_off = cap * table[l, A_OFF] + s0 * n
     d_off = cap * table[l, D_OFF] + s0 * n
     w_off, w_ld = table[l + 1, W_OFF], table[l + 1, W_LD]
-    if _dropping(rates, l):
+    if _dropping(drop.rates, l):
         delta_product(d_ws, dn_off, n_next, params, w_off, w_ld, d_ws, d_off, n, s1 - s0, k0, k1,
                       pack)
         multiply_by_dropped_derivative(d_ws, d_off, a_ws, a_off, n, s1 - s0, s0, k0, k1,
-                                       table[l, ACT], rates[l], drop_seed, t, l)
+                                       table[l, ACT], drop.rates[l], drop.seed, t, l)
     else:
         delta_backward(d_ws, dn_off, n_next, params, w_off, w_ld, a_ws, a_off, table[l, ACT],
                        d_ws, d_off, n, s1 - s0, k0, k1, pack)
@@ -124,220 +165,188 @@ def _argmax(v):
 
 
 @jit
-def _output_error(table, cost_code, Y, weight, order, start, cap, a_ws, d_ws, sample_cost,
-                  sample_correct, s0, s1):
-    """Cost, correctness and BP1 for samples ``s0:s1`` whose forward pass is in ``a_ws``.
+def _output_error(model, samples, ws, batch, s0, s1):
+    """Cost, correctness and BP1 for samples ``s0:s1`` whose forward pass is in ``ws.a``.
 
-    ``weight`` holds a weight per sample of X (or nothing): a sample's cost and its
-    output error, hence its share of the gradient, are multiplied by its weight.
+    ``samples.weight`` holds a weight per sample of X (or nothing): a sample's cost and
+    its output error, hence its share of the gradient, are multiplied by its weight.
     """
+    table, cap, order, weight = model.table, ws.cap, samples.order, samples.weight
     L = table.shape[0]
     n_L = table[L - 1, N_OUT]
     for s in range(s0, s1):
-        a = a_ws[cap * table[L - 1, A_OFF] + s * n_L:][:n_L]
-        y = Y[order[start + s]]
-        delta = d_ws[cap * table[L - 1, D_OFF] + s * n_L:][:n_L]
-        sample_cost[s] = cost(a, y, cost_code)
+        a = ws.a[cap * table[L - 1, A_OFF] + s * n_L:][:n_L]
+        y = samples.Y[order[batch.start + s]]
+        delta = ws.d[cap * table[L - 1, D_OFF] + s * n_L:][:n_L]
+        ws.cost[s] = cost(a, y, model.cost_code)
         if n_L == 1:
-            sample_correct[s] = (a[0] > 0.5) == (y[0] > 0.5)
+            ws.correct[s] = (a[0] > 0.5) == (y[0] > 0.5)
         else:
-            sample_correct[s] = _argmax(a) == _argmax(y)
-        output_delta(a, y, table[L - 1, ACT], cost_code, delta)
+            ws.correct[s] = _argmax(a) == _argmax(y)
+        output_delta(a, y, table[L - 1, ACT], model.cost_code, delta)
         if weight.shape[0] > 0:
-            w = weight[order[start + s]]
-            sample_cost[s] *= w
+            w = weight[order[batch.start + s]]
+            ws.cost[s] *= w
             for j in range(n_L):
                 delta[j] = delta[j] * delta.dtype.type(w)
 
 
 @jit
-def _shard_magnitude(table, cap, a_ws, d_ws, s0, s1, magnitude, shard):
+def _shard_magnitude(model, ws, s0, s1, shard):
     """The largest |A[l]| and |D[l]| of samples ``s0:s1`` over layers 1..L, into row
-    ``shard`` of ``magnitude`` (for the divergence guard of ``train_epoch``)."""
+    ``shard`` of ``ws.magnitude`` (for the divergence guard)."""
+    table, cap = model.table, ws.cap
     a_max = 0.0
     d_max = 0.0
     for l in range(table.shape[0]):
         n = table[l, N_OUT]
-        a_max = max_abs_range(a_ws, cap * table[l, A_OFF] + s0 * n, (s1 - s0) * n, a_max)
-        d_max = max_abs_range(d_ws, cap * table[l, D_OFF] + s0 * n, (s1 - s0) * n, d_max)
-    magnitude[shard, 0] = a_max
-    magnitude[shard, 1] = d_max
-
-
-@jit(parallel=True)
-def _magnitude_batch(table, m, cap, a_ws, d_ws, magnitude, n_shards):
-    n_shards = min(m, n_shards)
-    for shard in prange(n_shards):
-        s0, s1 = _shard_bounds(shard, n_shards, m)
-        _shard_magnitude(table, cap, a_ws, d_ws, s0, s1, magnitude, shard)
-
-
-@jit(parallel=True)
-def forward_batch(params, table, X, order, start, m, cap, a_ws, n_shards, rates, drop_seed, t):
-    """A[L] of samples ``order[start:start + m]``, left in the activation workspace.
-
-    ``n_shards`` is the number of threads (``numba.get_num_threads()`` inside a kernel
-    would keep it out of the on-disk cache). ``rates``, ``drop_seed``, ``t``: as in
-    ``backprop_batch`` (``NO_DROPOUT``, 0, 0 for none); taken as arguments so that
-    ``_forward`` is compiled for the same types as there, once.
-    """
-    n_shards = min(m, n_shards)
-    for shard in prange(n_shards):
-        s0, s1 = _shard_bounds(shard, n_shards, m)
-        _gather(table, X, order, start, a_ws, s0, s1)
-        for l in range(table.shape[0]):
-            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT], rates, drop_seed,
-                     t)
-
-
-@jit(parallel=True)
-def backprop_batch(params, table, cost_code, X, Y, weight, order, start, m, cap, a_ws, d_ws,
-                   sample_cost, sample_correct, pack_ws, n_shards, rates, drop_seed, t,
-                   magnitude, backward):
-    """Forward, cost, BP1 and (with ``backward``) BP2 for samples
-    ``order[start:start + m]``, each thread taking a shard of the samples through all
-    layers: one parallel region. Evaluation needs no BP2.
-
-    ``pack_ws`` holds ``n_shards`` scratch areas of ``PACK_SIZE``, one per shard.
-    ``rates``, ``drop_seed``, ``t``: dropout per layer row (empty: none), its seed and
-    the step whose masks are drawn (see ``dropout``). With ``backward``, row ``shard``
-    of ``magnitude`` (n_shards, 2) receives the shard's largest |A| and |D|.
-    """
-    n_shards = min(m, n_shards)
-    for shard in prange(n_shards):
-        s0, s1 = _shard_bounds(shard, n_shards, m)
-        pack = pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
-        _gather(table, X, order, start, a_ws, s0, s1)
-        for l in range(table.shape[0]):
-            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT], rates,
-                     drop_seed, t)
-        _output_error(table, cost_code, Y, weight, order, start, cap, a_ws, d_ws, sample_cost,
-                      sample_correct, s0, s1)
-        if backward:
-            for l in range(table.shape[0] - 2, -1, -1):
-                _backward(params, table, l, cap, a_ws, d_ws, s0, s1, 0, table[l, N_OUT], pack,
-                          rates, drop_seed, t)
-            _shard_magnitude(table, cap, a_ws, d_ws, s0, s1, magnitude, shard)
-
-
-@jit(parallel=True)
-def _forward_layer_by_neuron(params, table, l, m, cap, a_ws, n_shards, rates, drop_seed, t):
-    if table[l, ACT] == SOFTMAX:  # needs whole rows: share the samples instead
-        shards = min(m, n_shards)
-        for shard in prange(shards):
-            s0, s1 = _shard_bounds(shard, shards, m)
-            _forward(params, table, l, cap, a_ws, s0, s1, 0, table[l, N_OUT], rates, drop_seed,
-                     t)
-    else:
-        for shard in prange(n_shards):
-            j0, j1 = _column_bounds(shard, n_shards, table[l, N_OUT])
-            if j0 < j1:
-                _forward(params, table, l, cap, a_ws, 0, m, j0, j1, rates, drop_seed, t)
-
-
-@jit(parallel=True)
-def _backward_layer_by_neuron(params, table, l, m, cap, a_ws, d_ws, pack_ws, n_shards, rates,
-                              drop_seed, t):
-    for shard in prange(n_shards):
-        k0, k1 = _column_bounds(shard, n_shards, table[l, N_OUT])
-        if k0 < k1:
-            _backward(params, table, l, cap, a_ws, d_ws, 0, m, k0, k1,
-                      pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE], rates, drop_seed, t)
-
-
-@jit(parallel=True)
-def _gather_batch(table, X, order, start, m, a_ws, n_shards):
-    n_shards = min(m, n_shards)
-    for shard in prange(n_shards):
-        s0, s1 = _shard_bounds(shard, n_shards, m)
-        _gather(table, X, order, start, a_ws, s0, s1)
-
-
-@jit(parallel=True)
-def _output_error_batch(table, cost_code, Y, weight, order, start, m, cap, a_ws, d_ws,
-                        sample_cost, sample_correct, n_shards):
-    n_shards = min(m, n_shards)
-    for shard in prange(n_shards):
-        s0, s1 = _shard_bounds(shard, n_shards, m)
-        _output_error(table, cost_code, Y, weight, order, start, cap, a_ws, d_ws, sample_cost,
-                      sample_correct, s0, s1)
+        a_max = max_abs_range(ws.a, cap * table[l, A_OFF] + s0 * n, (s1 - s0) * n, a_max)
+        d_max = max_abs_range(ws.d, cap * table[l, D_OFF] + s0 * n, (s1 - s0) * n, d_max)
+    ws.magnitude[shard, 0] = a_max
+    ws.magnitude[shard, 1] = d_max
 
 
 @jit
-def backprop_batch_by_neuron(params, table, cost_code, X, Y, weight, order, start, m, cap, a_ws,
-                             d_ws, sample_cost, sample_correct, pack_ws, n_shards, rates,
-                             drop_seed, t, magnitude):
-    """The same as ``backprop_batch``, but each layer's forward pass and BP2 is shared by
-    neurons: a thread reads only its slice of W instead of all of it, at the price of a
-    parallel region (a barrier) per layer. For networks with large layers."""
-    _gather_batch(table, X, order, start, m, a_ws, n_shards)
-    for l in range(table.shape[0]):
-        _forward_layer_by_neuron(params, table, l, m, cap, a_ws, n_shards, rates, drop_seed, t)
-    _output_error_batch(table, cost_code, Y, weight, order, start, m, cap, a_ws, d_ws,
-                        sample_cost, sample_correct, n_shards)
-    for l in range(table.shape[0] - 2, -1, -1):
-        _backward_layer_by_neuron(params, table, l, m, cap, a_ws, d_ws, pack_ws, n_shards, rates,
-                                  drop_seed, t)
-    _magnitude_batch(table, m, cap, a_ws, d_ws, magnitude, n_shards)
+def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
+    """Phase ``phase`` of layer row ``l`` for samples ``s0:s1`` and neurons ``j0:j1``,
+    by the thread of shard ``shard`` (its scratch, its row of ``ws.magnitude``)."""
+    if phase == GATHER:
+        _gather(model, samples, ws, batch, s0, s1)
+    elif phase == FORWARD:
+        _forward(model, l, ws, s0, s1, j0, j1, drop, batch.t)
+    elif phase == OUTPUT:
+        _output_error(model, samples, ws, batch, s0, s1)
+    elif phase == BACKWARD:
+        pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
+        _backward(model, l, ws, s0, s1, j0, j1, pack, drop, batch.t)
+    else:
+        _shard_magnitude(model, ws, s0, s1, shard)
 
 
 @jit(parallel=True)
-def gradient_step(params, table, m, cap, a_ws, d_ws, grad, state1, state2, optimizer, hyper, t,
-                  pack_ws, n_shards):
-    """BP3 and BP4 for the batch in the workspaces, and the optimiser's update.
-
-    ``optimizer`` is a code of ``optimizers``, or -1 for no update: the gradient's batch
-    sums (m dC/dW, m dC/db) are left in ``grad``. Plain SGD without weight decay is
-    fused into BP4 (no gradient is stored, ``grad`` is not used); the others first
-    leave the sums in ``grad`` and then update ``params``, ``state1`` and ``state2``,
-    row by row. ``hyper`` and ``t`` are as in ``optimizers.update_rows``.
-
-    Needs ``backprop_batch`` to have filled the workspaces. Shard ``s`` takes the
-    ``s``-th slice of the rows of every layer, so the threads share every layer.
-    """
-    fused = optimizer == SGD and hyper[WEIGHT_DECAY] == 0
-    out = params if fused else grad
-    step = hyper[ETA] / m if fused else 0.0
+def _phases_by_sample(model, samples, ws, drop, batch, depth):
+    """Every phase through ``depth`` in one parallel region, each thread taking a shard
+    of the samples through all layers."""
+    L = model.table.shape[0]
+    n_shards = min(batch.m, ws.n_shards)
     for shard in prange(n_shards):
-        pack = pack_ws[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
+        s0, s1 = _shard_bounds(shard, n_shards, batch.m)
+        for i in range(_n_phases(L, depth)):
+            phase, l = _phase_at(i, L)
+            _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0,
+                       model.table[l, N_OUT])
+
+
+@jit(parallel=True)
+def _phase_by_neuron(model, samples, ws, drop, batch, phase, l):
+    """One phase in its own parallel region: a layer's forward pass (but softmax, which
+    needs whole rows) and BP2 shared by neurons, the other phases by samples."""
+    n_out = model.table[l, N_OUT]
+    if phase == BACKWARD or (phase == FORWARD and model.table[l, ACT] != SOFTMAX):
+        for shard in prange(ws.n_shards):
+            j0, j1 = _column_bounds(shard, ws.n_shards, n_out)
+            if j0 < j1:
+                _run_phase(model, samples, ws, drop, batch, phase, l, shard, 0, batch.m, j0,
+                           j1)
+    else:
+        n_shards = min(batch.m, ws.n_shards)
+        for shard in prange(n_shards):
+            s0, s1 = _shard_bounds(shard, n_shards, batch.m)
+            _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0, n_out)
+
+
+@jit
+def backprop_batch(model, samples, ws, drop, batch, depth, by_neuron):
+    """The forward pass of samples ``order[start:start + m]`` of ``batch`` and, as
+    ``depth`` says, their cost and BP1 (COST), and BP2 with each shard's largest |A|
+    and |D| in ``ws.magnitude`` (DELTAS). Dropout's masks are drawn for step
+    ``batch.t``.
+
+    With ``by_neuron`` None each thread takes a shard of the samples through every
+    phase (one parallel region); with True each phase is a parallel region of its own,
+    sharing a layer's neurons, so that a thread reads only its slice of W, at the price
+    of a barrier per layer: for networks with large layers. The results are the same to
+    the bit. None, not False: Numba then prunes the other branch before typing it, so
+    only the way in use is compiled.
+    """
+    if by_neuron is None:
+        _phases_by_sample(model, samples, ws, drop, batch, depth)
+    else:
+        L = model.table.shape[0]
+        for i in range(_n_phases(L, depth)):
+            phase, l = _phase_at(i, L)
+            _phase_by_neuron(model, samples, ws, drop, batch, phase, l)
+
+
+@jit
+def batch_totals(ws, m, x_max):
+    """(summed cost, correct predictions, a bound on the entries of the batch-mean
+    gradient) of a batch through BP2; ``x_max`` bounds |X|. The sums run in sample
+    order, so they do not depend on the threads; the bound is max|D| max(|A|, x_max)."""
+    total = 0.0
+    correct = 0
+    for s in range(m):
+        total += ws.cost[s]
+        correct += ws.correct[s]
+    a_max = x_max
+    d_max = 0.0
+    for shard in range(min(m, ws.n_shards)):
+        a_max = max(a_max, ws.magnitude[shard, 0])
+        d_max = max(d_max, ws.magnitude[shard, 1])
+    return total, correct, d_max * a_max
+
+
+@jit
+def _layer_rows(model, shard, n_shards, l):
+    """Rows ``j0:j1`` of layer row ``l`` owned by ``shard``."""
+    return _shard_bounds(shard, n_shards, model.table[l, N_OUT])
+
+
+@jit(parallel=True)
+def gradient_step(model, ws, opt, m, t):
+    """BP3 and BP4 for the batch of ``m`` samples in the workspace (filled by
+    ``backprop_batch``), and the optimiser's update at step ``t``.
+
+    Plain SGD without weight decay is fused into BP4 (no gradient is stored); the
+    others first leave the batch sums (m dC/dW, m dC/db) in ``opt.grad`` and then update
+    the parameters and the optimiser's state row by row. ``opt.code`` -1: the sums are
+    left in ``opt.grad`` and nothing is updated. Shard ``s`` takes the ``s``-th slice of
+    the rows of every layer, so the threads share every layer.
+    """
+    table, params, hyper, cap = model.table, model.params, opt.hyper, ws.cap
+    fused = opt.code == SGD and hyper[WEIGHT_DECAY] == 0
+    out = params if fused else opt.grad
+    step = hyper[ETA] / m if fused else 0.0
+    for shard in prange(ws.n_shards):
+        pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
         for l in range(table.shape[0]):
-            n_in, n_out = table[l, N_IN], table[l, N_OUT]
-            j0, j1 = _shard_bounds(shard, n_shards, n_out)
+            j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
             if j0 == j1:
                 continue
+            n_in, n_out = table[l, N_IN], table[l, N_OUT]
             a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
             w_off, w_ld, b_off = table[l, W_OFF], table[l, W_LD], table[l, B_OFF]
-            gradient_rows(d_ws, cap * table[l, D_OFF], n_out, a_ws, a_off, n_in, m, out,
+            gradient_rows(ws.d, cap * table[l, D_OFF], n_out, ws.a, a_off, n_in, m, out,
                           w_off, w_ld, b_off, j0, j1, step, pack)
-            if not fused and optimizer >= 0:
-                update_rows(optimizer, params, grad, state1, state2, w_off, w_ld, n_in, b_off,
-                            j0, j1, m, hyper, t)
+            if not fused and opt.code >= 0:
+                update_rows(opt.code, params, opt.grad, opt.state1, opt.state2, w_off, w_ld,
+                            n_in, b_off, j0, j1, m, hyper, t)
 
 
 @jit(parallel=True)
-def apply_update(params, table, grad, state1, state2, optimizer, hyper, t, m, n_shards):
-    """The optimiser's update from batch sums already in ``grad`` (m dC/dW, m dC/db of
-    a batch of ``m`` samples), for data-parallel training, where the sums of several
-    processes are added before the update. Each shard takes a slice of every layer's
-    rows, as in ``gradient_step``."""
-    plain = optimizer == SGD and hyper[WEIGHT_DECAY] == 0
-    step = params.dtype.type(hyper[ETA] / m)
-    for shard in prange(n_shards):
+def update(model, ws, opt, m, t):
+    """The optimiser's update at step ``t`` from batch sums of ``m`` samples already in
+    ``opt.grad`` (for data-parallel training, where the sums of several processes are
+    added first); each shard takes a slice of every layer's rows, as in
+    ``gradient_step``."""
+    table = model.table
+    for shard in prange(ws.n_shards):
         for l in range(table.shape[0]):
-            j0, j1 = _shard_bounds(shard, n_shards, table[l, N_OUT])
-            if j0 == j1:
-                continue
-            w_off, w_ld = table[l, W_OFF], table[l, W_LD]
-            n_in, b_off = table[l, N_IN], table[l, B_OFF]
-            if plain:  # W -= (eta / m) G, in the parameters' type: a vectorised axpy
-                for j in range(j0, j1):
-                    row = w_off + j * w_ld
-                    for i in range(row, row + n_in):
-                        params[i] -= step * grad[i]
-                    params[b_off + j] -= step * grad[b_off + j]
-            else:
-                update_rows(optimizer, params, grad, state1, state2, w_off, w_ld, n_in, b_off,
-                            j0, j1, m, hyper, t)
+            j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
+            if j0 < j1:
+                update_rows(opt.code, model.params, opt.grad, opt.state1, opt.state2,
+                            table[l, W_OFF], table[l, W_LD], table[l, N_IN], table[l, B_OFF],
+                            j0, j1, m, opt.hyper, t)
 
 
 @jit
@@ -393,77 +402,64 @@ def bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
 
 
 @jit
-def train_epoch(params, table, cost_code, X, Y, weight, order, batch_size, first_batch,
-                last_batch, optimizer, hyper, t0, grad, state1, state2, a_ws, d_ws,
-                sample_cost, sample_correct, batch_cost, batch_correct, pack_ws, n_shards,
-                by_neuron, rates, drop_seed, x_max, magnitude):
-    """Mini-batch SGD over batches ``first_batch:last_batch`` of the shuffled ``order``.
+def admissible(model, ws, opt, total, g_max, m, t):
+    """The divergence guard: whether step ``t``'s update may be applied, given the
+    batch's summed cost ``total`` and a bound ``g_max`` on the entries of its
+    batch-mean gradient (both summed over processes in data-parallel training).
 
-    Batch b holds samples ``order[b * batch_size : (b + 1) * batch_size]`` (the last
-    may be shorter). ``batch_cost[b]`` receives the summed cost of its samples before
-    the update and ``batch_correct[b]`` how many were classified correctly. The
-    optimiser's step count is ``t0`` before the first batch (see ``gradient_step``). With
-    ``by_neuron`` True the forward pass and BP2 are shared by neurons (see
-    ``backprop_batch_by_neuron``; the results are the same to the bit); None, not False,
-    shares by samples: Numba then prunes the other branch before typing it, so only the
-    way in use is compiled. ``weight``: see
-    ``_output_error``; ``rates``, ``drop_seed``: dropout (see ``backprop_batch``), whose
-    masks are drawn for the step's count.
-
-    The divergence guard: a batch's update is applied only if its cost is finite and
-    the update is bounded, i.e. every activation and delta is finite and
-    max(eta, 1) * m * max|D| * max(|A|, ``x_max``) (a bound on each entry of eta times
-    the batch sum of BP4) stays below ``UPDATE_LIMIT``. Otherwise the epoch stops before
-    that update, so the parameters hold the result of the last finite step. With weight
-    decay, momentum or Adam, which move the parameters by more than the gradient, the
-    parameters and the optimiser's state after the update are bounded too: bounds
-    carried from step to step by ``update_bounds``, and, where those reach the limit
-    (and at the first step of a call), the exact maxima (``parameter_magnitude``, one
-    pass over the parameters). Plain SGD keeps the bound above alone: a step moves a
+    A step is applied only if its cost is finite and max(eta, 1) m ``g_max`` (a bound
+    on each entry of eta times the batch sum of BP4) stays below ``UPDATE_LIMIT``. With
+    weight decay, momentum or Adam, which move the parameters by more than the
+    gradient, the parameters and the optimiser's state after the update are bounded
+    too: bounds carried from step to step in ``ws.bounds`` by ``update_bounds`` (the
+    weight-decay term included), and, where those reach the limit (and at the first
+    step, ``ws.bounds`` being infinite), the exact maxima (``parameter_magnitude``, one
+    pass over the parameters). Plain SGD keeps the first bound alone: a step moves a
     weight by less than the limit, which is 1e8 times below float32's largest value.
-    ``magnitude`` is a (n_shards, 2) scratch array. Returns the index of the first batch
-    not applied: ``last_batch`` when all were.
     """
-    n = order.shape[0]
-    limit = UPDATE_LIMIT_32 if params.itemsize == 4 else UPDATE_LIMIT_64
-    w_max = np.inf  # bounds on |params| and on the state, taken exactly when needed
-    s_max = np.inf
+    limit = UPDATE_LIMIT_32 if model.params.itemsize == 4 else UPDATE_LIMIT_64
+    hyper = opt.hyper
+    if not (abs(total) < np.inf and max(hyper[ETA], 1.0) * m * g_max < limit):
+        return False
+    if opt.code == SGD and hyper[WEIGHT_DECAY] == 0:
+        return True
+    w_max, s_max = ws.bounds[0], ws.bounds[1]
+    if not bounded(opt.code, hyper, t, g_max, w_max, s_max, limit):
+        w_max, s_max = parameter_magnitude(model.params, opt.state1, opt.state2, opt.code,
+                                           ws.magnitude, ws.n_shards)
+        if not bounded(opt.code, hyper, t, g_max, w_max, s_max, limit):
+            return False
+    ws.bounds[0], ws.bounds[1] = update_bounds(opt.code, hyper, t, g_max, w_max, s_max)
+    return True
+
+
+@jit
+def train_epoch(model, samples, opt, ws, drop, record, first_batch, last_batch, x_max,
+                by_neuron):
+    """Mini-batch training over batches ``first_batch:last_batch`` of ``samples.order``.
+
+    Batch b holds samples ``order[b * cap : (b + 1) * cap]`` (the last may be shorter;
+    ``cap`` = ``ws.cap`` is the batch size). ``record.cost[b]`` receives the summed cost
+    of its samples before the update and ``record.correct[b]`` how many were classified
+    correctly. The optimiser's step count is ``opt.t`` before the first batch, and
+    dropout's masks are drawn for each step's count. ``x_max`` bounds |X| (for the
+    divergence guard, see ``admissible``); ``by_neuron``: see ``backprop_batch``.
+
+    A batch whose step the guard refuses ends the call before its update, so the
+    parameters hold the result of the last admissible step. Returns the index of the
+    first batch not applied: ``last_batch`` when all were.
+    """
+    n = samples.order.shape[0]
+    cap = ws.cap
+    ws.bounds[0] = ws.bounds[1] = np.inf  # taken exactly at the first step that needs them
     for b in range(first_batch, last_batch):
-        start = b * batch_size
-        m = min(batch_size, n - start)
-        t = t0 + b - first_batch + 1
-        if by_neuron is not None:
-            backprop_batch_by_neuron(params, table, cost_code, X, Y, weight, order, start, m,
-                                     batch_size, a_ws, d_ws, sample_cost, sample_correct,
-                                     pack_ws, n_shards, rates, drop_seed, t, magnitude)
-        else:
-            # backward = m > 0, true, but a bool where the literal True would be a type
-            # of its own: evaluation's calls then share this compiled backprop_batch.
-            backprop_batch(params, table, cost_code, X, Y, weight, order, start, m,
-                           batch_size, a_ws, d_ws, sample_cost, sample_correct, pack_ws,
-                           n_shards, rates, drop_seed, t, magnitude, m > 0)
-        total = 0.0
-        correct = 0
-        for s in range(m):  # in sample order: the sum does not depend on the threads
-            total += sample_cost[s]
-            correct += sample_correct[s]
-        batch_cost[b] = total
-        batch_correct[b] = correct
-        a_max = x_max
-        d_max = 0.0
-        for shard in range(min(m, n_shards)):
-            a_max = max(a_max, magnitude[shard, 0])
-            d_max = max(d_max, magnitude[shard, 1])
-        if not (abs(total) < np.inf and max(hyper[ETA], 1.0) * m * d_max * a_max < limit):
+        m = min(cap, n - b * cap)
+        t = opt.t + b - first_batch + 1
+        backprop_batch(model, samples, ws, drop, Batch(b * cap, m, t), DELTAS, by_neuron)
+        total, correct, g_max = batch_totals(ws, m, x_max)
+        record.cost[b] = total
+        record.correct[b] = correct
+        if not admissible(model, ws, opt, total, g_max, m, t):
             return b
-        if optimizer != SGD or hyper[WEIGHT_DECAY] != 0:  # plain SGD: bounded above
-            g_max = d_max * a_max
-            if not bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
-                w_max, s_max = parameter_magnitude(params, state1, state2, optimizer,
-                                                   magnitude, n_shards)
-                if not bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
-                    return b
-            w_max, s_max = update_bounds(optimizer, hyper, t, g_max, w_max, s_max)
-        gradient_step(params, table, m, batch_size, a_ws, d_ws, grad, state1, state2,
-                      optimizer, hyper, t, pack_ws, n_shards)
+        gradient_step(model, ws, opt, m, t)
     return last_batch

@@ -1,0 +1,64 @@
+"""The named structures the kernels take instead of long argument lists.
+
+Each is a namedtuple: Numba compiles it to a struct whose fields cost nothing to read,
+and caches the kernels that take it on disk (jitclass and structref instances do not
+cache reliably). Python code builds them; kernels only read them.
+
+    Model      params, table, cost_code        the network (see ``layout``) and its cost
+    Samples    X, Y, weight, order             inputs, targets, a weight per sample
+                                               (empty: all 1), the order batches visit
+    Optim      code, hyper, t, grad, state1,   the optimiser (see ``optimizers``), its
+               state2                          step count before the call, gradient sums
+                                               and state; code -1: no update
+    Dropout    rates, seed                     a rate per layer row (empty: none), the
+                                               masks' seed (see ``dropout``)
+    Workspace  a, d, cost, correct, pack,      a batch's activations and deltas (see
+               magnitude, bounds, cap,         ``layout``), per-sample cost and
+               n_shards                        correctness, each thread's gemm scratch,
+                                               each shard's max |A| and |D|, the
+                                               divergence guard's bounds, the capacity
+                                               and the number of threads
+    Batch      start, m, t                     samples order[start:start + m] at step t
+    Record     cost, correct                   per batch of an epoch: summed cost and
+                                               correct predictions
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+from .gemm import PACK_SIZE
+from .layout import aligned_zeros, n_activations, n_deltas
+
+Model = namedtuple("Model", "params table cost_code")
+Samples = namedtuple("Samples", "X Y weight order")
+Optim = namedtuple("Optim", "code hyper t grad state1 state2")
+Dropout = namedtuple("Dropout", "rates seed")
+Workspace = namedtuple("Workspace", "a d cost correct pack magnitude bounds cap n_shards")
+Batch = namedtuple("Batch", "start m t")
+Record = namedtuple("Record", "cost correct")
+
+NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
+NO_DROPOUT = Dropout(np.zeros(0), 0)
+
+
+def no_update(hyper, grad):
+    """An ``Optim`` that leaves the gradient's batch sums in ``grad`` and updates nothing."""
+    return Optim(-1, hyper, 0, grad, grad, grad)
+
+
+def workspace(table, cap, dtype, n_shards, training=True):
+    """A ``Workspace`` for batches of up to ``cap`` samples of the network of ``table``
+    on ``n_shards`` threads; without ``training`` only what the forward pass needs (the
+    other arrays empty, of the same types, so that the same compiled kernels serve)."""
+    rows = cap if training else 0
+    return Workspace(
+        a=aligned_zeros(cap * n_activations(table), dtype),
+        d=aligned_zeros(rows * n_deltas(table), dtype),
+        cost=np.zeros(rows),
+        correct=np.zeros(rows, dtype=np.int64),
+        pack=aligned_zeros(n_shards * PACK_SIZE if training else 0, dtype),
+        magnitude=np.zeros((n_shards, 2)),
+        bounds=np.full(2, np.inf),
+        cap=int(cap),
+        n_shards=int(n_shards))
