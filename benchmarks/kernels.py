@@ -18,6 +18,7 @@ except ImportError:  # run as a script
     import common  # noqa: F401
 from fastbp.kernels.gemm import PACK_SIZE, gemm, gemm_nt
 from fastbp.kernels.layout import aligned_zeros, weight_stride
+from fastbp.kernels.structures import Matrix, Rows
 
 
 def _random(n, rng):
@@ -57,18 +58,19 @@ def main():
             ld = weight_stride(k)
             x, w, z, b = _random(m * k, rng), _random(n * ld, rng), _random(m * n, rng), \
                 _random(n, rng)
-            run = lambda: gemm_nt(m, n, k, x, 0, w, 0, ld, b, 0, z, 0, n)  # noqa: E731
+            run = lambda: gemm_nt(m, n, k, Rows(x, 0, k), Rows(w, 0, ld), b, 0,  # noqa: E731
+                                  Rows(z, 0, n))
         elif kind == "bp2":  # A: D[l+1] rows (k per sample), B: W[l+1] rows, padded
             ld = weight_stride(n)
             x, w, c = _random(m * k, rng), _random(k * ld, rng), _random(m * n, rng)
-            run = lambda: gemm(m, n, k, 1.0, x, 0, k, 1, w, 0, ld, c, 0, n,  # noqa: E731
-                               False, pack)
+            run = lambda: gemm(m, n, k, 1.0, Matrix(x, 0, k, 1), Rows(w, 0, ld),  # noqa: E731
+                               Rows(c, 0, n), False, pack)
         else:  # A: D[l] read transposed, B: A[l-1]; the fused update accumulates onto W
             n_out = 2 * m
             ld = weight_stride(n)
             d, x, w = _random(k * n_out, rng), _random(k * n, rng), _random(m * ld, rng)
-            run = lambda: gemm(m, n, k, -1e-3, d, 0, 1, n_out, x, 0, n, w, 0, ld,  # noqa: E731
-                               True, pack)
+            run = lambda: gemm(m, n, k, -1e-3, Matrix(d, 0, 1, n_out),  # noqa: E731
+                               Rows(x, 0, n), Rows(w, 0, ld), True, pack)
         gflops = 2 * m * n * k / _best(run) / 1e9
         print(f"{label:<26} m={m:<5} n={n:<5} k={k:<5} {gflops:6.1f} GFLOP/s "
               f"({100 * gflops / roof:.0f}% of a core)")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fastbp.kernels.gemm import KC, MC, NC, PACK_SIZE, gemm, gemm_nt
+from fastbp.kernels.structures import Matrix, Rows
 
 TOLERANCE = {np.float64: 1e-13, np.float32: 1e-5}
 ROW_COUNTS = [1, 2, 3, 4, 5, 6, 7, 13]
@@ -36,8 +37,8 @@ def test_gemm_every_tile_shape(rng, dtype, m):
             A = rng.standard_normal((m, k)).astype(dtype)
             B = rng.standard_normal((k, n)).astype(dtype)
             C = np.full((m, n), np.nan, dtype)
-            gemm(m, n, k, 1.0, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n,
-                 False, scratch(dtype))
+            gemm(m, n, k, 1.0, Matrix(A.ravel(), 0, k, 1), Rows(B.ravel(), 0, n),
+                 Rows(C.ravel(), 0, n), False, scratch(dtype))
             check(C, A.astype(np.float64) @ B, dtype, np.abs(A) @ np.abs(B))
 
 
@@ -56,14 +57,15 @@ def test_gemm_cache_blocks_and_packing(rng, dtype, n_extra, transposed):
         lda = 1024 // A.itemsize
         At = np.zeros((k, lda), dtype)
         At[:, :m] = A.T
-        gemm(m, n, k, 1.0, At.ravel(), 0, 1, lda, B.ravel(), 0, n, C.ravel(), 0, n, False,
-             scratch(dtype))
+        gemm(m, n, k, 1.0, Matrix(At.ravel(), 0, 1, lda), Rows(B.ravel(), 0, n),
+             Rows(C.ravel(), 0, n), False, scratch(dtype))
     else:
-        gemm(m, n, k, 1.0, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False,
-             scratch(dtype))
+        gemm(m, n, k, 1.0, Matrix(A.ravel(), 0, k, 1), Rows(B.ravel(), 0, n),
+             Rows(C.ravel(), 0, n), False, scratch(dtype))
     check(C, A.astype(np.float64) @ B, dtype, np.abs(A) @ np.abs(B))
     row = np.empty(n, dtype)
-    gemm(1, n, k, 1.0, A[m - 1], 0, k, 1, B.ravel(), 0, n, row, 0, n, False, scratch(dtype))
+    gemm(1, n, k, 1.0, Matrix(A[m - 1], 0, k, 1), Rows(B.ravel(), 0, n), Rows(row, 0, n), False,
+         scratch(dtype))
     np.testing.assert_array_equal(row, C[m - 1])
 
 
@@ -76,8 +78,8 @@ def test_gemm_alpha_accumulates_a_scaled_product(rng, dtype, m):
     B = rng.standard_normal((k, n)).astype(dtype)
     C = rng.standard_normal((m, n)).astype(dtype)
     expected = C.astype(np.float64) - 0.25 * (A.astype(np.float64) @ B)
-    gemm(m, n, k, -0.25, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, True,
-         scratch(dtype))
+    gemm(m, n, k, -0.25, Matrix(A.ravel(), 0, k, 1), Rows(B.ravel(), 0, n),
+         Rows(C.ravel(), 0, n), True, scratch(dtype))
     check(C, expected, dtype, np.abs(C) + 0.25 * np.abs(A) @ np.abs(B))
 
 
@@ -91,8 +93,8 @@ def test_gemm_strides_offsets_and_accumulate(rng, dtype):
     C = rng.standard_normal((m, n + 6)).astype(dtype)
     expected = C.astype(np.float64).copy()
     expected[:, 2:2 + n] += A.astype(np.float64) @ B[:, 1:1 + n]
-    gemm(m, n, k, 1.0, big_a, 5, 1, m + 4, B.ravel(), 1, n + 3, C.ravel(), 2, n + 6,
-         True, scratch(dtype))
+    gemm(m, n, k, 1.0, Matrix(big_a, 5, 1, m + 4), Rows(B.ravel(), 1, n + 3),
+         Rows(C.ravel(), 2, n + 6), True, scratch(dtype))
     check(C, expected, dtype, np.abs(A) @ np.abs(B[:, 1:1 + n]))
 
 
@@ -105,7 +107,8 @@ def test_gemm_nt_every_tile_shape(rng, dtype, m):
             W = rng.standard_normal((n, k)).astype(dtype)
             b = rng.standard_normal(n).astype(dtype)
             Z = np.full((m, n), np.nan, dtype)
-            gemm_nt(m, n, k, A.ravel(), 0, W.ravel(), 0, k, b, 0, Z.ravel(), 0, n)
+            gemm_nt(m, n, k, Rows(A.ravel(), 0, k), Rows(W.ravel(), 0, k), b, 0,
+                    Rows(Z.ravel(), 0, n))
             check(Z, A.astype(np.float64) @ W.T + b, dtype, np.abs(A) @ np.abs(W.T) + np.abs(b))
 
 
@@ -120,17 +123,20 @@ def test_every_element_is_computed_the_same_in_every_block(rng, dtype):
     b = rng.standard_normal(n).astype(dtype)
     C = np.empty((m, n), dtype)
     Z = np.empty((m, n), dtype)
-    gemm(m, n, k, 1.0, A.ravel(), 0, k, 1, B.ravel(), 0, n, C.ravel(), 0, n, False, scratch(dtype))
-    gemm_nt(m, n, k, A.ravel(), 0, W.ravel(), 0, k, b, 0, Z.ravel(), 0, n)
+    gemm(m, n, k, 1.0, Matrix(A.ravel(), 0, k, 1), Rows(B.ravel(), 0, n), Rows(C.ravel(), 0, n),
+         False, scratch(dtype))
+    gemm_nt(m, n, k, Rows(A.ravel(), 0, k), Rows(W.ravel(), 0, k), b, 0, Rows(Z.ravel(), 0, n))
     for i in range(m):
         row = np.empty((1, n), dtype)
-        gemm(1, n, k, 1.0, A[i], 0, k, 1, B.ravel(), 0, n, row.ravel(), 0, n, False, scratch(dtype))
+        gemm(1, n, k, 1.0, Matrix(A[i], 0, k, 1), Rows(B.ravel(), 0, n), Rows(row.ravel(), 0, n),
+             False, scratch(dtype))
         np.testing.assert_array_equal(row[0], C[i])
-        gemm_nt(1, n, k, A[i], 0, W.ravel(), 0, k, b, 0, row.ravel(), 0, n)
+        gemm_nt(1, n, k, Rows(A[i], 0, k), Rows(W.ravel(), 0, k), b, 0, Rows(row.ravel(), 0, n))
         np.testing.assert_array_equal(row[0], Z[i])
     cols = np.empty((m, 5), dtype)
-    gemm(m, 5, k, 1.0, A.ravel(), 0, k, 1, B.ravel(), 17, n, cols.ravel(), 0, 5,
-         False, scratch(dtype))
+    gemm(m, 5, k, 1.0, Matrix(A.ravel(), 0, k, 1), Rows(B.ravel(), 17, n),
+         Rows(cols.ravel(), 0, 5), False, scratch(dtype))
     np.testing.assert_array_equal(cols, C[:, 17:22])
-    gemm_nt(m, 5, k, A.ravel(), 0, W.ravel(), 17 * k, k, b, 17, cols.ravel(), 0, 5)
+    gemm_nt(m, 5, k, Rows(A.ravel(), 0, k), Rows(W.ravel(), 17 * k, k), b, 17,
+            Rows(cols.ravel(), 0, 5))
     np.testing.assert_array_equal(cols, Z[:, 17:22])

@@ -3,6 +3,7 @@
 from .._config import jit
 from .activations import multiply_by_derivative
 from .gemm import gemm
+from .structures import Matrix, Rows
 
 
 @jit
@@ -36,16 +37,15 @@ def delta_product(delta_next, dn_off, n_next, weights, w_off, w_ld, delta, d_off
                   k1, pack):
     """The first factor of BP2, ``D[l+1] W[l+1]``, for neurons ``k0:k1`` (arguments as
     in ``delta_backward``); the caller multiplies by f_l'."""
-    gemm(rows, k1 - k0, n_next, 1.0, delta_next, dn_off, n_next, 1, weights, w_off + k0, w_ld,
-         delta, d_off + k0, n, False, pack)
+    gemm(rows, k1 - k0, n_next, 1.0, Matrix(delta_next, dn_off, n_next, 1),
+         Rows(weights, w_off + k0, w_ld), Rows(delta, d_off + k0, n), False, pack)
 
 
 @jit
-def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, out, w_off, w_ld, b_off, j0, j1,
-                  step, pack):
+def gradient_rows(D, A, m, W, b_off, j0, j1, step, pack):
     """BP3 and BP4 for neurons ``j0:j1`` as sums over the batch, D[l]^T A[l-1] and the
-    column sums of D[l] (m times dC/dW[l] and dC/db[l]), written to ``out`` or, with
-    ``step`` > 0, applied to it as the SGD update ``out -= step * sums``.
+    column sums of D[l] (m times dC/dW[l] and dC/db[l]), written to W's rows and to
+    b[l] or, with ``step`` > 0, applied to them as the SGD update ``-= step * sums``.
 
     The update is fused: the products of the batch accumulate onto W[l] itself
     (alpha = -step in ``gemm``), so the gradient never passes through memory.
@@ -55,21 +55,23 @@ def gradient_rows(delta, d_off, n_out, a_prev, a_off, n_in, m, out, w_off, w_ld,
 
     Parameters
     ----------
-    delta : ndarray, 1-D
-        D[l] of the batch from ``d_off``, ``n_out`` per sample.
-    a_prev : ndarray, 1-D
-        A[l-1] of the batch from ``a_off``, ``n_in`` per sample.
-    out : ndarray, 1-D
+    D : Rows
+        D[l] of the batch, ``D.ld`` = n_out per sample.
+    A : Rows
+        A[l-1] of the batch, ``A.ld`` = n_in per sample (the row length of the sums).
+    W : Rows
         Parameters (``step`` > 0) or gradient sums (``step`` = 0) in the layout of
-        ``params``: rows ``j0:j1`` of W[l] from ``w_off`` (rows ``w_ld`` apart) and
-        entries ``j0:j1`` of b[l] from ``b_off``.
+        ``params``: W[l] (rows ``W.ld`` apart; rows ``j0:j1`` are written) and b[l]
+        from ``b_off`` in the same buffer.
     pack : ndarray, 1-D
         The calling thread's scratch for ``gemm``.
     """
+    delta, d_off, n_out = D
+    out = W.data
     # D[l]^T is read in place: its element (j, s) is delta[d_off + s*n_out + j].
     update = step > 0
-    gemm(j1 - j0, n_in, m, -step if update else 1.0, delta, d_off + j0, 1, n_out,
-         a_prev, a_off, n_in, out, w_off + j0 * w_ld, w_ld, update, pack)
+    gemm(j1 - j0, A.ld, m, -step if update else 1.0, Matrix(delta, d_off + j0, 1, n_out), A,
+         Rows(out, W.offset + j0 * W.ld, W.ld), update, pack)
     scale = out.dtype.type(step)
     for j in range(j0, j1):
         db = out.dtype.type(0)

@@ -3,6 +3,7 @@
 from .._config import jit
 from .activations import activate
 from .gemm import gemm_nt
+from .structures import Rows
 
 
 @jit
@@ -22,8 +23,8 @@ def dense_forward(x, x_off, n_in, weights, w_off, w_ld, biases, b_off, n_out, ac
         Receives A[l] from ``a_off``, ``n_out`` per sample (Z is not kept: the
         derivatives are computed from A). Softmax needs whole rows: j0 = 0, j1 = n_out.
     """
-    gemm_nt(rows, j1 - j0, n_in, x, x_off, weights, w_off + j0 * w_ld, w_ld, biases, b_off + j0,
-            a, a_off + j0, n_out)
+    gemm_nt(rows, j1 - j0, n_in, Rows(x, x_off, n_in), Rows(weights, w_off + j0 * w_ld, w_ld),
+            biases, b_off + j0, Rows(a, a_off + j0, n_out))
     for s in range(rows):
         start = a_off + s * n_out
         activate(a[start + j0:start + j1], activation_code)

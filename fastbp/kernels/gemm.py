@@ -62,7 +62,7 @@ def _pack_a(a, a_off, a_rs, a_cs, rows, kc, alpha, packed):
 
 
 @jit
-def gemm(m, n, k, alpha, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, accumulate, pack):
+def gemm(m, n, k, alpha, A, B, C, accumulate, pack):
     """C (+)= alpha A B for an (m x k) A and a (k x n) B; a serial worker.
 
     Parameters
@@ -71,14 +71,19 @@ def gemm(m, n, k, alpha, a, a_off, a_rs, a_cs, b, b_off, ldb, c, c_off, ldc, acc
         Rows of C, columns of C, length of the sums.
     alpha : float
         Scales A (as it is copied into scratch: A is then always copied); 1 for none.
-    a, b, c : ndarray, 1-D
-        Flat buffers of one dtype. A[i, p] = ``a[a_off + i*a_rs + p*a_cs]``,
-        B[p, q] = ``b[b_off + p*ldb + q]``, C[i, q] = ``c[c_off + i*ldc + q]``.
+    A : Matrix
+        A[i, p] = ``A.data[A.offset + i*A.rs + p*A.cs]``.
+    B, C : Rows
+        B[p, q] = ``B.data[B.offset + p*B.ld + q]``, and C likewise; all three of one
+        dtype.
     accumulate : bool
         Add to C (C's values start each chain) instead of overwriting it.
     pack : ndarray, 1-D
         Scratch of at least ``PACK_SIZE`` elements, private to the calling thread.
     """
+    a, a_off, a_rs, a_cs = A
+    b, b_off, ldb = B
+    c, c_off, ldc = C
     lanes = vector_lanes(c)
     panel = 2 * lanes
     # Blocks of B (and of A when it is read across rows) are copied into contiguous
@@ -132,12 +137,15 @@ KC_NT = 1024
 
 
 @jit
-def gemm_nt(m, n, k, a, a_off, w, w_off, ldw, bias, b_off, z, z_off, ldz):
+def gemm_nt(m, n, k, A, W, bias, b_off, Z):
     """Z = A W^T + b for an (m x k) A, an (n x k) W and n biases; a serial worker.
 
-    A[i, p] = ``a[a_off + i*k + p]``, W[j, p] = ``w[w_off + j*ldw + p]``, b[j] =
-    ``bias[b_off + j]``, Z[i, j] = ``z[z_off + i*ldz + j]``.
+    ``A``, ``W``, ``Z`` are ``Rows`` (A's rows k apart: ``A.ld`` = k), b[j] =
+    ``bias[b_off + j]``.
     """
+    a, a_off, _ = A
+    w, w_off, ldw = W
+    z, z_off, ldz = Z
     # k in slices of KC_NT, so that DOT rows of A and of W (4 x 4 KiB each) stay in L1
     # (1024 measured 73-80 -> 87-88 GFLOP/s on XL against 4096; 512 and less were
     # slower): each slice's dot product is added to Z in slice order.

@@ -45,7 +45,7 @@ from .gemm import PACK_SIZE
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
 from .optimizers import ADAM, BETA1, EPSILON, ETA, MU, SGD, WEIGHT_DECAY, update_rows
 from .simd import PANEL
-from .structures import Batch
+from .structures import Batch, Rows
 
 # The divergence guard (``admissible``): a bound on an update's entries, per dtype. Far
 # beyond any sound training step, far below overflow.
@@ -326,8 +326,8 @@ def gradient_step(model, ws, opt, m, t):
             n_in, n_out = table[l, N_IN], table[l, N_OUT]
             a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
             w_off, w_ld, b_off = table[l, W_OFF], table[l, W_LD], table[l, B_OFF]
-            gradient_rows(ws.d, cap * table[l, D_OFF], n_out, ws.a, a_off, n_in, m, out,
-                          w_off, w_ld, b_off, j0, j1, step, pack)
+            gradient_rows(Rows(ws.d, cap * table[l, D_OFF], n_out), Rows(ws.a, a_off, n_in), m,
+                          Rows(out, w_off, w_ld), b_off, j0, j1, step, pack)
             if not fused and opt.code >= 0:
                 update_rows(opt.code, params, opt.grad, opt.state1, opt.state2, w_off, w_ld,
                             n_in, b_off, j0, j1, m, hyper, t)

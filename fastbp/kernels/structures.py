@@ -21,6 +21,9 @@ cache reliably). Python code builds them; kernels only read them.
     Batch      start, m, t                     samples order[start:start + m] at step t
     Record     cost, correct                   per batch of an epoch: summed cost and
                                                correct predictions
+    Matrix     data, offset, rs, cs            a matrix in a flat buffer: element (i, p) at
+                                               data[offset + i*rs + p*cs]
+    Rows       data, offset, ld                one whose rows are contiguous, ld apart
 """
 
 from collections import namedtuple
@@ -37,6 +40,8 @@ Dropout = namedtuple("Dropout", "rates seed")
 Workspace = namedtuple("Workspace", "a d cost correct pack magnitude bounds cap n_shards")
 Batch = namedtuple("Batch", "start m t")
 Record = namedtuple("Record", "cost correct")
+Matrix = namedtuple("Matrix", "data offset rs cs")
+Rows = namedtuple("Rows", "data offset ld")
 
 NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
 NO_DROPOUT = Dropout(np.zeros(0), 0)
