@@ -320,14 +320,14 @@ class Trainer:
                              validation_split)
         stopper = EarlyStopping(patience, monitor, min_delta, restore_best_weights, verbose)
         stopper.check_monitor(run.validation is not None)
-        callbacks = check_callbacks(callbacks)
+        given = check_callbacks(callbacks)
         first_epoch = 0 if resume is None else self._resume(resume, stopper)
         self._start_run(run)
         history = History()
         saver = None if checkpoint is None else Checkpoint(checkpoint, checkpoint_every, stopper)
         callbacks = CallbackList(
             [history, bar, Verbose() if verbose else None,
-             self._first_epoch_check(run, first_epoch, epochs), *callbacks, stopper, saver],
+             self._first_epoch_check(run, first_epoch, epochs), *given, stopper, saver],
             run.n, run.cap, run.classification)
         logs = {}
         announce_compilation(train_epoch)
