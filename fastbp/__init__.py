@@ -17,13 +17,15 @@ Backpropagation is written out as Numba kernels (``fastbp.kernels``); a small Py
 from . import datasets, io
 from ._exclusive import ConcurrentUseError
 from ._version import __version__ as __version__
+from .callbacks import Callback, EarlyStopping
 from .io import ModelFileError, load, save
 from .network import Network
 from .optim import Optimizer
 from .trainer import Trainer, TrainingDiverged
 
-__all__ = ["ConcurrentUseError", "MLPClassifier", "MLPRegressor", "ModelFileError", "Network",
-           "Optimizer", "Trainer", "TrainingDiverged", "datasets", "io", "load", "save"]
+__all__ = ["Callback", "ConcurrentUseError", "EarlyStopping", "MLPClassifier", "MLPRegressor",
+           "ModelFileError", "Network", "Optimizer", "Trainer", "TrainingDiverged", "datasets",
+           "io", "load", "save"]
 
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor")  # in fastbp.estimators, which needs sklearn
 

@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 
-from ._threads import using_threads
 from .kernels.layout import aligned_zeros
 from .kernels.step import DELTAS, admissible, backprop_batch, batch_totals, gradient_step, update
 from .kernels.structures import Batch, Dropout, no_update
@@ -39,49 +38,46 @@ class DataParallelSteps:
 
     Parameters
     ----------
-    trainer : Trainer
     comm : communicator (see ``fastbp.comm``)
     cap : int
         The global batch size.
+    n_params, dtype :
+        Size and dtype of the network's parameter vector.
     """
 
-    def __init__(self, trainer, comm, cap):
-        net = trainer.network
-        self.trainer, self.comm, self.cap = trainer, comm, cap
-        self.local_cap = -(-cap // comm.size)
-        self.n_params = net.params.size
+    def __init__(self, comm, cap, n_params, dtype):
+        self.comm, self.cap = comm, cap
+        self.local_cap = -(-cap // comm.size)  # the workspace's capacity
+        self.n_params = n_params
         # One flat buffer per local rank: the gradient sums, then the cost, the correct
         # count and m_r times the rank's bound on its batch-mean gradient (their sum
         # over ranks bounds the batch sum of the gradient).
-        self.flats = [aligned_zeros(self.n_params + 16, net.dtype) for _ in comm.local_ranks]
+        self.flats = [aligned_zeros(n_params + 16, dtype) for _ in comm.local_ranks]
         self.allreduce_seconds = 0.0
 
-    def run(self, samples, opt, drop, record, b0, b1, x_max):
-        """Batches ``b0:b1`` of the epoch, as ``kernels.step.train_epoch`` runs them in
-        one process (the same arguments, with ``opt.grad`` unused: the sums go to the
-        flat buffers); returns the first batch not applied (``b1`` if all were)."""
-        trainer, comm, N = self.trainer, self.comm, self.n_params
-        threads = trainer.threads
-        model = trainer._model()
-        ws = trainer._workspace(self.local_cap, threads)
+    def run(self, model, samples, opt, ws, drop, record, b0, b1, x_max, by_neuron):
+        """Batches ``b0:b1`` of the epoch, with the arguments of
+        ``kernels.step.train_epoch`` (``ws`` for ``local_cap`` samples; ``opt.grad`` is
+        not used: the sums go to the flat buffers); returns the first batch not applied
+        (``b1`` if all were). Runs on the threads of the caller's ``using_threads``."""
+        comm, N = self.comm, self.n_params
         ws.bounds[:] = np.inf  # as in train_epoch
         n = samples.order.shape[0]
         for b in range(b0, b1):
             start = b * self.cap
             m = min(self.cap, n - start)
             t = opt.t + b - b0 + 1
-            with using_threads(threads):
-                for flat, r in zip(self.flats, comm.local_ranks):
-                    lo, hi = r * m // comm.size, (r + 1) * m // comm.size
-                    if hi == lo:
-                        flat[...] = 0
-                        continue
-                    shard_drop = Dropout(drop.rates, rank_seed(drop.seed, r))
-                    backprop_batch(model, samples, ws, shard_drop, Batch(start + lo, hi - lo, t),
-                                   DELTAS, None)
-                    total, correct, g_max = batch_totals(ws, hi - lo, x_max)
-                    gradient_step(model, ws, no_update(opt.hyper, flat[:N]), hi - lo, 0)
-                    flat[N:N + 3] = total, correct, (hi - lo) * g_max
+            for flat, r in zip(self.flats, comm.local_ranks):
+                lo, hi = r * m // comm.size, (r + 1) * m // comm.size
+                if hi == lo:
+                    flat[...] = 0
+                    continue
+                shard_drop = Dropout(drop.rates, rank_seed(drop.seed, r))
+                backprop_batch(model, samples, ws, shard_drop, Batch(start + lo, hi - lo, t),
+                               DELTAS, by_neuron)
+                total, correct, g_max = batch_totals(ws, hi - lo, x_max)
+                gradient_step(model, ws, no_update(opt.hyper, flat[:N]), hi - lo, 0)
+                flat[N:N + 3] = total, correct, (hi - lo) * g_max
             started = time.perf_counter()
             comm.allreduce(self.flats)
             self.allreduce_seconds += time.perf_counter() - started
@@ -90,8 +86,7 @@ class DataParallelSteps:
             record.cost[b] = total
             record.correct[b] = int(flat[N + 1])
             step = opt._replace(grad=flat[:N])
-            with using_threads(threads):
-                if not admissible(model, ws, step, total, float(flat[N + 2]) / m, m, t):
-                    return b
-                update(model, ws, step, m, t)
+            if not admissible(model, ws, step, total, float(flat[N + 2]) / m, m, t):
+                return b
+            update(model, ws, step, m, t)
         return b1

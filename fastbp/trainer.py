@@ -1,9 +1,11 @@
 """The Trainer: mini-batch SGD over a Network, every batch shared among threads."""
 
+import contextlib
 import json
 import numbers
 import warnings
 from collections.abc import Sequence
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -23,6 +25,16 @@ from ._validation import (
     check_targets,
 )
 from ._warn import warn_user
+from .callbacks import (
+    Callback,
+    CallbackList,
+    Checkpoint,
+    EarlyStopping,
+    History,
+    ProgressBar,
+    Verbose,
+    check_callbacks,
+)
 from .comm import get_comm, usable_cores
 from .distributed import DataParallelSteps
 from .kernels.costs import COST_CODES
@@ -50,7 +62,6 @@ from .kernels.structures import (
 from .network import Network
 from .optim import OPTIMIZERS, SCHEDULES, Optimizer
 from .pacing import Pace
-from .progress import Progress
 
 # Inputs with max |X| above this look unscaled: the initialisation assumes inputs of
 # order 1, and 0-255 pixels saturate or kill the first layer. Not 10: standardised
@@ -195,11 +206,10 @@ class Trainer:
                               .view(np.uint64)[0] >> np.uint64(1))
         self.verbose = bool(verbose)
         self.progress = progress if progress is None else bool(progress)
-        Progress.check(self.progress)
+        ProgressBar.check(self.progress)
         self.history = {"loss": []}
         self.stopped_epoch = self.best_epoch = None
         self._rng = np.random.default_rng(seed)
-        self._by_neuron = None  # share layers by neurons: None decides per thread count
         self._workspaces = {}
 
     # -- data ---------------------------------------------------------------------------
@@ -273,9 +283,14 @@ class Trainer:
         monitor : str, optional
             A history key: ``val_loss`` (default when there is validation data), ``loss``,
             ``accuracy`` or ``val_accuracy`` (the accuracies are maximised).
-        callbacks : iterable of callables
-            Each called as ``callback(trainer, epoch, logs)`` after every epoch, ``logs``
-            holding that epoch's values; setting ``trainer.stop_training = True`` stops.
+        callbacks : iterable of :class:`fastbp.Callback` or callables
+            Callback objects (see :mod:`fastbp.callbacks`: ``on_train_begin``,
+            ``on_epoch_begin``, ``on_batch_end``, ``on_epoch_end``, ``on_train_end``), and
+            plain functions, each called as ``callback(trainer, epoch, logs)`` after every
+            epoch, ``logs`` holding that epoch's values. Setting ``trainer.stop_training =
+            True`` stops at the end of the epoch. A callback that overrides
+            ``on_batch_end`` makes every compiled call run one batch, so that it is
+            called after every batch.
         checkpoint : str or os.PathLike, optional
             Write the whole training state (as :meth:`save`, plus this call's progress
             and the early-stopping state) to this file every ``checkpoint_every`` epochs
@@ -317,13 +332,49 @@ class Trainer:
         """
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", minimum=0)
         verbose = self.verbose if verbose is None else bool(verbose)
-        if progress is None:
-            progress = self.progress
-        else:
-            progress = bool(progress)
-            Progress.check(progress)
+        progress = self.progress if progress is None else bool(progress)
         check_choice(on_divergence, {"raise", "stop"}, "on_divergence")
+        bar = ProgressBar(progress)
         checkpoint_every = check_int(checkpoint_every, "checkpoint_every", minimum=1)
+        run = self._fit_data(X, y, sample_weight, class_weight, validation_data,
+                             validation_split)
+        stopper = EarlyStopping(patience, monitor, min_delta, restore_best_weights, verbose)
+        stopper.check_monitor(run.validation is not None)
+        given = check_callbacks(callbacks)
+        first_epoch = 0 if resume is None else self._resume(resume, stopper)
+        self._start_run(run)
+        history = History()
+        saver = None if checkpoint is None else Checkpoint(checkpoint, checkpoint_every, stopper)
+        callbacks = CallbackList(
+            [history, bar, Verbose() if verbose else None,
+             self._first_epoch_check(run, first_epoch, epochs), *given, stopper, saver],
+            run.n, run.cap, run.classification)
+        logs = {}
+        announce_compilation(train_epoch)
+        with DeferredInterrupt() as interrupt, contextlib.closing(bar):
+            callbacks.on_train_begin(self, {"epochs": epochs, "initial_epoch": first_epoch,
+                                            "steps": run.n_batches})
+            for epoch in range(first_epoch, epochs):
+                logs = {"learning_rate": self.optimizer.learning_rate_at(self.optimizer.epoch)}
+                run.order = (self._rng.permutation(run.n) if self.shuffle
+                             else np.arange(run.n, dtype=np.int64))
+                callbacks.on_epoch_begin(self, epoch, logs)
+                if not self._train_epoch(run, logs, callbacks, interrupt):
+                    break
+                if run.validation is not None:
+                    result = self._evaluate_checked(*run.validation)
+                    logs.update({f"val_{key}": value for key, value in result.items()})
+                callbacks.on_epoch_end(self, epoch, logs)
+                if self.stop_training or interrupt.interrupted:
+                    break
+        self.interrupted = interrupt.interrupted
+        callbacks.on_train_end(self, logs)
+        self._report_end(on_divergence)
+        return history.history
+
+    def _fit_data(self, X, y, sample_weight, class_weight, validation_data, validation_split):
+        """``fit``'s data checked and converted, the validation data held out, as a
+        namespace: X, Y, classification, x_max, weight, validation (or None)."""
         X, Y, classification, x_max = self._check_data(X, y, return_max=True)
         if x_max is not None and x_max > UNSCALED_INPUT:
             warn_user(f"X looks unscaled: max |X| is {x_max:g}, while the network's "
@@ -336,115 +387,75 @@ class Trainer:
             n_val = validation[0].shape[0]
             X, Y = X[:-n_val], Y[:-n_val]
             weight = weight[:-n_val] if weight.size else weight
-        stopper = _EarlyStopping(patience, monitor, min_delta, restore_best_weights,
-                                 validation is not None)
-        callbacks = _check_callbacks(callbacks)
-        first_epoch = 0
-        if resume is not None:
-            first_epoch = self._resume(resume, stopper)
-        net = self.network
-        n = X.shape[0]
-        cap = min(self.batch_size, n)
-        n_batches = -(-n // cap)
-        record = Record(np.zeros(n_batches), np.zeros(n_batches, dtype=np.int64))
-        batch_cost, batch_correct = record
-        history = {}
-        opt = self.optimizer
-        drop = self._dropout()
-        model = self._model()
+        return SimpleNamespace(X=X, Y=Y, classification=classification, x_max=x_max,
+                               weight=weight, validation=validation)
+
+    def _start_run(self, run):
+        """Buffers of a ``fit`` call (added to ``run``), its flags reset, and with
+        ``comm`` every rank given rank 0's state."""
+        run.n = n = run.X.shape[0]
+        run.cap = cap = min(self.batch_size, n)
+        run.n_batches = n_batches = -(-n // cap)
+        run.record = Record(np.zeros(n_batches), np.zeros(n_batches, dtype=np.int64))
+        run.drop = self._dropout()
         self.stop_training = self.interrupted = False
         self.diverged = None
         self.stopped_epoch = self.best_epoch = None
-        comm = self.comm
-        root = comm.rank == 0
-        parallel = None
-        if comm.size > 1:
-            parallel = DataParallelSteps(self, comm, cap)
+        run.parallel = None
+        if self.comm.size > 1:
+            run.parallel = DataParallelSteps(self.comm, cap, self.network.params.size,
+                                             self.network.dtype)
             self._share_state_of_rank_0()
-        progress = Progress(progress if root else False, epochs - first_epoch, n_batches)
-        # The trainer's first epoch: is its loss moved? (one process only: shards differ)
-        judge = (not self.history.get("loss") and opt.epoch == 0 and comm.size == 1
-                 and n_batches >= MIN_STEPS_TO_JUDGE and epochs > first_epoch)
-        announce_compilation(train_epoch)
-        with DeferredInterrupt() as interrupt:
-            try:
-                for epoch in range(first_epoch, epochs):
-                    logs = {"learning_rate": opt.learning_rate_at(opt.epoch)}
-                    order = (self._rng.permutation(n) if self.shuffle
-                             else np.arange(n, dtype=np.int64))
-                    samples = Samples(X, Y, weight, order)
-                    if judge:
-                        first_batch = (X[order[:cap]], Y[order[:cap]], classification)
-                        loss_before = self._loss_of(*first_batch)
-                    hyper = opt.hyper(opt.epoch)
-                    calls = self._pace.calls(n_batches, progress.batches_per_update(n_batches))
-                    for b0, b1, threads in calls:
-                        if parallel is not None:
-                            done = parallel.run(samples, self._optim(hyper), drop, record,
-                                                b0, b1, x_max)
-                        else:
-                            with using_threads(threads):
-                                done = train_epoch(
-                                    model, samples, self._optim(hyper),
-                                    self._workspace(cap, threads), drop, record, b0, b1, x_max,
-                                    True if self._by_neuron_for(threads) else None)
-                        opt.t += done - b0
-                        if done < b1:
-                            self.diverged = {"epoch": opt.epoch + 1, "step": opt.t + 1,
-                                             "loss": float(batch_cost[done] / min(cap, n))}
-                            break
-                        progress.batches_done(b1, batch_cost[:b1].sum() / min(b1 * cap, n))
-                        if interrupt.interrupted and b1 < n_batches:
-                            break
-                    else:  # the epoch is complete
-                        b1 = n_batches
-                    if self.diverged is not None or b1 < n_batches:
-                        break
-                    opt.epoch += 1
-                    opt.samples += n
-                    logs["loss"] = float(batch_cost.sum() / n)
-                    if classification:
-                        logs["accuracy"] = float(batch_correct.sum() / n)
-                    if parallel is not None:  # mean all-reduce time per step
-                        logs["allreduce_seconds"] = parallel.allreduce_seconds / n_batches
-                        parallel.allreduce_seconds = 0.0
-                    if validation is not None:
-                        result = self._evaluate_checked(*validation)
-                        logs.update({f"val_{key}": value for key, value in result.items()})
-                    for key, value in logs.items():
-                        history.setdefault(key, []).append(value)
-                        self.history.setdefault(key, []).append(value)
-                    progress.epoch_done(logs)
-                    if verbose and root:
-                        progress.write(self._epoch_line(len(self.history["loss"]), logs))
-                    if judge:
-                        judge = False
-                        self._warn_if_unmoved(loss_before, self._loss_of(*first_batch))
-                    for callback in callbacks:
-                        callback(self, epoch, logs)
-                    stop = stopper.update(logs, net, len(self.history["loss"]))
-                    if stop and opt.plateau():  # "adaptive": a lower rate, not a stop
-                        stop, stopper.waited = False, 0
-                        if verbose and root:
-                            progress.write(f"{stopper.monitor} has not improved for "
-                                           f"{stopper.patience} epochs: learning rate "
-                                           f"{opt.learning_rate_at(opt.epoch):.6g}")
-                    if stop:
-                        self.stopped_epoch = len(self.history["loss"])
-                        self.best_epoch = stopper.best_epoch
-                        if verbose and root:
-                            progress.write(stopper.describe(self.stopped_epoch))
-                    stop = stop or self.stop_training
-                    finished = stop or epoch + 1 == epochs
-                    if checkpoint is not None and root and (
-                            finished or (epoch + 1) % checkpoint_every == 0):
-                        self._save(checkpoint, run={"epoch": epoch + 1, "epochs": epochs,
-                                                    "finished": finished}, stopper=stopper)
-                    if stop or interrupt.interrupted:
-                        break
-            finally:
-                progress.close()
-        self.interrupted = interrupt.interrupted
+
+    def _train_epoch(self, run, logs, callbacks, interrupt):
+        """The epoch's batches in compiled calls (as ``self._pace`` cuts them, with
+        ``on_batch_end`` after each); its loss and accuracy added to ``logs``. False when
+        it did not complete: a step diverged, or Ctrl-C."""
+        opt, n, cap, n_batches = self.optimizer, run.n, run.cap, run.n_batches
+        batch_cost, batch_correct = run.record
+        samples = Samples(run.X, run.Y, run.weight, run.order)
+        optim = self._optim(opt.hyper(opt.epoch))
+        calls = self._pace.calls(n_batches, callbacks.batches_per_call(n_batches))
+        # One process runs the steps in compiled code, several the same steps around an
+        # all-reduce (see fastbp.distributed); the arguments are the same.
+        run_steps, ws_cap = train_epoch, cap
+        if run.parallel is not None:
+            run_steps, ws_cap = run.parallel.run, run.parallel.local_cap
+        for b0, b1, threads in calls:
+            with using_threads(threads):
+                done = run_steps(self._model(), samples, optim._replace(t=opt.t),
+                                 self._workspace(ws_cap, threads), run.drop, run.record, b0, b1,
+                                 run.x_max, True if self._by_neuron_for(threads) else None)
+            opt.t += done - b0
+            if done < b1:
+                self.diverged = {"epoch": opt.epoch + 1, "step": opt.t + 1,
+                                 "loss": float(batch_cost[done] / min(cap, n))}
+                return False
+            callbacks.on_batches_end(self, b0, b1, batch_cost, batch_correct)
+            if interrupt.interrupted and b1 < n_batches:
+                return False
+        opt.epoch += 1
+        opt.samples += n
+        logs["loss"] = float(batch_cost.sum() / n)
+        if run.classification:
+            logs["accuracy"] = float(batch_correct.sum() / n)
+        if run.parallel is not None:  # mean all-reduce time per step
+            logs["allreduce_seconds"] = run.parallel.allreduce_seconds / n_batches
+            run.parallel.allreduce_seconds = 0.0
+        return True
+
+    def _first_epoch_check(self, run, first_epoch, epochs):
+        """The callback that warns when the trainer's first epoch leaves its loss where it
+        started, or None where that is not judged (after training, on one rank of
+        several, with few steps, or with no epoch to run)."""
+        if (self.history.get("loss") or self.optimizer.epoch or self.comm.size > 1
+                or run.n_batches < MIN_STEPS_TO_JUDGE or epochs <= first_epoch):
+            return None
+        return _UnmovedLoss(run)
+
+    def _report_end(self, on_divergence):
+        """Raise (``on_divergence="raise"``) or warn when training diverged; warn when
+        Ctrl-C interrupted it."""
         if self.diverged is not None:
             where = self.diverged
             message = (f"training diverged at epoch {where['epoch']}, step {where['step']}: "
@@ -453,14 +464,11 @@ class Trainer:
                        f"Try a lower learning_rate (now {self.learning_rate:g}).")
             if on_divergence == "raise":
                 raise TrainingDiverged(message, **where)
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
         elif self.interrupted:
-            warnings.warn(f"training interrupted (Ctrl-C) during epoch {opt.epoch + 1} after "
-                          f"step {opt.t}; the model holds the weights of that step",
-                          RuntimeWarning, stacklevel=2)
-        else:
-            stopper.restore(net)
-        return history
+            warnings.warn(f"training interrupted (Ctrl-C) during epoch "
+                          f"{self.optimizer.epoch + 1} after step {self.optimizer.t}; the "
+                          f"model holds the weights of that step", RuntimeWarning, stacklevel=3)
 
     def _loss_of(self, X, Y, classification):
         """Mean cost of the current network on a few checked samples."""
@@ -483,8 +491,7 @@ class Trainer:
         return self._pace.best
 
     def _by_neuron_for(self, threads):
-        if self._by_neuron is not None:
-            return self._by_neuron
+        """Whether to share layers by neurons (see ``kernels.step.BY_NEURON_MIN_WEIGHTS``)."""
         return by_neuron_pays(self.network._table, threads)
 
     def _share_state_of_rank_0(self):
@@ -533,14 +540,6 @@ class Trainer:
                              f"{'validation' if n_val == 0 else 'training'}")
         labels = self.cost != "quadratic"
         return X[-n_val:], Y[-n_val:], labels
-
-    @staticmethod
-    def _epoch_line(epoch, logs):
-        line = f"epoch {epoch:4d}  loss {logs['loss']:.6f}"
-        for key in ("accuracy", "val_loss", "val_accuracy"):
-            if key in logs:
-                line += f"  {key} {logs[key]:.4f}"
-        return line
 
     @trainer_method(changes_network=False)
     def gradients(self, X, y):
@@ -795,95 +794,24 @@ class Trainer:
                 f"batch_size={self.batch_size}, threads={self.threads})")
 
 
-class _EarlyStopping:
-    """Watches one history key across epochs; keeps the best weights."""
+class _UnmovedLoss(Callback):
+    """Warns when the trainer's first epoch leaves the loss of the epoch's first
+    mini-batch where it was before the epoch (``UNMOVED_LOSS``)."""
 
-    def __init__(self, patience, monitor, min_delta, restore_best_weights, has_validation):
-        self.patience = None if patience is None else check_int(patience, "patience", minimum=0)
-        monitors = {"loss", "accuracy", "val_loss", "val_accuracy"}
-        if monitor is None:
-            monitor = "val_loss" if has_validation else "loss"
-        self.monitor = check_choice(monitor, monitors, "monitor")
-        if self.monitor.startswith("val_") and not has_validation and patience is not None:
-            raise ValueError(f"monitor={monitor!r} needs validation_data or validation_split")
-        if isinstance(min_delta, (bool, np.bool_)) or not isinstance(min_delta, numbers.Real):
-            raise TypeError(f"min_delta must be a real number >= 0; got {min_delta!r}")
-        self.min_delta = float(min_delta)
-        if not self.min_delta >= 0:
-            raise ValueError(f"min_delta must be >= 0; got {min_delta}")
-        self.restore_best_weights = bool(restore_best_weights)
-        self.sign = -1.0 if self.monitor.endswith("accuracy") else 1.0  # minimise sign*value
-        self.best = np.inf
-        self.best_params = None
-        self.best_epoch = None  # counted from 1 over the trainer's life
-        self.waited = 0
+    def __init__(self, run):
+        self.run = run
+        self.judged = False
 
-    def update(self, logs, network, epoch):
-        """Record epoch ``epoch`` (counted from 1); True when training should stop."""
-        if self.patience is None:
-            return False
-        if self.monitor not in logs:
-            raise ValueError(f"monitor={self.monitor!r} is not measured here: the history "
-                             f"has {sorted(logs)}")
-        value = self.sign * logs[self.monitor]
-        if value < self.best - self.min_delta:
-            self.best, self.waited, self.best_epoch = value, 0, epoch
-            if self.restore_best_weights:
-                self.best_params = network.params.copy()
-            return False
-        self.waited += 1
-        return self.waited >= self.patience  # as Keras: patience epochs without improvement
+    def on_epoch_begin(self, trainer, epoch, logs):
+        if not self.judged:
+            first = self.run.order[:self.run.cap]
+            self.first_batch = (self.run.X[first], self.run.Y[first], self.run.classification)
+            self.before = trainer._loss_of(*self.first_batch)
 
-    def describe(self, stopped_epoch):
-        """The line printed when training stops early."""
-        kept = (f"restored the weights of epoch {self.best_epoch}"
-                if self.best_params is not None else
-                f"kept the last weights (the best {self.monitor} was at epoch "
-                f"{self.best_epoch})")
-        return (f"early stopping at epoch {stopped_epoch}: {self.monitor} has not improved "
-                f"by more than {self.min_delta:g} for {self.patience} epochs; {kept} "
-                f"({self.monitor} {self.sign * self.best:.6f})")
-
-    def restore(self, network):
-        if self.best_params is not None:
-            network.params[...] = self.best_params
-
-    def state(self):
-        """Entries for a checkpoint."""
-        state = {"stopper_best": self.best, "stopper_waited": self.waited}
-        if self.best_epoch is not None:
-            state["stopper_best_epoch"] = self.best_epoch
-        if self.best_params is not None:
-            state["stopper_best_params"] = self.best_params
-        return state
-
-    def restore_state(self, saved, network):
-        """From a checkpoint's checked entries (a :class:`SavedState`)."""
-        if "stopper_best" in saved:
-            self.best = saved.real("stopper_best", -np.inf, np.inf)
-            self.waited = saved.integer("stopper_waited")
-            self.best_epoch = saved.integer("stopper_best_epoch", 1, default=None)
-        if "stopper_best_params" in saved:
-            self.best_params = saved.floats("stopper_best_params", network.params.shape,
-                                            network.dtype).copy()
-
-
-def _check_callbacks(callbacks):
-    """``callbacks`` as a list of callables (None: none)."""
-    expected = "an iterable of callables called as callback(trainer, epoch, logs)"
-    if callbacks is None:
-        return []
-    if callable(callbacks) or isinstance(callbacks, (str, bytes)):
-        raise TypeError(f"callbacks must be {expected} (a list, even of one); got "
-                        f"{callbacks!r}")
-    try:
-        callbacks = list(callbacks)
-    except TypeError:
-        raise TypeError(f"callbacks must be {expected}; got {callbacks!r}") from None
-    for i, callback in enumerate(callbacks):
-        if not callable(callback):
-            raise TypeError(f"callbacks[{i}] must be callable; got {callback!r}")
-    return callbacks
+    def on_epoch_end(self, trainer, epoch, logs):
+        if not self.judged:
+            self.judged = True
+            trainer._warn_if_unmoved(self.before, trainer._loss_of(*self.first_batch))
 
 
 def _check_dropout(dropout, n_hidden):

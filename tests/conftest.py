@@ -1,3 +1,4 @@
+import contextlib
 import os
 from pathlib import Path
 
@@ -5,6 +6,7 @@ import numpy as np
 import pytest
 
 import fastbp
+import fastbp.kernels.step
 
 # Child processes (subprocess, multiprocessing, mpiexec ranks) import the fastbp under
 # test, as this process does, not another installed copy whose Numba cache may be cold.
@@ -34,6 +36,20 @@ def make_targets(rng, cost, output, m, n_out):
     if cost == "binary_cross_entropy" or output in ("sigmoid", "softmax"):
         return rng.random((m, n_out))
     return rng.standard_normal((m, n_out))
+
+
+@contextlib.contextmanager
+def shared_by_neurons(enabled=True):
+    """While ``enabled``, training on more than one thread shares every layer by neurons,
+    as it does for large layers: the documented threshold
+    ``fastbp.kernels.step.BY_NEURON_MIN_WEIGHTS`` is set to 0."""
+    saved = fastbp.kernels.step.BY_NEURON_MIN_WEIGHTS
+    if enabled:
+        fastbp.kernels.step.BY_NEURON_MIN_WEIGHTS = 0
+    try:
+        yield
+    finally:
+        fastbp.kernels.step.BY_NEURON_MIN_WEIGHTS = saved
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import shared_by_neurons
 
 from fastbp import Trainer
 from fastbp._threads import max_threads
@@ -18,8 +19,8 @@ def train(threads, batch_size, dtype=np.float32, by_neuron=False):
     y = rng.integers(0, 7, 203)
     trainer = Trainer([30, 41, 67, 7], activation="tanh", batch_size=batch_size,
                       learning_rate=0.05, threads=threads, seed=3, dtype=dtype)
-    trainer._by_neuron = by_neuron  # as for large layers: each layer shared by neurons
-    history = trainer.fit(X, y, epochs=2)
+    with shared_by_neurons(by_neuron):  # as for large layers
+        history = trainer.fit(X, y, epochs=2)
     return trainer.network.params.copy(), history
 
 

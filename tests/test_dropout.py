@@ -4,7 +4,7 @@ masks and against finite differences, thread-count independence, off at predicti
 import naive
 import numpy as np
 import pytest
-from conftest import HIDDEN_ACTIVATIONS
+from conftest import HIDDEN_ACTIVATIONS, shared_by_neurons
 
 from fastbp import Network, Trainer
 from fastbp.kernels.dropout import dropout_mask, effective_rate
@@ -120,8 +120,8 @@ def train(threads, by_neuron, dtype=np.float32):
     y = rng.integers(0, 5, 101)
     trainer = Trainer([20, 33, 40, 5], activation="sigmoid", batch_size=13, learning_rate=0.1,
                       threads=threads, seed=1, dtype=dtype, dropout=0.25, optimizer="adam")
-    trainer._by_neuron = by_neuron
-    history = trainer.fit(X, y, epochs=2)
+    with shared_by_neurons(by_neuron):
+        history = trainer.fit(X, y, epochs=2)
     return trainer, history
 
 

@@ -71,7 +71,8 @@ def test_callbacks_see_every_epoch_and_can_stop(data):
     (dict(patience=-1), ValueError, "patience must be >= 0"),
     (dict(patience=2, monitor="val_loss"), ValueError, "needs validation_data"),
     (dict(patience=2, monitor="f1"), ValueError, "monitor must be one of"),
-    (dict(callbacks=[1]), TypeError, r"callbacks\[0\] must be callable; got 1"),
+    (dict(callbacks=[1]), TypeError, r"callbacks\[0\] must be a fastbp.Callback or callable; "
+                                     r"got 1"),
     (dict(callbacks=3), TypeError, "callbacks must be an iterable of callables"),
     (dict(callbacks=print), TypeError, "callbacks must be an iterable .*a list, even of one"),
     (dict(min_delta="a"), TypeError, "min_delta must be a real number >= 0; got 'a'"),
@@ -228,7 +229,7 @@ def test_fit_overrides_verbose_for_one_call(data, capsys):
 
 
 def test_fit_overrides_progress_for_one_call(data, monkeypatch):
-    import fastbp.progress as progress
+    import fastbp.callbacks as progress
 
     shown = []
 

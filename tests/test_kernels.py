@@ -13,9 +13,10 @@ import operator
 import naive
 import numpy as np
 import pytest
-from conftest import HIDDEN_ACTIVATIONS, OUTPUT_COST_PAIRS, make_targets
+from conftest import HIDDEN_ACTIVATIONS, OUTPUT_COST_PAIRS, make_targets, shared_by_neurons
 
 from fastbp import Network, Trainer
+from fastbp._threads import max_threads
 from fastbp.kernels.structures import workspace
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
@@ -80,9 +81,12 @@ def test_epoch_matches_reference(rng, dtype, output, cost, by_neuron):
     X = rng.standard_normal((n, 5)).astype(dtype)
     Y = make_targets(rng, cost, output, n, 3).astype(dtype)
     weights, biases = params64(net)
-    trainer = Trainer(net, cost, learning_rate=eta, batch_size=batch_size, seed=seed)
-    trainer._by_neuron = by_neuron
-    history = trainer.fit(X, Y, epochs=2)
+    # shared by neurons only on more than one thread
+    threads = min(2, max_threads()) if by_neuron else None
+    trainer = Trainer(net, cost, learning_rate=eta, batch_size=batch_size, seed=seed,
+                      threads=threads)
+    with shared_by_neurons(by_neuron):
+        history = trainer.fit(X, Y, epochs=2)
     shuffles = np.random.default_rng(seed)
     losses = []
     for _ in range(2):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import fastbp.progress
+import fastbp.callbacks
 from fastbp import Trainer
 
 
@@ -47,7 +47,7 @@ def test_verbose_lines_go_around_the_bar(capsys):
 
 
 def test_progress_without_tqdm_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(fastbp.progress, "_tqdm", lambda: None)
+    monkeypatch.setattr(fastbp.callbacks, "_tqdm", lambda: None)
     with pytest.raises(ImportError, match="pip install tqdm"):
         Trainer([6, 2], progress=True)
     fit(progress=None)  # auto: no bar, no error

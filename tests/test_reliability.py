@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fastbp
 import fastbp.pacing
 from fastbp import Trainer, TrainingDiverged
 from fastbp.io import ModelFileError
@@ -123,23 +124,17 @@ def ctrl_c():
     signal.signal(signal.SIGINT, previous)
 
 
-def test_ctrl_c_stops_after_the_step_under_way(monkeypatch, ctrl_c):
+def test_ctrl_c_stops_after_the_step_under_way(ctrl_c):
     X, y = data(4000)
     trainer = make_trainer(batch_size=4)
-    monkeypatch.setattr(fastbp.pacing, "CALL_SECONDS", 0.0)  # one step per compiled call,
-    monkeypatch.setattr(fastbp.pacing, "PROBE_SECONDS", 0.0)  # trials of thread counts too
-    calls, pressed = [], []
 
-    class PressDuringThirdEpoch(fastbp.trainer.Progress):
-        def batches_done(self, b, running_loss):
-            calls.append(b)
-            if calls.count(1000) == 2 and b == 7 and not pressed:  # as the terminal would,
-                pressed.append(b)                                  # while step 2007 runs
-                signal.raise_signal(signal.SIGINT)
+    class PressDuringThirdEpoch(fastbp.Callback):  # on_batch_end: one step per call
+        def on_batch_end(self, trainer, batch, logs):
+            if trainer.optimizer.epoch == 2 and batch == 6:  # as the terminal would,
+                signal.raise_signal(signal.SIGINT)           # while step 2007 runs
 
-    monkeypatch.setattr(fastbp.trainer, "Progress", PressDuringThirdEpoch)
     with pytest.warns(RuntimeWarning, match="interrupted"):
-        history = trainer.fit(X, y, epochs=50)
+        history = trainer.fit(X, y, epochs=50, callbacks=[PressDuringThirdEpoch()])
     assert trainer.interrupted
     assert len(history["loss"]) == 2 and len(trainer.history["loss"]) == 2
     steps = trainer.optimizer.t
