@@ -34,8 +34,20 @@ from .costs import cost, output_delta
 from .dense import dense_forward
 from .dropout import drop_outputs, multiply_by_dropped_derivative
 from .gemm import PACK_SIZE
-from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
-from .optimizers import ADAM, BETA1, EPSILON, ETA, MU, SGD, WEIGHT_DECAY, update_rows
+from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, Z_OFF
+from .optimizers import (
+    ADAM,
+    ADAMW,
+    BETA1,
+    EPSILON,
+    ETA,
+    MU,
+    RMSPROP,
+    SGD,
+    WEIGHT_DECAY,
+    keeps_squares,
+    update_rows,
+)
 from .simd import PANEL
 
 NO_DROPOUT = np.zeros(0)  # rates for kernels that run without dropout
@@ -90,8 +102,10 @@ def _forward(params, table, l, cap, a_ws, s0, s1, j0, j1, rates, drop_seed, t):
     n_in, n_out = table[l, N_IN], table[l, N_OUT]
     x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
     a_off = cap * table[l, A_OFF] + s0 * n_out
+    z_off = cap * table[l, Z_OFF] + s0 * n_out if table[l, Z_OFF] >= 0 else -1  # Z kept?
     dense_forward(a_ws, x_off + s0 * n_in, n_in, params, table[l, W_OFF], table[l, W_LD],
-                  params, table[l, B_OFF], n_out, table[l, ACT], a_ws, a_off, s1 - s0, j0, j1)
+                  params, table[l, B_OFF], n_out, table[l, ACT], a_ws, a_off, z_off, s1 - s0,
+                  j0, j1)
     if _dropping(rates, l):
         drop_outputs(a_ws, a_off, n_out, s1 - s0, s0, j0, j1, rates[l], drop_seed, t, l)
 
@@ -101,14 +115,15 @@ def _backward(params, table, l, cap, a_ws, d_ws, s0, s1, k0, k1, pack, rates, dr
     """BP2 for neurons ``k0:k1`` of layer row ``l`` (not the last) for samples ``s0:s1``."""
     n, n_next = table[l, N_OUT], table[l + 1, N_OUT]
     dn_off = cap * table[l + 1, D_OFF] + s0 * n_next
-    a_off = cap * table[l, A_OFF] + s0 * n
+    from_z = table[l, Z_OFF] >= 0  # f_l' from Z[l] where it needs z, else from A[l]
+    a_off = cap * (table[l, Z_OFF] if from_z else table[l, A_OFF]) + s0 * n
     d_off = cap * table[l, D_OFF] + s0 * n
     w_off, w_ld = table[l + 1, W_OFF], table[l + 1, W_LD]
     if _dropping(rates, l):
         delta_product(d_ws, dn_off, n_next, params, w_off, w_ld, d_ws, d_off, n, s1 - s0, k0, k1,
                       pack)
         multiply_by_dropped_derivative(d_ws, d_off, a_ws, a_off, n, s1 - s0, s0, k0, k1,
-                                       table[l, ACT], rates[l], drop_seed, t, l)
+                                       table[l, ACT], from_z, rates[l], drop_seed, t, l)
     else:
         delta_backward(d_ws, dn_off, n_next, params, w_off, w_ld, a_ws, a_off, table[l, ACT],
                        d_ws, d_off, n, s1 - s0, k0, k1, pack)
@@ -142,7 +157,9 @@ def _output_error(table, cost_code, Y, weight, order, start, cap, a_ws, d_ws, sa
             sample_correct[s] = (a[0] > 0.5) == (y[0] > 0.5)
         else:
             sample_correct[s] = _argmax(a) == _argmax(y)
-        output_delta(a, y, table[L - 1, ACT], cost_code, delta)
+        z_off = table[L - 1, Z_OFF]  # f_L' from Z[L] where it needs z
+        x = a if z_off < 0 else a_ws[cap * z_off + s * n_L:][:n_L]
+        output_delta(a, y, table[L - 1, ACT], cost_code, delta, x)
         if weight.shape[0] > 0:
             w = weight[order[start + s]]
             sample_cost[s] *= w
@@ -350,6 +367,10 @@ def update_bounds(optimizer, hyper, t, g_max, w_max, s_max):
     With g = g_max + lambda w_max: SGD moves a parameter by at most eta g; momentum's
     velocity is at most mu s_max + eta g, and Nesterov's step that plus eta g; Adam's
     moments stay below max(s_max, g) and its step below eta s1 / ((1 - beta1^t) eps).
+    AdamW: the same with g_max (its decay is not in g), after W shrinks by the factor
+    |1 - eta lambda|. RMSprop: sqrt(s2) stays below max(s_max, g), g / (sqrt(s2) + eps)
+    below g / eps, the momentum buffer below mu s_max + g / eps, and the step below eta
+    times that.
     """
     eta = hyper[ETA]
     g = g_max + hyper[WEIGHT_DECAY] * w_max
@@ -358,6 +379,13 @@ def update_bounds(optimizer, hyper, t, g_max, w_max, s_max):
     if optimizer == ADAM:
         s_next = max(s_max, g)
         return w_max + eta * s_next / ((1.0 - hyper[BETA1] ** t) * hyper[EPSILON]), s_next
+    if optimizer == ADAMW:
+        s_next = max(s_max, g_max)
+        return (abs(1.0 - eta * hyper[WEIGHT_DECAY]) * w_max
+                + eta * s_next / ((1.0 - hyper[BETA1] ** t) * hyper[EPSILON])), s_next
+    if optimizer == RMSPROP:
+        r = hyper[MU] * s_max + g / hyper[EPSILON]
+        return w_max + eta * r, max(s_max, g, r)
     s_next = hyper[MU] * s_max + eta * g
     return w_max + s_next + eta * g, s_next
 
@@ -386,9 +414,9 @@ def parameter_magnitude(params, state1, state2, optimizer, magnitude, n_shards):
 @jit
 def bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
     """Whether the update's bounds (see ``update_bounds``) stay below ``limit``; Adam's
-    second moment holds squares, so its bound squared must too."""
+    (AdamW's, RMSprop's) second moment holds squares, so its bound squared must too."""
     w_next, s_next = update_bounds(optimizer, hyper, t, g_max, w_max, s_max)
-    s_bound = s_next * s_next if optimizer == ADAM else s_next
+    s_bound = s_next * s_next if keeps_squares(optimizer) else s_next
     return w_next < limit and s_bound < limit
 
 
