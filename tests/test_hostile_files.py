@@ -136,6 +136,11 @@ def test_optimizer_state_must_fit_the_parameters(checkpoint, tmp_path):
     write(tmp_path / "run.npz", dict(entries, **{"opt/state2": -entries["opt/state2"] - 1}))
     with pytest.raises(ModelFileError, match="opt/state2 holds adam's second moments"):
         Trainer.load(tmp_path / "run.npz")
+    rmsprop = dict(entries, **{"opt/state2": -entries["opt/state2"] - 1,
+                               "extra/optimizer_name": np.array("rmsprop")})
+    write(tmp_path / "run.npz", rmsprop)
+    with pytest.raises(ModelFileError, match="opt/state2 holds rmsprop's mean squares"):
+        Trainer.load(tmp_path / "run.npz")
 
 
 def test_load_names_a_bad_threads_argument_not_the_file(checkpoint, tmp_path):
