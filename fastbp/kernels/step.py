@@ -367,10 +367,10 @@ def update_bounds(optimizer, hyper, t, g_max, w_max, s_max):
     With g = g_max + lambda w_max: SGD moves a parameter by at most eta g; momentum's
     velocity is at most mu s_max + eta g, and Nesterov's step that plus eta g; Adam's
     moments stay below max(s_max, g) and its step below eta s1 / ((1 - beta1^t) eps).
-    AdamW: the same with g_max (its decay is not in g), after W shrinks by the factor
-    |1 - eta lambda|. RMSprop: sqrt(s2) stays below max(s_max, g), g / (sqrt(s2) + eps)
-    below g / eps, the momentum buffer below mu s_max + g / eps, and the step below eta
-    times that.
+    AdamW: the same with g_max (its decay is not in g), after W is multiplied by
+    1 - eta lambda (b is not: a factor of at most max(1, |1 - eta lambda|)). RMSprop:
+    sqrt(s2) stays below max(s_max, g), g / (sqrt(s2) + eps) below g / eps, the momentum
+    buffer below mu s_max + g / eps, and the step below eta times that.
     """
     eta = hyper[ETA]
     g = g_max + hyper[WEIGHT_DECAY] * w_max
@@ -381,7 +381,7 @@ def update_bounds(optimizer, hyper, t, g_max, w_max, s_max):
         return w_max + eta * s_next / ((1.0 - hyper[BETA1] ** t) * hyper[EPSILON]), s_next
     if optimizer == ADAMW:
         s_next = max(s_max, g_max)
-        return (abs(1.0 - eta * hyper[WEIGHT_DECAY]) * w_max
+        return (max(1.0, abs(1.0 - eta * hyper[WEIGHT_DECAY])) * w_max
                 + eta * s_next / ((1.0 - hyper[BETA1] ** t) * hyper[EPSILON])), s_next
     if optimizer == RMSPROP:
         r = hyper[MU] * s_max + g / hyper[EPSILON]
