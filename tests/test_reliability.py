@@ -99,25 +99,28 @@ def test_weights_and_state_stay_finite_whatever_the_optimiser(tmp_path_factory, 
     np.testing.assert_array_equal(Trainer.load(path).network.params, trainer.network.params)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
 @given(code=st.sampled_from([K.SGD, K.MOMENTUM, K.NESTEROV, K.ADAM, K.ADAMW, K.RMSPROP]),
        values=st.lists(st.floats(-1e3, 1e3), min_size=16, max_size=16),
        eta=st.sampled_from([1e-3, 0.1, 3.0]), decay=st.sampled_from([0.0, 0.01, 2.0]),
-       mu=st.sampled_from([0.0, 0.9]), epsilon=st.sampled_from([1e-8, 1e-3, 1.0]),
-       t=st.integers(1, 5), w_scale=st.sampled_from([1.0, 1e6]))
-def test_update_bounds_bound_one_update(code, values, eta, decay, mu, epsilon, t, w_scale):
+       mu=st.sampled_from([0.0, 0.9]), epsilon=st.sampled_from([1e-300, 1e-8, 1e-3, 1.0]),
+       rho=st.sampled_from([0.5, 0.99, 1 - 2**-52]), t=st.integers(1, 5),
+       w_scale=st.sampled_from([1.0, 1e6]), g_scale=st.sampled_from([1.0, 1e-170]))
+def test_update_bounds_bound_one_update(code, values, eta, decay, mu, epsilon, rho, t, w_scale,
+                                        g_scale):
     """The guard's ``update_bounds`` holds for every rule: after one update of a layer
     (one row of 3 weights and a bias), max|params| and max(|state1|, sqrt|state2|) stay
     below the bounds computed from those before it (weights of 1e6 against gradients of
-    1e3 and less: the decay's share of the bound then counts)."""
+    1e3 and less: the decay's share of the bound then counts; gradients whose squares
+    underflow)."""
     values = np.array(values)
-    params, grad, state1 = values[:4] * w_scale, values[4:8] * 3, values[8:12] / 10
-    state2 = np.abs(values[12:]) if K.keeps_squares(code) else np.zeros(4)
+    params, grad, state1 = values[:4] * w_scale, values[4:8] * 3 * g_scale, values[8:12] / 10
+    state2 = np.abs(values[12:]) * g_scale**2 if K.keeps_squares(code) else np.zeros(4)
     if code == K.SGD:
         state1 = np.zeros(4)
     hyper = np.zeros(K.N_HYPER)
     hyper[[K.ETA, K.WEIGHT_DECAY, K.MU, K.BETA1, K.BETA2, K.EPSILON, K.RHO]] = (
-        eta, decay, mu if code != K.SGD else 0.0, 0.9, 0.999, epsilon, 0.9)
+        eta, decay, mu if code != K.SGD else 0.0, 0.9, 0.999, epsilon, rho)
     if code in (K.MOMENTUM, K.NESTEROV) and mu == 0:
         hyper[K.MU] = 0.5
     g_max = np.abs(grad / 3).max()

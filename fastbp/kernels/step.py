@@ -42,6 +42,7 @@ from .optimizers import (
     EPSILON,
     ETA,
     MU,
+    RHO,
     RMSPROP,
     SGD,
     WEIGHT_DECAY,
@@ -369,8 +370,10 @@ def update_bounds(optimizer, hyper, t, g_max, w_max, s_max):
     moments stay below max(s_max, g) and its step below eta s1 / ((1 - beta1^t) eps).
     AdamW: the same with g_max (its decay is not in g), after W is multiplied by
     1 - eta lambda (b is not: a factor of at most max(1, |1 - eta lambda|)). RMSprop:
-    sqrt(s2) stays below max(s_max, g), g / (sqrt(s2) + eps) below g / eps, the momentum
-    buffer below mu s_max + g / eps, and the step below eta times that.
+    sqrt(s2) stays below max(s_max, g); r = g / (sqrt(s2) + eps) below g / eps, and, as
+    s2 >= (1 - rho) g^2, below 1 / sqrt(1 - rho) (with a margin for rounding) wherever
+    g^2 (1 - rho) does not underflow, i.e. |g| > 1e-145 (else r < 2e-145 / eps); the
+    momentum buffer stays below mu s_max + r, and the step below eta times that.
     """
     eta = hyper[ETA]
     g = g_max + hyper[WEIGHT_DECAY] * w_max
@@ -384,8 +387,10 @@ def update_bounds(optimizer, hyper, t, g_max, w_max, s_max):
         return (max(1.0, abs(1.0 - eta * hyper[WEIGHT_DECAY])) * w_max
                 + eta * s_next / ((1.0 - hyper[BETA1] ** t) * hyper[EPSILON])), s_next
     if optimizer == RMSPROP:
-        r = hyper[MU] * s_max + g / hyper[EPSILON]
-        return w_max + eta * r, max(s_max, g, r)
+        eps = hyper[EPSILON]
+        r = min(g / eps, max(1.000001 / math.sqrt(1.0 - hyper[RHO]), 2e-145 / eps))
+        v = hyper[MU] * s_max + r  # the step, and with momentum the buffer
+        return w_max + eta * v, max(s_max, g, v if hyper[MU] > 0 else 0.0)
     s_next = hyper[MU] * s_max + eta * g
     return w_max + s_next + eta * g, s_next
 
