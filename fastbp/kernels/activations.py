@@ -112,17 +112,6 @@ def activate(a, code):
         for j in range(n):
             z = a[j]
             a[j] = max(z, zero) + math.log1p(math.exp(-abs(z)))
-    elif code == GELU:
-        # erfc of -z: no cancellation where Phi(z) is small (1 + erf(z) would cancel).
-        half = a.dtype.type(0.5)
-        inv_sqrt2 = a.dtype.type(INV_SQRT2)
-        for j in range(n):
-            z = a[j]
-            a[j] = z * (half * math.erfc(z * -inv_sqrt2))
-    elif code == SILU:
-        for j in range(n):
-            z = a[j]
-            a[j] = z * _sigmoids(z, one)[0]
     elif code == SOFTMAX:
         # Shift by the maximum so that exp never overflows.
         z_max = a[0]
@@ -136,6 +125,17 @@ def activate(a, code):
             total += e
         for j in range(n):
             a[j] = a[j] / total
+    elif code == GELU:
+        # erfc of -z: no cancellation where Phi(z) is small (1 + erf(z) would cancel).
+        half = a.dtype.type(0.5)
+        inv_sqrt2 = a.dtype.type(INV_SQRT2)
+        for j in range(n):
+            z = a[j]
+            a[j] = z * (half * math.erfc(z * -inv_sqrt2))
+    elif code == SILU:
+        for j in range(n):
+            z = a[j]
+            a[j] = z * _sigmoids(z, one)[0]
     # IDENTITY: a = z already.
 
 
