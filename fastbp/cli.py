@@ -32,12 +32,12 @@ from ._saved_state import SavedState
 from ._threads import max_threads
 from ._version import __version__
 from .datasets import load_digits, load_fashion_mnist, train_test_split
-from .kernels.activations import ACTIVATION_CODES
+from .kernels.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
+from .kernels.costs import COSTS
 from .optim import OPTIMIZERS, SCHEDULES
 from .plot import plot_history
 from .trainer import Trainer, TrainingDiverged
 
-HIDDEN_ACTIVATIONS = sorted(set(ACTIVATION_CODES) - {"softmax"})
 # Labels name classes 0, 1, ...: a label beyond this is a mistake, not a class.
 MAX_LABEL = 2**31 - 1
 # The longest class name a CSV may give.
@@ -215,24 +215,27 @@ def build_parser():
                        help="held-out fraction when the data has no test part (default "
                             f"{DEFAULT_TEST_SIZE}; stored in the model for evaluate)")
     _add_training_options(train)
-    train.add_argument("--cost", default="cross_entropy",
-                       choices=["cross_entropy", "binary_cross_entropy", "quadratic"],
+    train.add_argument("--cost", default="cross_entropy", choices=list(COSTS),
                        help="the cost: cross_entropy (softmax output), binary_cross_entropy "
                             "(one sigmoid output for two classes) or quadratic "
                             "(default: cross_entropy)")
-    train.add_argument("--output-activation", default=None,
+    train.add_argument("--output-activation", default=None, choices=list(ACTIVATIONS),
                        help="default: the one the cost needs (softmax, sigmoid; identity "
                             "for quadratic)")
-    train.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS,
-                       help="sgd (with --momentum, --nesterov) or adam (default: sgd)")
+    train.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS),
+                       help="sgd (with --momentum, --nesterov), adam, adamw (Adam with "
+                            "decoupled --weight-decay) or rmsprop (with --rho, --momentum) "
+                            "(default: sgd)")
     train.add_argument("--momentum", type=float, default=0.0,
-                       help="SGD momentum in [0, 1) (default: 0, plain SGD)")
+                       help="SGD's or RMSprop's momentum in [0, 1) (default: 0, none)")
+    train.add_argument("--rho", type=float, default=0.99,
+                       help="RMSprop's decay of the mean square gradient (default: 0.99)")
     train.add_argument("--nesterov", action="store_true",
                        help="Nesterov's momentum (needs --momentum > 0)")
     train.add_argument("--weight-decay", type=float, default=0.0,
-                       help="L2 penalty on the weights, lambda of lambda/2 ||W||^2 "
-                            "(default: 0)")
-    train.add_argument("--lr-schedule", default="constant", choices=SCHEDULES,
+                       help="L2 penalty on the weights, lambda of lambda/2 ||W||^2; for "
+                            "adamw the decoupled decay W <- (1 - lr lambda) W (default: 0)")
+    train.add_argument("--lr-schedule", default="constant", choices=list(SCHEDULES),
                        help="learning rate over the epochs: constant, step (times 0.1 every "
                             "10 epochs), cosine (annealed over --epochs), invscaling "
                             "(divided by (samples seen + 1)^0.5) or adaptive (divided by 5 "
@@ -335,6 +338,7 @@ def _train(args, data="digits", save=None):
     cost = getattr(args, "cost", "cross_entropy")
     if args.command == "train":
         kwargs.update(optimizer=args.optimizer, momentum=args.momentum, nesterov=args.nesterov,
+                      rho=args.rho,
                       weight_decay=args.weight_decay, lr_schedule=args.lr_schedule,
                       output_activation=args.output_activation, dropout=args.dropout,
                       progress=args.progress)

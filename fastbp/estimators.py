@@ -6,12 +6,14 @@ same names, so that they work in ``Pipeline``, ``GridSearchCV``, ``cross_val_sco
 and pass ``sklearn.utils.estimator_checks``. This module needs scikit-learn (an
 optional dependency of fastbp); ``fastbp.MLPClassifier`` imports it on first use.
 
-Where they differ from scikit-learn's: the solvers are "sgd" and "adam" only (no
-L-BFGS); ``learning_rate`` also takes fastbp's schedules "step" and "cosine"; the
+Where they differ from scikit-learn's: the solvers are fastbp's optimisers, "sgd",
+"adam", "adamw" and "rmsprop" (no L-BFGS); ``learning_rate`` also takes fastbp's
+schedules "step" and "cosine"; the
 stopping criterion watches the validation *loss* under ``early_stopping`` (scikit-learn
 watches the validation score); ``warm_start`` also keeps the optimiser's state;
 ``loss_`` and ``loss_curve_`` leave out the L2 penalty; ``coefs_`` and ``intercepts_``
-are read-only views; and there are fastbp's own ``dropout``, ``threads`` and ``dtype``.
+are read-only views; and there are fastbp's own ``rho``, ``dropout``, ``threads`` and
+``dtype``.
 
 As in scikit-learn, ``alpha`` is divided by a batch's total sample weight (its size,
 without ``sample_weight``), and weights are normalised to mean 1, so that integer
@@ -49,17 +51,21 @@ from ._params import (
     check_parameters,
 )
 from ._validation import check_dtype, check_int
-from .kernels.activations import ACTIVATION_CODES
+from .kernels.activations import HIDDEN_ACTIVATIONS
+from .optim import OPTIMIZERS, SCHEDULES
 from .trainer import Trainer
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-HIDDEN_ACTIVATIONS = tuple(sorted(set(ACTIVATION_CODES) - {"softmax"}))
 # scikit-learn's name for the sigmoid, accepted so that its settings carry over.
 _ALIASES = {"logistic": "sigmoid"}
-# Learning-rate schedules: scikit-learn's (the last two for "sgd" only) and fastbp's.
-_SCHEDULES = ("constant", "invscaling", "adaptive", "step", "cosine")
+# Learning-rate schedules that scikit-learn applies to "sgd" only (the others keep the
+# rate constant then).
 _SGD_ONLY = ("invscaling", "adaptive")
+# The Trainer's optimiser settings that parameters give, whichever solver reads them.
+# Momentum is the "sgd" solver's only, as in scikit-learn (the Trainer's "rmsprop" reads
+# it too).
+_SOLVER_SETTINGS = {"beta1": "beta_1", "beta2": "beta_2", "epsilon": "epsilon", "rho": "rho"}
 
 
 _PARAMETERS = """\
@@ -69,15 +75,18 @@ _PARAMETERS = """\
     activation : str, default="relu"
         Activation of the hidden layers: {hidden}, or "logistic" (scikit-learn's name
         for "sigmoid").
-    solver : {{"sgd", "adam"}}, default="adam"
-        The optimiser: mini-batch SGD (with ``momentum`` and ``nesterovs_momentum``) or
-        Adam (with ``beta_1``, ``beta_2``, ``epsilon``).
+    solver : {{"sgd", "adam", "adamw", "rmsprop"}}, default="adam"
+        The optimiser: mini-batch SGD (with ``momentum`` and ``nesterovs_momentum``),
+        Adam or AdamW (with ``beta_1``, ``beta_2``, ``epsilon``), or RMSprop (with
+        ``rho``, ``epsilon``).
     alpha : float >= 0, default=0.0001
         Strength of the L2 penalty on the weights. As in scikit-learn it is divided by a
         batch's total sample weight: the Trainer's ``weight_decay`` is
         ``alpha / batch_size``, with ``sample_weight`` ``alpha / (batch_size * mean
         weight)`` (the weights are then normalised to mean 1, so that integer weights act
-        as repeated samples).
+        as repeated samples). For "adamw", the decoupled decay of the weights,
+        ``W <- (1 - learning_rate * alpha) W`` each step, as PyTorch's ``weight_decay``
+        (not divided).
     batch_size : int or "auto", default="auto"
         Samples per mini-batch; "auto" is ``min(200, n_samples)``. A batch size larger
         than the number of samples is clipped to it.
@@ -121,7 +130,9 @@ default="constant"
     beta_1, beta_2 : float in [0, 1), default=0.9, 0.999
         Decay rates of Adam's first and second moment estimates.
     epsilon : float > 0, default=1e-8
-        Adam's term for numerical stability.
+        Adam's (AdamW's, RMSprop's) term for numerical stability.
+    rho : float in [0, 1), default=0.99
+        RMSprop's decay rate of the mean square of the gradient (PyTorch's ``alpha``).
     warm_start : bool, default=False
         True: :meth:`fit` continues from the fitted Trainer, its weights and optimiser
         state (Adam's moments, the step count, the schedule's epoch) included, for up to
@@ -224,10 +235,10 @@ class _BaseMLP(BaseEstimator):
     _PARAMETER_RULES = {
         "hidden_layer_sizes": [ARRAY_LIKE, Interval(Integral, 1, None, "left")],
         "activation": [Options(*HIDDEN_ACTIVATIONS, *_ALIASES)],
-        "solver": [Options("sgd", "adam")],
+        "solver": [Options(*OPTIMIZERS)],
         "alpha": [Interval(Real, 0, None, "left")],
         "batch_size": [Options("auto"), Interval(Integral, 1, None, "left")],
-        "learning_rate": [Options(*_SCHEDULES)],
+        "learning_rate": [Options(*SCHEDULES)],
         "learning_rate_init": [Interval(Real, 0, None, "neither")],
         "power_t": [Interval(Real, 0, None, "left")],
         "max_iter": [Interval(Integral, 1, None, "left")],
@@ -242,6 +253,7 @@ class _BaseMLP(BaseEstimator):
         "beta_1": [Interval(Real, 0, 1, "left")],
         "beta_2": [Interval(Real, 0, 1, "left")],
         "epsilon": [Interval(Real, 0, None, "neither")],
+        "rho": [Interval(Real, 0, 1, "left")],
         "warm_start": [BOOLEAN],
         "dropout": [Interval(Real, 0, 1, "left"), ARRAY_LIKE],
         "threads": [Interval(Integral, 1, None, "left"), NONE],
@@ -256,8 +268,8 @@ class _BaseMLP(BaseEstimator):
                  random_state=None, tol=1e-4,
                  n_iter_no_change=10, early_stopping=False, validation_fraction=0.1,
                  momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, warm_start=False, dropout=0.0, threads=None, dtype=np.float32,
-                 verbose=False):
+                 epsilon=1e-8, rho=0.99, warm_start=False, dropout=0.0, threads=None,
+                 dtype=np.float32, verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -278,6 +290,7 @@ class _BaseMLP(BaseEstimator):
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
+        self.rho = rho
         self.warm_start = warm_start
         self.dropout = dropout
         self.threads = threads
@@ -334,11 +347,12 @@ class _BaseMLP(BaseEstimator):
                       weight_decay=self.alpha, lr_schedule=self._schedule(),
                       power_t=self.power_t, shuffle=self.shuffle, dropout=self.dropout,
                       progress=False)  # the estimator prints scikit-learn's lines itself
+        kwargs.update({setting: getattr(self, _SOLVER_SETTINGS[setting])
+                       for setting in OPTIMIZERS[self.solver].reads
+                       if setting in _SOLVER_SETTINGS})
         if self.solver == "sgd":
             kwargs.update(momentum=self.momentum,
                           nesterov=bool(self.nesterovs_momentum) and self.momentum > 0)
-        else:
-            kwargs.update(beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon)
         sizes = [n_inputs, *self._hidden_sizes(), n_outputs]
         return Trainer(sizes, cost, **kwargs)
 
@@ -392,7 +406,8 @@ class _BaseMLP(BaseEstimator):
                                  f"{trainer.network.sizes[-1]}")
             trainer.batch_size = batch_size
             trainer.shuffle = bool(self.shuffle)
-        trainer.optimizer.weight_decay = self.alpha / batch_weight
+        trainer.optimizer.weight_decay = (self.alpha if OPTIMIZERS[self.solver].decoupled
+                                          else self.alpha / batch_weight)
 
         scores = []
         callbacks = []

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels.costs import COST_CODES
+from .kernels.costs import COSTS
 from .network import Network
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "LoadedModel", "ModelFileError", "load", "save"]
@@ -128,8 +128,8 @@ def save(network, path, *, cost=None, optimizer_state=None, extra=None):
         "dtype": np.array(network.dtype.name),
     }
     if cost is not None:
-        if not isinstance(cost, str) or cost not in COST_CODES:
-            raise ValueError(f"cost must be one of {sorted(COST_CODES)} or None; got {cost!r}")
+        if not isinstance(cost, str) or cost not in COSTS:
+            raise ValueError(f"cost must be one of {sorted(COSTS)} or None; got {cost!r}")
         arrays["cost"] = np.array(cost)
     for l in range(network.n_layers):
         # weights[l] and biases[l] are views into the padded parameter vector.
@@ -196,10 +196,10 @@ def load(path):
     except (ValueError, TypeError) as error:
         raise fail(f"inconsistent contents: {error}") from None
     cost = _text(arrays["cost"]) if "cost" in arrays else None
-    if "cost" in arrays and cost not in COST_CODES:
+    if "cost" in arrays and cost not in COSTS:
         found = "not a string" if cost is None else repr(cost)
         raise fail(f"inconsistent contents: cost is {found}; expected one of "
-                   f"{sorted(COST_CODES)}")
+                   f"{sorted(COSTS)}")
     optimizer_state = {k[len(_OPT):]: v for k, v in arrays.items() if k.startswith(_OPT)}
     extra = {k[len(_EXTRA):]: (v[()] if v.ndim == 0 else v)
              for k, v in arrays.items() if k.startswith(_EXTRA)}

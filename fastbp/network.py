@@ -9,7 +9,7 @@ import numpy as np
 from ._exclusive import changing, reading
 from ._threads import check_threads, using_threads
 from ._validation import check_choice, check_dtype, check_inputs, check_int
-from .kernels.activations import ACTIVATION_CODES
+from .kernels.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from .kernels.layout import (
     N_IN,
     N_OUT,
@@ -25,6 +25,19 @@ from .kernels.structures import NO_DROPOUT, NO_WEIGHTS, Batch, Model, Samples, w
 
 # Samples run forward at a time by forward() (bounds the workspace, not the result).
 FORWARD_CHUNK = 1024
+
+
+def _glorot_uniform(rng, n_out, n_in):
+    limit = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-limit, limit, (n_out, n_in))
+
+
+def _he_normal(rng, n_out, n_in):
+    return rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)
+
+
+# The initialisation rules that ``ACTIVATIONS`` names: W[l] of shape (n_out, n_in).
+INITIALIZERS = {"glorot": _glorot_uniform, "he": _he_normal}
 
 
 class _ParameterList(Sequence):
@@ -84,14 +97,16 @@ class Network:
     activation : str or sequence of str
         Activation of the hidden layers: one name for all, or one per hidden layer.
         One of ``identity``, ``sigmoid``, ``tanh``, ``relu``, ``leaky_relu``, ``elu``,
-        ``softplus``.
+        ``softplus``, ``gelu`` (exact, with erf), ``silu`` (also called swish): the
+        hidden ones of ``fastbp.kernels.activations.ACTIVATIONS``.
     output_activation : str
         Activation of the output layer: also ``softmax``.
     dtype : float32 (default) or float64
         Type of the parameters and of all computation.
     seed : int or None
-        Seed of the initialisation: Glorot/Xavier uniform for sigmoid, tanh, identity,
-        softplus and softmax layers, He normal for the ReLU family; biases start at zero.
+        Seed of the initialisation: each activation's rule (``init`` in ``ACTIVATIONS``),
+        Glorot/Xavier uniform for sigmoid, tanh, identity, softplus and softmax layers,
+        He normal for the ReLU family, GELU and SiLU; biases start at zero.
         An integer >= 0 (or a ``numpy.random.Generator``, ``SeedSequence`` or
         ``BitGenerator``).
 
@@ -136,13 +151,14 @@ class Network:
             if len(hidden) != n_hidden:
                 raise ValueError(f"activation must be one name or {n_hidden} names (one per "
                                  f"hidden layer); got {len(hidden)}")
-        hidden_choices = set(ACTIVATION_CODES) - {"softmax"}
         for i, name in enumerate(hidden):
-            check_choice(name, hidden_choices, "activation" if isinstance(activation, str)
-                         else f"activation[{i}]")
-        check_choice(output_activation, set(ACTIVATION_CODES), "output_activation")
+            check_choice(name, set(HIDDEN_ACTIVATIONS), "activation"
+                         if isinstance(activation, str) else f"activation[{i}]")
+        check_choice(output_activation, set(ACTIVATIONS), "output_activation")
         self.activations = tuple(hidden) + (output_activation,)
-        self._table = layer_table(self.sizes, [ACTIVATION_CODES[a] for a in self.activations])
+        entries = [ACTIVATIONS[a] for a in self.activations]
+        self._table = layer_table(self.sizes, [f.code for f in entries],
+                                  [f.needs_z for f in entries])
         self.params = aligned_zeros(n_params(self._table), self.dtype)
         self.initialize(seed)
 
@@ -202,7 +218,8 @@ class Network:
         return sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
 
     def initialize(self, seed=None):
-        """Draw new weights (Glorot uniform, or He normal for ReLU) and zero the biases."""
+        """Draw new weights (by each activation's rule of ``INITIALIZERS``) and zero the
+        biases."""
         rng = np.random.default_rng(_check_seed(seed))
         with changing(self, "Network.initialize"):
             self._initialize(rng)
@@ -211,12 +228,7 @@ class Network:
     def _initialize(self, rng):
         for l, activation in enumerate(self.activations):
             n_out, n_in = self.sizes[l + 1], self.sizes[l]
-            if activation in ("relu", "leaky_relu", "elu"):
-                w = rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)
-            else:
-                limit = np.sqrt(6.0 / (n_in + n_out))
-                w = rng.uniform(-limit, limit, (n_out, n_in))
-            self.weights[l][...] = w
+            self.weights[l][...] = INITIALIZERS[ACTIVATIONS[activation].init](rng, n_out, n_in)
             self.biases[l][...] = 0
 
     def copy(self):

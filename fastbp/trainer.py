@@ -37,7 +37,7 @@ from .callbacks import (
 )
 from .comm import get_comm, usable_cores
 from .distributed import DataParallelSteps
-from .kernels.costs import COST_CODES
+from .kernels.costs import COSTS
 from .kernels.layout import aligned_zeros, biases_of, weights_of
 from .kernels.step import (
     COST,
@@ -86,14 +86,6 @@ class TrainingDiverged(ArithmeticError):
         self.epoch, self.step, self.loss = epoch, step, loss
 
 
-# The output activation a cost implies; cross-entropies need theirs (BP1 relies on it).
-OUTPUT_ACTIVATION = {
-    "cross_entropy": "softmax",
-    "binary_cross_entropy": "sigmoid",
-    "quadratic": "identity",
-}
-
-
 class Trainer:
     """Trains a :class:`Network` with mini-batch stochastic gradient descent.
 
@@ -107,9 +99,11 @@ class Trainer:
         the quadratic cost ``1/2 ||a - y||^2`` works with any output activation.
     learning_rate : float
         eta of the update ``W <- W - eta dC/dW``, where C is the batch mean cost.
-    optimizer : {"sgd", "adam"}
-        With ``momentum``, ``nesterov``, ``beta1``, ``beta2``, ``epsilon``,
-        ``weight_decay`` (an L2 penalty on the weights), and the learning-rate schedule
+    optimizer : {"sgd", "adam", "adamw", "rmsprop"}
+        With ``momentum`` (SGD's, RMSprop's), ``nesterov``, ``beta1``, ``beta2``,
+        ``epsilon`` (Adam's, AdamW's; epsilon RMSprop's too), ``rho`` (RMSprop's decay of
+        the mean square), ``weight_decay`` (an L2 penalty on the weights; AdamW's
+        decoupled decay ``W <- (1 - eta lambda) W``), and the learning-rate schedule
         ``lr_schedule`` ("constant", "step": times ``lr_gamma`` every ``lr_step_size``
         epochs, "cosine": annealed over ``epochs``, "invscaling": divided by (samples
         seen + 1) ** ``power_t``, "adaptive": divided by 5 each time early stopping's
@@ -166,21 +160,22 @@ class Trainer:
     def __init__(self, network, cost="cross_entropy", *, learning_rate=0.1, batch_size=32,
                  epochs=10, threads=None, seed=None, activation="relu",
                  output_activation=None, dtype=np.float32, optimizer="sgd", momentum=0.0,
-                 nesterov=False, beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0,
+                 nesterov=False, beta1=0.9, beta2=0.999, epsilon=1e-8, rho=0.99,
+                 weight_decay=0.0,
                  lr_schedule="constant", lr_step_size=10, lr_gamma=0.1, power_t=0.5,
                  dropout=0.0, shuffle=True, verbose=False, progress=None, comm=None):
-        self.cost = check_choice(cost, set(COST_CODES), "cost")
+        self.cost = check_choice(cost, COSTS, "cost")
         if isinstance(network, Network):
             self.network = network
         elif isinstance(network, Sequence) and not isinstance(network, (str, bytes)):
             self.network = Network(network, activation,
-                                   output_activation or OUTPUT_ACTIVATION[cost],
+                                   output_activation or COSTS[cost].output,
                                    dtype=check_dtype(dtype), seed=seed)
         else:
             raise TypeError(f"network must be a Network or a sequence of layer sizes; "
                             f"got {network!r}")
-        required = OUTPUT_ACTIVATION[cost]
-        if cost != "quadratic" and self.network.activations[-1] != required:
+        required = COSTS[cost].output
+        if COSTS[cost].needs_output and self.network.activations[-1] != required:
             raise ValueError(f"cost={cost!r} needs a {required} output layer; the network's "
                              f"output activation is {self.network.activations[-1]!r}")
         self.learning_rate = check_positive_float(learning_rate, "learning_rate")
@@ -188,6 +183,7 @@ class Trainer:
         self.epochs = check_int(epochs, "epochs", minimum=0)
         self.optimizer = Optimizer(optimizer, learning_rate, momentum=momentum,
                                    nesterov=nesterov, beta1=beta1, beta2=beta2, epsilon=epsilon,
+                                   rho=rho,
                                    weight_decay=weight_decay, schedule=lr_schedule,
                                    step_size=lr_step_size, gamma=lr_gamma,
                                    horizon=max(self.epochs, 1), power_t=power_t)
@@ -238,7 +234,7 @@ class Trainer:
 
     def _model(self):
         """The network and cost as the kernels take them."""
-        return Model(self.network.params, self.network._table, COST_CODES[self.cost])
+        return Model(self.network.params, self.network._table, COSTS[self.cost].code)
 
     def _optim(self, hyper):
         """The optimiser as the kernels take it, with its state for this network."""
@@ -617,7 +613,7 @@ class Trainer:
     # -- files --------------------------------------------------------------------------
 
     _SETTINGS = ("learning_rate", "batch_size", "epochs", "threads", "shuffle")
-    _OPTIMIZER_SETTINGS = ("name", "momentum", "nesterov", "beta1", "beta2", "epsilon",
+    _OPTIMIZER_SETTINGS = ("name", "momentum", "nesterov", "beta1", "beta2", "epsilon", "rho",
                            "weight_decay", "schedule", "step_size", "gamma", "horizon",
                            "power_t")
 
@@ -678,7 +674,7 @@ class Trainer:
         if threads is not None:
             threads = check_threads(threads)
         if "learning_rate" not in model.extra:  # a network saved by fastbp.io.save
-            implied = {a: c for c, a in OUTPUT_ACTIVATION.items()}
+            implied = {c.output: name for name, c in COSTS.items()}
             cost = model.cost or implied.get(model.network.activations[-1], "quadratic")
             return cls(model.network, cost, threads=threads)
         if model.cost is None:
@@ -707,15 +703,16 @@ class Trainer:
             batch_size=saved.integer("batch_size", 1), epochs=saved.integer("epochs"),
             # 0: chosen by the trainer (threads=None)
             threads=threads or min(saved.integer("threads", 0), max_threads()) or None,
-            optimizer=saved.choice("optimizer_name", set(OPTIMIZERS), default="sgd"),
+            optimizer=saved.choice("optimizer_name", OPTIMIZERS, default="sgd"),
             momentum=saved.real("optimizer_momentum", 0, 1, default=0.0, **fraction),
             nesterov=saved.flag("optimizer_nesterov", default=False),
             beta1=saved.real("optimizer_beta1", 0, 1, default=0.9, **fraction),
             beta2=saved.real("optimizer_beta2", 0, 1, default=0.999, **fraction),
             epsilon=saved.real("optimizer_epsilon", 0, inf, default=1e-8, **positive),
+            rho=saved.real("optimizer_rho", 0, 1, default=0.99, **fraction),
             weight_decay=saved.real("optimizer_weight_decay", 0, inf, default=0.0,
                                     high_open=True),
-            lr_schedule=saved.choice("optimizer_schedule", set(SCHEDULES), default="constant"),
+            lr_schedule=saved.choice("optimizer_schedule", SCHEDULES, default="constant"),
             lr_step_size=saved.integer("optimizer_step_size", 1, default=10),
             lr_gamma=saved.real("optimizer_gamma", 0, inf, default=0.1, **positive),
             power_t=saved.real("optimizer_power_t", 0, inf, default=0.5, high_open=True),
@@ -745,9 +742,10 @@ class Trainer:
                                         f"a state of any optimizer (state1, state2)")
             state = [check_optimizer_state(model, name, saved.path)
                      for name in ("state1", "state2")]
-            if opt.name == "adam" and (state[1] < 0).any():
-                raise io.ModelFileError(f"{saved.path!s}: opt/state2 holds Adam's second "
-                                        f"moments, which must be >= 0")
+            rule = OPTIMIZERS[opt.name]
+            if rule.squares and (state[1] < 0).any():
+                raise io.ModelFileError(f"{saved.path!s}: opt/state2 holds {opt.name}'s "
+                                        f"{rule.state[1]}, which must be >= 0")
         self._drop_seed, opt.t, opt.epoch = drop_seed, t, epoch
         opt.samples, opt.scale = samples, scale
         if state is not None and not opt.fused:  # plain SGD keeps no state
@@ -769,7 +767,7 @@ class Trainer:
                 ("activations", loaded.activations, net.activations),
                 ("dtype", loaded.dtype.name, net.dtype.name),
                 ("cost", model.cost, self.cost),
-                ("optimizer", saved.choice("optimizer_name", set(OPTIMIZERS), default=None),
+                ("optimizer", saved.choice("optimizer_name", OPTIMIZERS, default=None),
                  self.optimizer.name),
                 ("batch_size", saved.integer("batch_size", 1, default=None), self.batch_size))
             if theirs != ours]

@@ -7,6 +7,10 @@ import pytest
 
 import fastbp
 import fastbp.kernels.step
+from fastbp.kernels.activations import ACTIVATIONS
+from fastbp.kernels.activations import HIDDEN_ACTIVATIONS as _HIDDEN
+from fastbp.kernels.costs import COSTS
+from fastbp.optim import OPTIMIZERS
 
 # Child processes (subprocess, multiprocessing, mpiexec ranks) import the fastbp under
 # test, as this process does, not another installed copy whose Numba cache may be cold.
@@ -14,18 +18,15 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(Path(fastbp.__file__).resolve().parent.parent)]
     + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
-# Every valid (output activation, cost) pair: cross-entropies need their own output.
-OUTPUT_COST_PAIRS = [
-    ("identity", "quadratic"),
-    ("sigmoid", "quadratic"),
-    ("tanh", "quadratic"),
-    ("relu", "quadratic"),
-    ("softplus", "quadratic"),
-    ("softmax", "quadratic"),
-    ("sigmoid", "binary_cross_entropy"),
-    ("softmax", "cross_entropy"),
-]
-HIDDEN_ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus"]
+# From the registries, so that a new entry goes through every test parametrised by them.
+# Every valid (output activation, cost) pair: cross-entropies need their own output, the
+# quadratic cost takes any.
+OUTPUT_COST_PAIRS = [(output, name) for name, cost in COSTS.items()
+                     for output in ([cost.output] if cost.needs_output else ACTIVATIONS)]
+HIDDEN_ACTIVATIONS = list(_HIDDEN)
+# Activations whose f' is computed from z, which the forward pass then keeps.
+Z_ACTIVATIONS = [name for name, f in ACTIVATIONS.items() if f.needs_z]
+OPTIMIZER_NAMES = list(OPTIMIZERS)
 
 
 def make_targets(rng, cost, output, m, n_out):

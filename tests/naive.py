@@ -1,20 +1,48 @@
 """Plain-NumPy backpropagation, written from the equations, to check the kernels against.
 
 Slow and obvious on purpose: whole-matrix NumPy expressions, derivatives taken from z
-(the kernels take them from a), the softmax Jacobian written out in full, float64
+(the kernels take most from a), the softmax Jacobian written out in full, float64
 throughout unless the caller passes float32 arrays.
+
+Careful where that costs nothing in clarity, so that the same reference serves the
+stability tests at pre-activations of +-1e4: each f and f' in its stable form (two-sided
+sigmoid, shifted softmax, ``logaddexp`` for softplus, ``expm1`` for ELU, ``erfc`` for
+GELU, derivatives that never subtract nearly equal numbers), the costs' probabilities
+clipped to [EPSILON, 1 - EPSILON] before the logarithm as the kernels document, and BP1
+of the cross-entropies in the cancelled form ``a - y`` (equal to the chain rule
+dC/da f'(z) wherever that is finite; ``test_kernels`` checks so).
 """
+
+import math
 
 import numpy as np
 
+EPSILON = 1e-12  # the kernels' clipping of probabilities (fastbp.kernels.costs)
+_erfc = np.vectorize(math.erfc, otypes=[float])
+
 
 def sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
+    e = np.exp(-np.abs(z))  # never overflows
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def normal_cdf(z):
+    """Phi(z) = erfc(-z / sqrt 2) / 2: no cancellation where it is small."""
+    return 0.5 * _erfc(z * -np.sqrt(0.5))
+
+
+def normal_pdf(z):
+    return np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+
+
+def _sech2(z):
+    e = np.exp(-2 * np.abs(z))
+    return 4 * e / (1 + e) ** 2
 
 
 ACTIVATIONS = {
@@ -23,19 +51,23 @@ ACTIVATIONS = {
     "tanh": np.tanh,
     "relu": lambda z: np.maximum(z, 0),
     "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
-    "elu": lambda z: np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1),
-    "softplus": lambda z: np.log1p(np.exp(-np.abs(z))) + np.maximum(z, 0),
+    "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
+    "softplus": lambda z: np.logaddexp(0, z),
     "softmax": softmax,
+    "gelu": lambda z: z * normal_cdf(z),
+    "silu": lambda z: z * sigmoid(z),
 }
 
-DERIVATIVES = {  # f'(z), elementwise
-    "identity": lambda z: np.ones_like(z),
-    "sigmoid": lambda z: sigmoid(z) * (1 - sigmoid(z)),
-    "tanh": lambda z: 1 - np.tanh(z) ** 2,
+DERIVATIVES = {  # f'(z), elementwise, each without cancellation or overflow
+    "identity": np.ones_like,
+    "sigmoid": lambda z: sigmoid(z) * sigmoid(-z),
+    "tanh": _sech2,
     "relu": lambda z: (z > 0).astype(z.dtype),
     "leaky_relu": lambda z: np.where(z > 0, 1.0, 0.01),
     "elu": lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0))),
     "softplus": sigmoid,
+    "gelu": lambda z: normal_cdf(z) + z * normal_pdf(z),
+    "silu": lambda z: sigmoid(z) * (1 + z * sigmoid(-z)),
 }
 
 
@@ -44,9 +76,11 @@ def cost(a, y, name, sample_weight=None):
     if name == "quadratic":
         c = 0.5 * ((a - y) ** 2).sum(axis=1)
     elif name == "binary_cross_entropy":
-        c = -(y * np.log(a) + (1 - y) * np.log(1 - a)).sum(axis=1)
+        p = np.clip(a, EPSILON, 1 - EPSILON)
+        c = -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum(axis=1)
     else:
-        c = -(y * np.log(a)).sum(axis=1)
+        p = np.maximum(a, EPSILON)
+        c = -np.where(y != 0, y * np.log(p), 0).sum(axis=1)
     if sample_weight is not None:
         c = c * sample_weight
     return c.mean()
@@ -65,13 +99,15 @@ def forward(weights, biases, activations, X, masks=None):
 
 
 def output_delta(z, a, y, activation, cost_name):
-    """BP1: D[L] = dC/dA[L] * f'(Z[L]) per sample (before the batch mean)."""
-    if cost_name == "quadratic":
-        grad_a = a - y
-    elif cost_name == "binary_cross_entropy":
-        grad_a = (a - y) / (a * (1 - a))
-    else:
-        grad_a = -y / a
+    """BP1: D[L] = dC/dA[L] * f'(Z[L]) per sample (before the batch mean); for the
+    cross-entropies after their outputs, the cancelled form a - y."""
+    if cost_name != "quadratic":
+        return a - y
+    return chain_rule(z, a, a - y, activation)
+
+
+def chain_rule(z, a, grad_a, activation):
+    """dC/dZ[L] = dC/dA[L] * f'(Z[L]) per sample, from dC/dA[L]."""
     if activation == "softmax":
         # D_j = sum_k dC/da_k da_k/dz_j with da_k/dz_j = a_k (delta_kj - a_j).
         jacobian = np.einsum("sk,kj->skj", a, np.eye(a.shape[1])) - np.einsum("sk,sj->skj", a, a)

@@ -95,6 +95,23 @@ def test_train_with_checkpoints_and_resume(data_files, capsys):
     assert "--resume needs --checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("optimizer,activation", [("adamw", "gelu"), ("rmsprop", "silu")])
+def test_train_with_the_newer_optimisers_and_activations(data_files, capsys, optimizer,
+                                                         activation):
+    tmp_path, _, _ = data_files
+    model = tmp_path / f"{optimizer}.npz"
+    assert main(["train", "--data", str(tmp_path / "train.npz"), "--hidden", "8", "--epochs",
+                 "2", "--optimizer", optimizer, "--activation", activation, "--weight-decay",
+                 "0.01", "--rho", "0.9", "--momentum", "0.5" if optimizer == "rmsprop" else "0",
+                 "-o", str(model)]) == 0
+    capsys.readouterr()
+    from fastbp import Trainer
+    trainer = Trainer.load(model)
+    opt = trainer.optimizer
+    assert (opt.name, opt.weight_decay, opt.rho) == (optimizer, 0.01, 0.9)
+    assert trainer.network.activations[0] == activation
+
+
 @pytest.mark.parametrize("argv,message", [
     (["train", "--epochs", "-1"], "epochs must be >= 0; got -1"),
     (["train", "--data", "no-such-file.csv"], "No such file"),

@@ -242,6 +242,16 @@ def test_parameters_reach_the_trainer(iris):
     assert adam.trainer_.batch_size == 150  # "auto": min(200, n_samples)
     assert opt.weight_decay == pytest.approx(1e-4 / 150)
 
+    adamw = MLPClassifier(solver="adamw", alpha=0.01, max_iter=2, **SMALL).fit(X, y)
+    opt = adamw.trainer_.optimizer
+    assert opt.name == "adamw" and opt.weight_decay == 0.01  # decoupled: not divided
+    assert opt.momentum == 0  # momentum is the "sgd" solver's, as in scikit-learn
+    rmsprop = MLPRegressor(solver="rmsprop", rho=0.9, epsilon=1e-6, max_iter=2,
+                           activation="gelu", **SMALL).fit(X, y)
+    opt = rmsprop.trainer_.optimizer
+    assert (opt.name, opt.rho, opt.epsilon, opt.momentum) == ("rmsprop", 0.9, 1e-6, 0.0)
+    assert rmsprop.trainer_.network.activations[0] == "gelu"
+
     plain = MLPClassifier(solver="sgd", momentum=0.0, max_iter=2, **SMALL).fit(X, y)
     assert plain.trainer_.optimizer.momentum == 0 and not plain.trainer_.optimizer.nesterov
     nothing_hidden = MLPClassifier(**dict(SMALL, hidden_layer_sizes=()), max_iter=2).fit(X, y)
@@ -255,6 +265,7 @@ def test_parameters_reach_the_trainer(iris):
 
 @pytest.mark.parametrize("params,error,match", [
     (dict(solver="lbfgs"), ValueError, "'solver' parameter"),
+    (dict(rho=1.0), ValueError, "'rho' parameter"),
     (dict(activation="softmax"), ValueError, "'activation' parameter"),
     (dict(learning_rate="exponential"), ValueError, "'learning_rate' parameter"),
     (dict(learning_rate=0.01), ValueError,

@@ -134,7 +134,12 @@ def test_optimizer_state_must_fit_the_parameters(checkpoint, tmp_path):
     with pytest.raises(ModelFileError, match=r"opt/ entries \['velocity'\] are not a state"):
         Trainer.load(tmp_path / "run.npz")
     write(tmp_path / "run.npz", dict(entries, **{"opt/state2": -entries["opt/state2"] - 1}))
-    with pytest.raises(ModelFileError, match="opt/state2 holds Adam's second moments"):
+    with pytest.raises(ModelFileError, match="opt/state2 holds adam's second moments"):
+        Trainer.load(tmp_path / "run.npz")
+    rmsprop = dict(entries, **{"opt/state2": -entries["opt/state2"] - 1,
+                               "extra/optimizer_name": np.array("rmsprop")})
+    write(tmp_path / "run.npz", rmsprop)
+    with pytest.raises(ModelFileError, match="opt/state2 holds rmsprop's mean squares"):
         Trainer.load(tmp_path / "run.npz")
 
 

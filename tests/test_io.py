@@ -17,6 +17,7 @@ NETWORKS = [
     ([4, 8, 1], ["relu"], "sigmoid"),
     ([3, 6, 5, 4, 2], ["identity", "relu", "tanh"], "identity"),
     ([6, 2], [], "tanh"),
+    ([4, 5, 6, 2], ["gelu", "silu"], "gelu"),
 ]
 
 
@@ -406,7 +407,12 @@ def test_error_is_a_value_error():
 
 @pytest.mark.parametrize("settings", [dict(), dict(momentum=0.9, nesterov=True),
                                       dict(optimizer="adam", learning_rate=0.01,
-                                           weight_decay=1e-3, lr_schedule="cosine")])
+                                           weight_decay=1e-3, lr_schedule="cosine"),
+                                      dict(optimizer="adamw", learning_rate=0.01,
+                                           weight_decay=0.05, activation="gelu"),
+                                      dict(optimizer="rmsprop", learning_rate=0.01, rho=0.9,
+                                           momentum=0.5, weight_decay=1e-3,
+                                           activation="silu")])
 def test_trainer_save_load_continues_bit_for_bit(tmp_path, settings):
     """A saved Trainer, loaded, predicts identically and continues training as if it had
     never stopped: the optimiser's state, the schedule and the shuffling carry over."""

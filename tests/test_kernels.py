@@ -13,10 +13,19 @@ import operator
 import naive
 import numpy as np
 import pytest
-from conftest import HIDDEN_ACTIVATIONS, OUTPUT_COST_PAIRS, make_targets, shared_by_neurons
+from conftest import (
+    HIDDEN_ACTIVATIONS,
+    OUTPUT_COST_PAIRS,
+    Z_ACTIVATIONS,
+    make_targets,
+    shared_by_neurons,
+)
 
 from fastbp import Network, Trainer
 from fastbp._threads import max_threads
+from fastbp.kernels.activations import ACTIVATIONS
+from fastbp.kernels.costs import COSTS
+from fastbp.kernels.layout import A_OFF, ACT, Z_OFF, n_activations
 from fastbp.kernels.structures import workspace
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
@@ -37,8 +46,7 @@ def params64(net):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("hidden", HIDDEN_ACTIVATIONS)
-@pytest.mark.parametrize("output", ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu",
-                                    "softplus", "softmax"])
+@pytest.mark.parametrize("output", list(ACTIVATIONS))
 def test_forward_matches_reference(rng, dtype, hidden, output):
     net = Network([6, 9, 5, 4], hidden, output, dtype=dtype, seed=1)
     for b in net.biases:  # non-zero biases, so that they are tested too
@@ -70,16 +78,14 @@ def test_gradients_match_reference(rng, dtype, hidden, output, cost):
         assert_close(grad_b[l], ref_b[l], dtype, f"dC/db[{l + 1}]")
 
 
-@pytest.mark.parametrize("by_neuron", [False, True])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("output,cost", OUTPUT_COST_PAIRS)
-def test_epoch_matches_reference(rng, dtype, output, cost, by_neuron):
-    """A whole epoch from the same seed: shuffling, batches (the last one short), updates;
-    with the batch shared by samples and (as for large layers) by neurons."""
-    net = Network([5, 40, 7, 3], ["tanh", "relu"], output, dtype=dtype, seed=3)
-    n, batch_size, eta, seed = 23, 5, 0.3, 7
+def check_epochs(rng, net, cost, by_neuron, eta):
+    """Two epochs of ``net`` from the same seed against the reference: shuffling, batches
+    (the last one short), updates; the batch shared by samples or (``by_neuron``, as for
+    large layers) by neurons."""
+    dtype = net.dtype.type
+    n, batch_size, seed = 23, 5, 7
     X = rng.standard_normal((n, 5)).astype(dtype)
-    Y = make_targets(rng, cost, output, n, 3).astype(dtype)
+    Y = make_targets(rng, cost, net.activations[-1], n, 3).astype(dtype)
     weights, biases = params64(net)
     # shared by neurons only on more than one thread
     threads = min(2, max_threads()) if by_neuron else None
@@ -98,6 +104,52 @@ def test_epoch_matches_reference(rng, dtype, output, cost, by_neuron):
         assert_close(net.weights[l], weights[l], dtype, f"W[{l + 1}]")
         assert_close(net.biases[l], biases[l], dtype, f"b[{l + 1}]")
     assert_close(history["loss"], losses, dtype, "loss")
+
+
+@pytest.mark.parametrize("by_neuron", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("output,cost", OUTPUT_COST_PAIRS)
+def test_epoch_matches_reference(rng, dtype, output, cost, by_neuron):
+    net = Network([5, 40, 7, 3], ["tanh", "relu"], output, dtype=dtype, seed=3)
+    check_epochs(rng, net, cost, by_neuron, eta=0.3)
+
+
+@pytest.mark.parametrize("by_neuron", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hidden", Z_ACTIVATIONS)
+def test_epoch_with_activations_that_keep_z(rng, dtype, hidden, by_neuron):
+    """Layers whose f' is computed from the kept Z, hidden and output (BP1 of the
+    quadratic cost)."""
+    net = Network([5, 40, 7, 3], [hidden, "tanh"], hidden, dtype=dtype, seed=3)
+    check_epochs(rng, net, "quadratic", by_neuron, eta=0.1)
+
+
+def test_z_is_kept_only_where_the_derivative_needs_it():
+    sizes = [6, 16, 16, 16, 4]
+    plain = Network(sizes, ["relu", "tanh", "elu"], "softmax")
+    assert (plain._table[:, Z_OFF] == -1).all()
+    mixed = Network(sizes, ["gelu", "tanh", "silu"], "identity")
+    kept = mixed._table[:, Z_OFF]
+    assert (kept[[1, 3]] == -1).all() and (kept[[0, 2]] >= 0).all()
+    # two more blocks of 16 per sample, after the activations, which stay where they were
+    assert n_activations(mixed._table) == n_activations(plain._table) + 2 * 16
+    assert kept[0] >= plain._table[-1, A_OFF] + 4
+    same = [c for c in range(plain._table.shape[1]) if c not in (ACT, Z_OFF)]
+    np.testing.assert_array_equal(mixed._table[:, same], plain._table[:, same])
+
+
+@pytest.mark.parametrize("output,cost", [(c.output, name) for name, c in COSTS.items()
+                                         if c.needs_output])
+def test_cancelled_output_delta_is_the_chain_rule(rng, output, cost):
+    """The reference's BP1 for the cross-entropies, a - y, is dC/da f'(z) written out."""
+    z = rng.standard_normal((6, 4))
+    a = naive.ACTIVATIONS[output](z)
+    y = make_targets(rng, cost, output, 6, 4)
+    # dC/da of C = -sum y log a - (1 - y) log(1 - a), and of C = -sum y log a
+    grad_a = (a - y) / (a * (1 - a)) if cost == "binary_cross_entropy" else -y / a
+    np.testing.assert_allclose(naive.chain_rule(z, a, grad_a, output),
+                               naive.output_delta(z, a, y, output, cost), rtol=1e-12,
+                               atol=1e-12)
 
 
 def test_classification_labels_are_one_hot(rng):

@@ -1,31 +1,43 @@
-"""Optimisers against their textbook update formulas, on a tiny problem in float64."""
+"""Optimisers against their textbook update formulas, on a tiny problem in float64, and
+AdamW and RMSprop against PyTorch's where it is installed."""
 
 import math
 
 import naive
 import numpy as np
 import pytest
+from conftest import OPTIMIZER_NAMES
 
 from fastbp import Network, Trainer
 
 
 def reference_steps(net, X, Y, batches, optimizer, eta, mu=0.0, nesterov=False, b1=0.9,
-                    b2=0.999, eps=1e-8, decay=0.0):
+                    b2=0.999, eps=1e-8, rho=0.99, decay=0.0):
     """Apply the textbook updates for the given batches (lists of sample indices)."""
     weights = [np.array(W, np.float64) for W in net.weights]
     biases = [np.array(b, np.float64) for b in net.biases]
     params = weights + biases
     s1 = [np.zeros_like(p) for p in params]
     s2 = [np.zeros_like(p) for p in params]
+    decoupled = optimizer == "adamw"  # AdamW: W shrinks, the gradient holds no decay
     for t, batch in enumerate(batches, start=1):
         grad_w, grad_b = naive.backprop(weights, biases, net.activations, "cross_entropy",
                                         X[batch], Y[batch])
-        grads = [g + decay * W for g, W in zip(grad_w, weights)] + grad_b
-        for p, g, v, s in zip(params, grads, s1, s2):
-            if optimizer == "adam":
+        grads = [g + (0.0 if decoupled else decay) * W for g, W in zip(grad_w, weights)] + grad_b
+        for i, (p, g, v, s) in enumerate(zip(params, grads, s1, s2)):
+            if optimizer in ("adam", "adamw"):
+                if decoupled and i < len(weights):
+                    p *= 1 - eta * decay
                 v[...] = b1 * v + (1 - b1) * g
                 s[...] = b2 * s + (1 - b2) * g * g
                 p -= eta * (v / (1 - b1 ** t)) / (np.sqrt(s / (1 - b2 ** t)) + eps)
+            elif optimizer == "rmsprop":
+                s[...] = rho * s + (1 - rho) * g * g
+                r = g / (np.sqrt(s) + eps)
+                if mu:
+                    v[...] = mu * v + r
+                    r = v
+                p -= eta * r
             elif mu == 0:
                 p -= eta * g
             else:
@@ -42,6 +54,11 @@ SETTINGS = [
     dict(optimizer="sgd", momentum=0.9, weight_decay=0.05),
     dict(optimizer="adam"),
     dict(optimizer="adam", beta1=0.8, beta2=0.99, epsilon=1e-6, weight_decay=0.01),
+    dict(optimizer="adamw"),
+    dict(optimizer="adamw", beta1=0.8, beta2=0.99, epsilon=1e-6, weight_decay=0.1),
+    dict(optimizer="rmsprop"),
+    dict(optimizer="rmsprop", rho=0.9, epsilon=1e-6, weight_decay=0.01),
+    dict(optimizer="rmsprop", momentum=0.9, weight_decay=0.05),
 ]
 
 
@@ -64,13 +81,53 @@ def test_updates_follow_the_textbook_formulas(rng, settings):
         batches += [perm[i:i + 4] for i in range(0, 10, 4)]
     kw = dict(mu=settings.get("momentum", 0.0), nesterov=settings.get("nesterov", False),
               b1=settings.get("beta1", 0.9), b2=settings.get("beta2", 0.999),
-              eps=settings.get("epsilon", 1e-8), decay=settings.get("weight_decay", 0.0))
+              eps=settings.get("epsilon", 1e-8), rho=settings.get("rho", 0.99),
+              decay=settings.get("weight_decay", 0.0))
     weights, biases = reference_steps(net, X, Y, batches, settings["optimizer"], eta, **kw)
     trainer.fit(X, y, epochs=1)
     trainer.fit(X, y, epochs=1)  # continuing keeps the optimiser's state
     for l in range(net.n_layers):
         np.testing.assert_allclose(net.weights[l], weights[l], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(net.biases[l], biases[l], rtol=1e-10, atol=1e-12)
+
+
+def test_every_optimiser_of_the_registry_is_tested():
+    assert {settings["optimizer"] for settings in SETTINGS} == set(OPTIMIZER_NAMES)
+
+
+TORCH_SETTINGS = [s for s in SETTINGS if s["optimizer"] in ("adamw", "rmsprop")]
+
+
+@pytest.mark.parametrize("settings", TORCH_SETTINGS, ids=_name)
+def test_updates_match_torch(rng, settings):
+    """AdamW and RMSprop as PyTorch's: a few steps of the same network, in float64, with
+    the decay on the weights only (a parameter group of biases without it)."""
+    torch = pytest.importorskip("torch")
+    net = Network([4, 6, 3], "tanh", "softmax", dtype=np.float64, seed=0)
+    X = rng.standard_normal((10, 4))
+    y = rng.integers(0, 3, 10)
+    eta, decay = 0.05, settings.get("weight_decay", 0.0)
+    weights = [torch.tensor(np.array(W), requires_grad=True) for W in net.weights]
+    biases = [torch.tensor(np.array(b), requires_grad=True) for b in net.biases]
+    groups = [{"params": weights, "weight_decay": decay}, {"params": biases, "weight_decay": 0}]
+    eps = settings.get("epsilon", 1e-8)
+    if settings["optimizer"] == "adamw":
+        optimizer = torch.optim.AdamW(groups, lr=eta, eps=eps, betas=(
+            settings.get("beta1", 0.9), settings.get("beta2", 0.999)))
+    else:
+        optimizer = torch.optim.RMSprop(groups, lr=eta, eps=eps, alpha=settings.get("rho", 0.99),
+                                        momentum=settings.get("momentum", 0.0))
+    X_t, y_t = torch.tensor(X), torch.tensor(y)
+    for _ in range(2):
+        for start in range(0, 10, 4):  # the trainer's batches without shuffling
+            optimizer.zero_grad()
+            a = torch.tanh(X_t[start:start + 4] @ weights[0].T + biases[0])
+            logits = a @ weights[1].T + biases[1]
+            torch.nn.functional.cross_entropy(logits, y_t[start:start + 4]).backward()
+            optimizer.step()
+    Trainer(net, learning_rate=eta, batch_size=4, shuffle=False, **settings).fit(X, y, epochs=2)
+    for ours, theirs in zip(list(net.weights) + list(net.biases), weights + biases):
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("settings", SETTINGS[1:], ids=_name)
@@ -105,7 +162,9 @@ def test_momentum_and_adam_train_the_digits():
     X, y = load_digits()
     X_train, X_test, y_train, y_test = train_test_split(X, y, seed=0)
     for settings in (dict(optimizer="sgd", momentum=0.9, nesterov=True, learning_rate=0.01),
-                     dict(optimizer="adam", learning_rate=0.001)):
+                     dict(optimizer="adam", learning_rate=0.001),
+                     dict(optimizer="adamw", learning_rate=0.001, weight_decay=0.01),
+                     dict(optimizer="rmsprop", learning_rate=0.001)):
         trainer = Trainer([64, 64, 10], batch_size=32, seed=0, **settings)
         trainer.fit(X_train, y_train, epochs=20)
         assert trainer.score(X_test, y_test) > 0.93, settings
@@ -160,11 +219,16 @@ def test_shuffle_false_visits_the_samples_in_order():
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    (dict(optimizer="rmsprop"), ValueError, "optimizer must be one of"),
+    (dict(optimizer="rms"), ValueError, "optimizer must be one of"),
     (dict(momentum=1.0), ValueError, r"momentum must be in \[0, 1\)"),
     (dict(momentum=-0.1), ValueError, "momentum must be in"),
     (dict(nesterov=True), ValueError, "nesterov=True needs optimizer='sgd' and momentum > 0"),
     (dict(optimizer="adam", momentum=0.9), ValueError, "momentum is for optimizer='sgd'"),
+    (dict(optimizer="adamw", momentum=0.9), ValueError,
+     "momentum is for optimizer='sgd' or 'rmsprop'; 'adamw' reads beta1, beta2, epsilon"),
+    (dict(optimizer="rmsprop", momentum=0.5, nesterov=True), ValueError,
+     "nesterov=True needs optimizer='sgd'"),
+    (dict(optimizer="rmsprop", rho=1.0), ValueError, r"rho must be in \[0, 1\)"),
     (dict(optimizer="adam", beta2=1.5), ValueError, "beta2 must be in"),
     (dict(optimizer="adam", epsilon=0), ValueError, "epsilon must be a finite number > 0"),
     (dict(weight_decay=-1), ValueError, "weight_decay must be a finite number > 0"),

@@ -25,8 +25,9 @@ from hypothesis.extra import numpy as hnp
 import fastbp
 from fastbp import ModelFileError, Network, Trainer, idx
 from fastbp import io as model_io
-from fastbp.kernels.activations import ACTIVATION_CODES
-from fastbp.kernels.costs import COST_CODES
+from fastbp.kernels.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
+from fastbp.kernels.costs import COSTS
+from fastbp.optim import OPTIMIZERS, SCHEDULES
 
 DOCUMENTED = (ValueError, TypeError)
 # Trainer.fit stops a diverging run with the weights of its last finite step.
@@ -77,8 +78,8 @@ def mostly(draw, valid, invalid, odds=4):
 NUMERIC_DTYPES = ["float16", "float32", "float64", ">f4", ">f8", "int8", "int32", "int64",
                   ">i4", "uint8", "uint64", "bool"]
 OTHER_DTYPES = ["complex64", ">c16", "U3", "S2", "datetime64[s]", "timedelta64[s]", "object"]
-HIDDEN = sorted(set(ACTIVATION_CODES) - {"softmax"})
-OUTPUT_FOR = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+HIDDEN = list(HIDDEN_ACTIVATIONS)
+OUTPUT_FOR = {name: cost.output for name, cost in COSTS.items() if cost.needs_output}
 
 
 def _elements(dtype, tame):
@@ -164,7 +165,7 @@ bad_sizes = st.one_of(
                      range(1, 4), np.array([2, 3]), b"ab", {2: 3}]))
 bad_names = st.sampled_from(["swish", "", "RELU", None, 3, b"relu", ["relu"] * 9, "softmax "])
 hidden_names = st.sampled_from(HIDDEN)
-output_names = mostly(st.sampled_from(sorted(ACTIVATION_CODES)), bad_names)
+output_names = mostly(st.sampled_from(sorted(ACTIVATIONS)), bad_names)
 seeds = mostly(st.one_of(st.none(), st.integers(0, 2**70)),
                st.one_of(st.integers(-3, -1), st.floats(0, 3), st.text(max_size=2),
                          st.booleans()))
@@ -263,22 +264,23 @@ def unit_interval(high=1.0):
 
 
 TRAINER_ARGUMENTS = {
-    "cost": mostly(st.sampled_from(list(COST_CODES)), st.sampled_from(["hinge", "", None, 3])),
+    "cost": mostly(st.sampled_from(list(COSTS)), st.sampled_from(["hinge", "", None, 3])),
     "learning_rate": mostly(st.floats(1e-4, 1.0), st.one_of(reals, st.just(1e300))),
     "batch_size": mostly(st.one_of(st.integers(1, 8), st.just(10**20), st.just(np.int32(3))),
                          st.one_of(st.integers(-2, 0), st.floats(-1, 3), st.none(),
                                    st.booleans())),
     "epochs": mostly(st.one_of(st.integers(0, 2), st.just(np.int64(1))),
                      st.one_of(st.just(-1), st.floats(0, 2), st.none())),
-    "optimizer": mostly(st.sampled_from(["sgd", "adam"]),
-                        st.sampled_from(["rmsprop", "", None, "SGD"])),
+    "optimizer": mostly(st.sampled_from(list(OPTIMIZERS)),
+                        st.sampled_from(["rms", "", None, "SGD"])),
     "momentum": unit_interval(0.99),
     "nesterov": st.booleans(),
     "beta1": unit_interval(),
     "beta2": unit_interval(),
     "epsilon": mostly(st.floats(1e-10, 1.0), reals),
+    "rho": unit_interval(),
     "weight_decay": mostly(st.one_of(st.just(0.0), st.floats(0, 0.1)), reals),
-    "lr_schedule": mostly(st.sampled_from(["constant", "step", "cosine"]),
+    "lr_schedule": mostly(st.sampled_from(list(SCHEDULES)),
                           st.sampled_from(["linear", None])),
     "lr_step_size": mostly(st.integers(1, 3), st.one_of(st.integers(-1, 0), reals)),
     "lr_gamma": mostly(st.floats(0.1, 1.0), reals),
@@ -496,10 +498,10 @@ def entry_values(draw, name):
                                       st.integers(0, 4), elements=st.integers(-1, 3)),
                            st.just(np.array([2**63 - 1, 2])), st.just(np.array([0, 3]))),
         "activations": hnp.arrays("U12", st.integers(0, 3),
-                                  elements=st.sampled_from(list(ACTIVATION_CODES) + ["x"])),
+                                  elements=st.sampled_from(list(ACTIVATIONS) + ["x"])),
         "dtype": st.sampled_from([np.array("float32"), np.array("float64"), np.array("int8"),
                                   np.array(["float32"])]),
-        "cost": st.sampled_from([np.array(c) for c in COST_CODES] + [np.array("x"),
+        "cost": st.sampled_from([np.array(c) for c in COSTS] + [np.array("x"),
                                                                      np.array(1)]),
     }
     if name in plausible and draw(st.integers(0, 3)):
@@ -516,10 +518,10 @@ def model_entries(draw, workdir):
     """The entries of a valid model file of a random small network, then up to three
     entries replaced, removed or added."""
     sizes = draw(layer_sizes(2, 3))
-    net = Network(sizes, draw(hidden_names), draw(st.sampled_from(sorted(ACTIVATION_CODES))),
+    net = Network(sizes, draw(hidden_names), draw(st.sampled_from(sorted(ACTIVATIONS))),
                   dtype=draw(st.sampled_from([np.float32, np.float64])), seed=0)
     path = workdir / "entries.npz"
-    model_io.save(net, path, cost=draw(st.sampled_from([None] + sorted(COST_CODES))),
+    model_io.save(net, path, cost=draw(st.sampled_from([None] + sorted(COSTS))),
                   extra={"epoch": 1})
     with np.load(path, allow_pickle=False) as npz:
         entries = {name: npz[name] for name in npz.files}
@@ -598,7 +600,7 @@ extra_values = mostly(storable, unstorable, odds=6)
 
 
 @search(150)
-@given(cost=mostly(st.sampled_from(list(COST_CODES) + [None]), st.sampled_from(["hinge", 3])),
+@given(cost=mostly(st.sampled_from(list(COSTS) + [None]), st.sampled_from(["hinge", 3])),
        state=st.dictionaries(extra_names, extra_values, max_size=3),
        extra=st.dictionaries(extra_names, extra_values, max_size=3))
 def test_save_with_random_extras(workdir, cost, state, extra):

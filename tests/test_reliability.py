@@ -19,6 +19,15 @@ import fastbp
 import fastbp.pacing
 from fastbp import Trainer, TrainingDiverged
 from fastbp.io import ModelFileError
+from fastbp.kernels import optimizers as K
+from fastbp.kernels.step import update_bounds
+from fastbp.optim import OPTIMIZERS
+
+# Every update rule: the registry's optimisers and SGD's momentum variants.
+VARIANTS = {name: dict(optimizer=name) for name in OPTIMIZERS}
+VARIANTS.update(momentum=dict(optimizer="sgd", momentum=0.9),
+                nesterov=dict(optimizer="sgd", momentum=0.9, nesterov=True),
+                rmsprop_momentum=dict(optimizer="rmsprop", momentum=0.9))
 
 
 def data(n=120, seed=0):
@@ -67,7 +76,7 @@ def test_divergence_detects_non_finite_costs():
 
 @pytest.mark.filterwarnings("ignore:X looks unscaled")  # inputs up to 1e3, on purpose
 @settings(max_examples=40, deadline=None, derandomize=True, database=None)
-@given(optimizer=st.sampled_from(["sgd", "momentum", "nesterov", "adam"]),
+@given(optimizer=st.sampled_from(sorted(VARIANTS)),
        learning_rate=st.sampled_from([0.5, 3.0, 100.0]),
        weight_decay=st.sampled_from([0.0, 1.0, 30.0, 1e4]),
        dtype=st.sampled_from([np.float32, np.float64]),
@@ -75,14 +84,11 @@ def test_divergence_detects_non_finite_costs():
 def test_weights_and_state_stay_finite_whatever_the_optimiser(tmp_path_factory, optimizer,
                                                               learning_rate, weight_decay,
                                                               dtype, scale):
-    """Weight decay, momentum and Adam move the weights by more than the gradient: the
-    guard bounds those updates too, so a run ends with finite weights and optimiser
-    state (diverged or not), and a saved trainer loads back."""
-    kwargs = {"momentum": 0.9, "nesterov": optimizer == "nesterov"} if optimizer in (
-        "momentum", "nesterov") else {}
+    """Weight decay, momentum, Adam, AdamW and RMSprop move the weights by more than the
+    gradient: the guard bounds those updates too, so a run ends with finite weights and
+    optimiser state (diverged or not), and a saved trainer loads back."""
     trainer = Trainer([2, 2], learning_rate=learning_rate, weight_decay=weight_decay,
-                      batch_size=4, optimizer="adam" if optimizer == "adam" else "sgd",
-                      dtype=dtype, seed=0, **kwargs)
+                      batch_size=4, dtype=dtype, seed=0, **VARIANTS[optimizer])
     X = np.full((4, 2), scale)
     with contextlib.suppress(TrainingDiverged):
         trainer.fit(X, [0, 1, 0, 1], epochs=1100)
@@ -92,6 +98,40 @@ def test_weights_and_state_stay_finite_whatever_the_optimiser(tmp_path_factory, 
     path = tmp_path_factory.mktemp("diverged") / "model.npz"
     trainer.save(path)
     np.testing.assert_array_equal(Trainer.load(path).network.params, trainer.network.params)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(code=st.sampled_from([K.SGD, K.MOMENTUM, K.NESTEROV, K.ADAM, K.ADAMW, K.RMSPROP]),
+       values=st.lists(st.floats(-1e3, 1e3), min_size=16, max_size=16),
+       eta=st.sampled_from([1e-3, 0.1, 3.0]), decay=st.sampled_from([0.0, 0.01, 2.0]),
+       mu=st.sampled_from([0.0, 0.9]), epsilon=st.sampled_from([1e-300, 1e-8, 1e-3, 1.0]),
+       rho=st.sampled_from([0.5, 0.99, 1 - 2**-52]), t=st.integers(1, 5),
+       w_scale=st.sampled_from([1.0, 1e6]), g_scale=st.sampled_from([1.0, 1e-170]))
+def test_update_bounds_bound_one_update(code, values, eta, decay, mu, epsilon, rho, t, w_scale,
+                                        g_scale):
+    """The guard's ``update_bounds`` holds for every rule: after one update of a layer
+    (one row of 3 weights and a bias), max|params| and max(|state1|, sqrt|state2|) stay
+    below the bounds computed from those before it (weights of 1e6 against gradients of
+    1e3 and less: the decay's share of the bound then counts; gradients whose squares
+    underflow)."""
+    values = np.array(values)
+    params, grad, state1 = values[:4] * w_scale, values[4:8] * 3 * g_scale, values[8:12] / 10
+    state2 = np.abs(values[12:]) * g_scale**2 if K.keeps_squares(code) else np.zeros(4)
+    if code == K.SGD:
+        state1 = np.zeros(4)
+    hyper = np.zeros(K.N_HYPER)
+    hyper[[K.ETA, K.WEIGHT_DECAY, K.MU, K.BETA1, K.BETA2, K.EPSILON, K.RHO]] = (
+        eta, decay, mu if code != K.SGD else 0.0, 0.9, 0.999, epsilon, rho)
+    if code in (K.MOMENTUM, K.NESTEROV) and mu == 0:
+        hyper[K.MU] = 0.5
+    g_max = np.abs(grad / 3).max()
+    w_max = np.abs(params).max()
+    s_max = max(np.abs(state1).max(), np.sqrt(state2.max()))
+    w_next, s_next = update_bounds(code, hyper, t, g_max, w_max, s_max)
+    K.update_rows(code, params, grad, state1, state2, 0, 3, 3, 3, 0, 1, 3, hyper, t)
+    slack = 1 + 1e-12  # rounding of the update itself
+    assert np.abs(params).max() <= w_next * slack
+    assert max(np.abs(state1).max(), np.sqrt(state2.max())) <= s_next * slack
 
 
 def test_weight_decay_divergence_keeps_the_last_finite_step():

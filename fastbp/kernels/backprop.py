@@ -19,7 +19,8 @@ def delta_backward(delta_next, dn_off, n_next, weights, w_off, w_ld, a, a_off, a
     weights : ndarray, 1-D
         W[l+1], shape (n_next, n) from ``w_off``, rows ``w_ld`` apart.
     a : ndarray, 1-D
-        A[l] from ``a_off``, ``n`` per sample: f_l' is computed from it.
+        A[l] from ``a_off``, ``n`` per sample: f_l' is computed from it (from Z[l]
+        instead, passed here, for activations that need z; see ``activations``).
     delta : ndarray, 1-D
         Receives D[l] from ``d_off``, ``n`` per sample.
     pack : ndarray, 1-D

@@ -1,4 +1,5 @@
-"""Costs C(a, y) of one sample and the output error D[L] of BP1, selected by integer code.
+"""Costs C(a, y) of one sample and the output error D[L] of BP1, selected by integer code,
+and the registry of costs by name.
 
     quadratic              C = 1/2 sum_j (a_j - y_j)^2
     binary cross-entropy   C = -sum_j [y_j log a_j + (1 - y_j) log(1 - a_j)]   (sigmoid output)
@@ -6,6 +7,7 @@
 """
 
 import math
+from typing import NamedTuple
 
 from .._config import jit
 from .activations import SOFTMAX, multiply_by_derivative
@@ -14,10 +16,19 @@ QUADRATIC = 0
 BINARY_CROSS_ENTROPY = 1
 CROSS_ENTROPY = 2
 
-COST_CODES = {
-    "quadratic": QUADRATIC,
-    "binary_cross_entropy": BINARY_CROSS_ENTROPY,
-    "cross_entropy": CROSS_ENTROPY,
+
+class Cost(NamedTuple):
+    """An entry of ``COSTS``."""
+    code: int             # the kernels' code
+    output: str           # the output activation it implies (the Trainer's default)
+    needs_output: bool    # BP1's simplification holds only after that output
+
+
+# The costs by name: what the trainer, the CLI, the files and the tests read.
+COSTS = {
+    "quadratic": Cost(QUADRATIC, "identity", False),
+    "binary_cross_entropy": Cost(BINARY_CROSS_ENTROPY, "sigmoid", True),
+    "cross_entropy": Cost(CROSS_ENTROPY, "softmax", True),
 }
 
 # Probabilities are clipped to [EPSILON, 1 - EPSILON] before the logarithm (in float64).
@@ -52,13 +63,14 @@ def cost(a, y, cost_code):
 
 
 @jit
-def output_delta(a, y, activation_code, cost_code, delta):
+def output_delta(a, y, activation_code, cost_code, delta, x):
     """BP1: ``delta = dC/da * f'(z)`` for one sample of the output layer.
 
     For binary cross-entropy after a sigmoid and cross-entropy after a softmax the
     product simplifies to ``a - y`` (f' cancels the cost's denominator); callers
     guarantee those pairings. The quadratic cost works after any activation; after
     a softmax its non-diagonal Jacobian gives ``a * (g - sum_k g_k a_k)``, g = a - y.
+    ``x`` is what f' is computed from: ``a``, or z where the activation needs it.
     """
     n = a.shape[0]
     for j in range(n):
@@ -72,4 +84,4 @@ def output_delta(a, y, activation_code, cost_code, delta):
         for j in range(n):
             delta[j] = a[j] * (delta[j] - g_dot_a)
     else:
-        multiply_by_derivative(delta, a, activation_code)
+        multiply_by_derivative(delta, x, activation_code)

@@ -16,7 +16,8 @@ and the masks do not depend on the number of threads or on how work is shared.
 so a resumed run draws the same masks as an uninterrupted one.
 
 The derivatives are written in terms of a = f(z) (see ``activations``); the dropped
-output of a kept unit is a / (1 - p), so BP2 first undoes the scaling.
+output of a kept unit is a / (1 - p), so BP2 first undoes the scaling. Activations whose
+f' needs z take it from the kept Z, which dropout does not touch.
 """
 
 import math
@@ -24,7 +25,7 @@ import math
 import numpy as np
 
 from .._config import jit
-from .activations import derivative_from_output
+from .activations import derivative_at
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -98,9 +99,9 @@ def drop_outputs(a, a_off, n, rows, s0, j0, j1, rate, seed, t, l):
 
 @jit
 def multiply_by_dropped_derivative(delta, d_off, a, a_off, n, rows, s0, k0, k1,
-                                   activation_code, rate, seed, t, l):
+                                   activation_code, from_z, rate, seed, t, l):
     """``delta *= f'(z) * M / (1 - p)`` for units ``k0:k1`` of ``rows`` samples, where
-    ``a`` holds the dropped outputs f(z) M / (1 - p)."""
+    ``a`` holds the dropped outputs f(z) M / (1 - p), or with ``from_z`` Z itself."""
     p = effective_rate(rate)
     scale = 1.0 / (1.0 - p)
     zero = delta.dtype.type(0)
@@ -113,9 +114,9 @@ def multiply_by_dropped_derivative(delta, d_off, a, a_off, n, rows, s0, k0, k1,
                 bits = unit_bits(key, k)
             i = d_off + r * n + k
             if keep(bits, k, limit):
-                # f'(z) from f(z) = a (1 - p); computed in float64, rounded once.
-                f_prime = derivative_from_output(a[a_off + r * n + k] * (1.0 - p),
-                                                 activation_code)
+                # f'(z) from z, or from f(z) = a (1 - p); in float64, rounded once.
+                x = a[a_off + r * n + k]
+                f_prime = derivative_at(x if from_z else x * (1.0 - p), activation_code)
                 delta[i] = delta[i] * delta.dtype.type(f_prime * scale)
             else:
                 delta[i] = zero

@@ -4,7 +4,9 @@ All parameters live in one vector ``params``: for each layer l = 1..L, W[l] (row
 shape (n_l, n_{l-1})) followed by b[l]. Gradients and optimiser state use the same
 layout. Activations of a batch of capacity ``cap`` live in one vector too: layer l
 (inputs included, l = 0) occupies ``cap * n_l`` entries from ``cap * A_OFF``; the
-deltas of layers 1..L likewise from ``cap * D_OFF``.
+deltas of layers 1..L likewise from ``cap * D_OFF``. A layer whose activation computes
+f' from z (``needs_z``: GELU, SiLU) also keeps Z[l] there, from ``cap * Z_OFF``, after
+all the activations; for the others Z_OFF is -1 and nothing more is stored.
 
 A network is described to kernels by an int64 table with one row per layer l = 1..L
 and the columns below.
@@ -19,8 +21,8 @@ multiple of 16.
 
 import numpy as np
 
-N_IN, N_OUT, W_OFF, B_OFF, ACT, A_OFF, D_OFF, W_LD = range(8)
-N_COLUMNS = 8
+N_IN, N_OUT, W_OFF, B_OFF, ACT, A_OFF, D_OFF, W_LD, Z_OFF = range(9)
+N_COLUMNS = 9
 ALIGN = 16  # elements: 64 bytes of float32
 ALIGN_BYTES = 64
 
@@ -29,8 +31,9 @@ def _up(n):
     return -(-n // ALIGN) * ALIGN
 
 
-def layer_table(sizes, activation_codes):
-    """The int64 table of a network with layer sizes ``(n_0, ..., n_L)``."""
+def layer_table(sizes, activation_codes, keep_z=None):
+    """The int64 table of a network with layer sizes ``(n_0, ..., n_L)``; ``keep_z``:
+    whether each layer keeps Z (default: none does)."""
     sizes = [int(n) for n in sizes]
     table = np.zeros((len(sizes) - 1, N_COLUMNS), dtype=np.int64)
     p = 0
@@ -45,6 +48,10 @@ def layer_table(sizes, activation_codes):
         row[ACT] = activation_codes[l - 1]
         row[A_OFF] = sum(_up(n) for n in sizes[:l])
         row[D_OFF] = sum(_up(n) for n in sizes[1:l])
+    z_off = sum(_up(n) for n in sizes)  # after A[0..L]
+    for row, keep in zip(table, keep_z or [False] * len(table)):
+        row[Z_OFF] = z_off if keep else -1
+        z_off += _up(row[N_OUT]) if keep else 0
     return table
 
 
@@ -62,8 +69,9 @@ def n_params(table):
 
 
 def n_activations(table):
-    """Entries per sample of the activation workspace (inputs included)."""
-    return int(table[-1][A_OFF] + _up(table[-1][N_OUT]))
+    """Entries per sample of the activation workspace (inputs and kept Z included)."""
+    ends = [row[Z_OFF] + _up(row[N_OUT]) for row in table if row[Z_OFF] >= 0]
+    return int(max(ends, default=table[-1][A_OFF] + _up(table[-1][N_OUT])))
 
 
 def n_deltas(table):

@@ -1,4 +1,5 @@
-"""Optimiser updates, applied to the rows of one layer a thread owns, right after BP4.
+"""Optimiser updates, applied to the rows of one layer a thread owns, right after BP4, and
+the registry of optimisers by name.
 
 Plain SGD without weight decay is fused into BP4 itself (``backprop.gradient_rows``);
 everything else reads the batch sums G = m dC/dW that BP4 leaves in ``grad``:
@@ -8,12 +9,20 @@ everything else reads the batch sums G = m dC/dW that BP4 leaves in ``grad``:
     Nesterov    v <- mu v - eta g;  W <- W + mu v - eta g
     Adam        s1 <- b1 s1 + (1 - b1) g;  s2 <- b2 s2 + (1 - b2) g^2
                 W <- W - eta (s1 / (1 - b1^t)) / (sqrt(s2 / (1 - b2^t)) + eps)
+    AdamW       Adam's moments of g = G / m (no lambda W in g), and the decay decoupled:
+                W <- (1 - eta lambda) W - eta (s1 / (1 - b1^t)) / (sqrt(s2 / (1 - b2^t)) + eps)
+    RMSprop     s2 <- rho s2 + (1 - rho) g^2;  r = g / (sqrt(s2) + eps)
+                with mu > 0: s1 <- mu s1 + r;  r = s1
+                W <- W - eta r
 
-``state1`` holds v (or Adam's first moment), ``state2`` Adam's second moment, both
-in the layout of ``params``.
+``state1`` holds v (or Adam's first moment, RMSprop's momentum buffer), ``state2`` the
+mean of squares of Adam, AdamW and RMSprop, all in the layout of ``params``. AdamW and
+RMSprop follow PyTorch's ``AdamW`` and ``RMSprop`` (whose ``alpha`` is rho here, and whose
+momentum keeps eta outside the buffer), with the decay on the weights only.
 """
 
 import math
+from typing import NamedTuple
 
 from .._config import jit
 
@@ -21,23 +30,69 @@ SGD = 0
 MOMENTUM = 1
 NESTEROV = 2
 ADAM = 3
+ADAMW = 4
+RMSPROP = 5
 
 # Hyper-parameters travel as one float64 array: index -> meaning.
-ETA, WEIGHT_DECAY, MU, BETA1, BETA2, EPSILON = range(6)
-N_HYPER = 6
+ETA, WEIGHT_DECAY, MU, BETA1, BETA2, EPSILON, RHO = range(7)
+N_HYPER = 7
+
+
+class UpdateRule(NamedTuple):
+    """An entry of ``OPTIMIZERS``."""
+    code: int             # the kernels' code ("sgd": MOMENTUM or NESTEROV with momentum)
+    reads: tuple          # the settings it reads besides learning_rate and weight_decay
+    state: tuple          # what state1 (and state2) hold
+    squares: bool = False  # state2 holds a mean of squared gradients, >= 0
+    decoupled: bool = False  # weight_decay shrinks W directly rather than adding to g
+
+
+# The optimisers by name: what the trainer, the CLI, the estimators and the tests read.
+OPTIMIZERS = {
+    "sgd": UpdateRule(SGD, ("momentum", "nesterov"), ("velocity",)),
+    "adam": UpdateRule(ADAM, ("beta1", "beta2", "epsilon"), ("first moments", "second moments"),
+                       squares=True),
+    "adamw": UpdateRule(ADAMW, ("beta1", "beta2", "epsilon"),
+                        ("first moments", "second moments"), squares=True, decoupled=True),
+    "rmsprop": UpdateRule(RMSPROP, ("rho", "epsilon", "momentum"),
+                          ("momentum buffer", "mean squares"), squares=True),
+}
 
 
 @jit
-def _update(code, w, g, s1, s2, hyper, c1, c2):
-    """One parameter: its new value, and the new state in (s1, s2)."""
+def keeps_squares(code):
+    """Whether ``state2`` holds a mean of squared gradients (``squares`` in the registry)."""
+    return code in (ADAM, ADAMW, RMSPROP)
+
+
+@jit
+def _moments(g, s1, s2, hyper):
+    """Adam's moments after gradient ``g``."""
+    b1, b2 = hyper[BETA1], hyper[BETA2]
+    return b1 * s1 + (1.0 - b1) * g, b2 * s2 + (1.0 - b2) * g * g
+
+
+@jit
+def _update(code, w, g, s1, s2, hyper, c1, c2, shrink):
+    """One parameter: its new value, and the new state in (s1, s2). ``shrink`` is
+    AdamW's decoupled decay factor 1 - eta lambda (1 for the biases)."""
     eta = hyper[ETA]
     if code == ADAM:
-        b1, b2 = hyper[BETA1], hyper[BETA2]
-        s1 = b1 * s1 + (1.0 - b1) * g
-        s2 = b2 * s2 + (1.0 - b2) * g * g
+        s1, s2 = _moments(g, s1, s2, hyper)
         w = w - eta * (s1 * c1) / (math.sqrt(s2 * c2) + hyper[EPSILON])
     elif code == SGD:
         w = w - eta * g
+    elif code == ADAMW:
+        s1, s2 = _moments(g, s1, s2, hyper)
+        w = w * shrink - eta * (s1 * c1) / (math.sqrt(s2 * c2) + hyper[EPSILON])
+    elif code == RMSPROP:
+        rho = hyper[RHO]
+        s2 = rho * s2 + (1.0 - rho) * g * g
+        r = g / (math.sqrt(s2) + hyper[EPSILON])
+        if hyper[MU] > 0:
+            s1 = hyper[MU] * s1 + r
+            r = s1
+        w = w - eta * r
     else:
         s1 = hyper[MU] * s1 - eta * g
         w = w + (hyper[MU] * s1 - eta * g if code == NESTEROV else s1)
@@ -56,7 +111,7 @@ def update_rows(code, params, grad, state1, state2, w_off, w_ld, n_in, b_off, j0
     m : int
         Samples in the batch.
     hyper : ndarray of float64
-        ETA, WEIGHT_DECAY, MU, BETA1, BETA2, EPSILON.
+        ETA, WEIGHT_DECAY, MU, BETA1, BETA2, EPSILON, RHO.
     t : int
         Adam's step count, from 1.
     """
@@ -74,8 +129,12 @@ def update_rows(code, params, grad, state1, state2, w_off, w_ld, n_in, b_off, j0
     # Otherwise arithmetic in float64, stored in the parameters' dtype.
     inv_m = 1.0 / m
     decay = hyper[WEIGHT_DECAY]
+    shrink = 1.0
+    if code == ADAMW:  # decoupled: W shrinks, g holds no decay
+        shrink = 1.0 - hyper[ETA] * decay
+        decay = 0.0
     c1 = c2 = 1.0
-    if code == ADAM:
+    if code in (ADAM, ADAMW):
         c1 = 1.0 / (1.0 - hyper[BETA1] ** t)
         c2 = 1.0 / (1.0 - hyper[BETA2] ** t)
     for j in range(j0, j1):
@@ -83,9 +142,9 @@ def update_rows(code, params, grad, state1, state2, w_off, w_ld, n_in, b_off, j0
         for i in range(row, row + n_in):
             g = grad[i] * inv_m + decay * params[i]
             w, s1, s2 = _update(code, float(params[i]), g, float(state1[i]), float(state2[i]),
-                                hyper, c1, c2)
+                                hyper, c1, c2, shrink)
             params[i], state1[i], state2[i] = dtype(w), dtype(s1), dtype(s2)
         i = b_off + j
         w, s1, s2 = _update(code, float(params[i]), grad[i] * inv_m, float(state1[i]),
-                            float(state2[i]), hyper, c1, c2)
+                            float(state2[i]), hyper, c1, c2, 1.0)
         params[i], state1[i], state2[i] = dtype(w), dtype(s1), dtype(s2)

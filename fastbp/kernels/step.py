@@ -42,8 +42,21 @@ from .costs import cost, output_delta
 from .dense import dense_forward
 from .dropout import drop_outputs, multiply_by_dropped_derivative
 from .gemm import PACK_SIZE
-from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF
-from .optimizers import ADAM, BETA1, EPSILON, ETA, MU, SGD, WEIGHT_DECAY, update_rows
+from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, Z_OFF
+from .optimizers import (
+    ADAM,
+    ADAMW,
+    BETA1,
+    EPSILON,
+    ETA,
+    MU,
+    RHO,
+    RMSPROP,
+    SGD,
+    WEIGHT_DECAY,
+    keeps_squares,
+    update_rows,
+)
 from .simd import PANEL
 from .structures import Batch, Rows
 
@@ -129,9 +142,10 @@ def _forward(model, l, ws, s0, s1, j0, j1, drop, t):
     n_in, n_out = table[l, N_IN], table[l, N_OUT]
     x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
     a_off = cap * table[l, A_OFF] + s0 * n_out
+    z_off = cap * table[l, Z_OFF] + s0 * n_out if table[l, Z_OFF] >= 0 else -1  # Z kept?
     dense_forward(a_ws, x_off + s0 * n_in, n_in, model.params, table[l, W_OFF], table[l, W_LD],
-                  model.params, table[l, B_OFF], n_out, table[l, ACT], a_ws, a_off, s1 - s0,
-                  j0, j1)
+                  model.params, table[l, B_OFF], n_out, table[l, ACT], a_ws, a_off, z_off,
+                  s1 - s0, j0, j1)
     if _dropping(drop.rates, l):
         drop_outputs(a_ws, a_off, n_out, s1 - s0, s0, j0, j1, drop.rates[l], drop.seed, t, l)
 
@@ -142,14 +156,15 @@ def _backward(model, l, ws, s0, s1, k0, k1, pack, drop, t):
     table, cap, params, a_ws, d_ws = model.table, ws.cap, model.params, ws.a, ws.d
     n, n_next = table[l, N_OUT], table[l + 1, N_OUT]
     dn_off = cap * table[l + 1, D_OFF] + s0 * n_next
-    a_off = cap * table[l, A_OFF] + s0 * n
+    from_z = table[l, Z_OFF] >= 0  # f_l' from Z[l] where it needs z, else from A[l]
+    a_off = cap * (table[l, Z_OFF] if from_z else table[l, A_OFF]) + s0 * n
     d_off = cap * table[l, D_OFF] + s0 * n
     w_off, w_ld = table[l + 1, W_OFF], table[l + 1, W_LD]
     if _dropping(drop.rates, l):
         delta_product(d_ws, dn_off, n_next, params, w_off, w_ld, d_ws, d_off, n, s1 - s0, k0, k1,
                       pack)
         multiply_by_dropped_derivative(d_ws, d_off, a_ws, a_off, n, s1 - s0, s0, k0, k1,
-                                       table[l, ACT], drop.rates[l], drop.seed, t, l)
+                                       table[l, ACT], from_z, drop.rates[l], drop.seed, t, l)
     else:
         delta_backward(d_ws, dn_off, n_next, params, w_off, w_ld, a_ws, a_off, table[l, ACT],
                        d_ws, d_off, n, s1 - s0, k0, k1, pack)
@@ -183,7 +198,9 @@ def _output_error(model, samples, ws, batch, s0, s1):
             ws.correct[s] = (a[0] > 0.5) == (y[0] > 0.5)
         else:
             ws.correct[s] = _argmax(a) == _argmax(y)
-        output_delta(a, y, table[L - 1, ACT], model.cost_code, delta)
+        z_off = table[L - 1, Z_OFF]  # f_L' from Z[L] where it needs z
+        x = a if z_off < 0 else ws.a[cap * z_off + s * n_L:][:n_L]
+        output_delta(a, y, table[L - 1, ACT], model.cost_code, delta, x)
         if weight.shape[0] > 0:
             w = weight[order[batch.start + s]]
             ws.cost[s] *= w
@@ -359,6 +376,12 @@ def update_bounds(optimizer, hyper, t, g_max, w_max, s_max):
     With g = g_max + lambda w_max: SGD moves a parameter by at most eta g; momentum's
     velocity is at most mu s_max + eta g, and Nesterov's step that plus eta g; Adam's
     moments stay below max(s_max, g) and its step below eta s1 / ((1 - beta1^t) eps).
+    AdamW: the same with g_max (its decay is not in g), after W is multiplied by
+    1 - eta lambda (b is not: a factor of at most max(1, |1 - eta lambda|)). RMSprop:
+    sqrt(s2) stays below max(s_max, g); r = g / (sqrt(s2) + eps) below g / eps, and, as
+    s2 >= (1 - rho) g^2, below 1 / sqrt(1 - rho) (with a margin for rounding) wherever
+    g^2 (1 - rho) does not underflow, i.e. |g| > 1e-145 (else r < 2e-145 / eps); the
+    momentum buffer stays below mu s_max + r, and the step below eta times that.
     """
     eta = hyper[ETA]
     g = g_max + hyper[WEIGHT_DECAY] * w_max
@@ -367,6 +390,15 @@ def update_bounds(optimizer, hyper, t, g_max, w_max, s_max):
     if optimizer == ADAM:
         s_next = max(s_max, g)
         return w_max + eta * s_next / ((1.0 - hyper[BETA1] ** t) * hyper[EPSILON]), s_next
+    if optimizer == ADAMW:
+        s_next = max(s_max, g_max)
+        return (max(1.0, abs(1.0 - eta * hyper[WEIGHT_DECAY])) * w_max
+                + eta * s_next / ((1.0 - hyper[BETA1] ** t) * hyper[EPSILON])), s_next
+    if optimizer == RMSPROP:
+        eps = hyper[EPSILON]
+        r = min(g / eps, max(1.000001 / math.sqrt(1.0 - hyper[RHO]), 2e-145 / eps))
+        v = hyper[MU] * s_max + r  # the step, and with momentum the buffer
+        return w_max + eta * v, max(s_max, g, v if hyper[MU] > 0 else 0.0)
     s_next = hyper[MU] * s_max + eta * g
     return w_max + s_next + eta * g, s_next
 
@@ -395,9 +427,9 @@ def parameter_magnitude(params, state1, state2, optimizer, magnitude, n_shards):
 @jit
 def bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
     """Whether the update's bounds (see ``update_bounds``) stay below ``limit``; Adam's
-    second moment holds squares, so its bound squared must too."""
+    (AdamW's, RMSprop's) second moment holds squares, so its bound squared must too."""
     w_next, s_next = update_bounds(optimizer, hyper, t, g_max, w_max, s_max)
-    s_bound = s_next * s_next if optimizer == ADAM else s_next
+    s_bound = s_next * s_next if keeps_squares(optimizer) else s_next
     return w_next < limit and s_bound < limit
 
 
