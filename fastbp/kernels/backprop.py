@@ -7,39 +7,37 @@ from .structures import Matrix, Rows
 
 
 @jit
-def delta_backward(delta_next, dn_off, n_next, weights, w_off, w_ld, a, a_off, activation_code,
-                   delta, d_off, n, rows, k0, k1, pack):
+def delta_backward(D_next, W, F, activation_code, D, rows, k0, k1, pack):
     """BP2 for neurons ``k0:k1`` of ``rows`` consecutive samples:
     ``D[l] = (D[l+1] W[l+1]) * f_l'(Z[l])``.
 
     Parameters
     ----------
-    delta_next : ndarray, 1-D
-        D[l+1] from ``dn_off``, ``n_next`` per sample.
-    weights : ndarray, 1-D
-        W[l+1], shape (n_next, n) from ``w_off``, rows ``w_ld`` apart.
-    a : ndarray, 1-D
-        A[l] from ``a_off``, ``n`` per sample: f_l' is computed from it (from Z[l]
-        instead, passed here, for activations that need z; see ``activations``).
-    delta : ndarray, 1-D
-        Receives D[l] from ``d_off``, ``n`` per sample.
+    D_next : Rows
+        D[l+1], ``D_next.ld`` = n_{l+1} per sample.
+    W : Rows
+        W[l+1], shape (n_{l+1}, n_l), rows ``W.ld`` apart.
+    F : Rows
+        What f_l' is computed from, n_l per sample: A[l], or Z[l] for activations that
+        need z (see ``activations``).
+    D : Rows
+        Receives D[l], ``D.ld`` = n_l per sample.
     pack : ndarray, 1-D
         The calling thread's scratch for ``gemm``.
     """
-    delta_product(delta_next, dn_off, n_next, weights, w_off, w_ld, delta, d_off, n, rows, k0,
-                  k1, pack)
+    delta_product(D_next, W, D, rows, k0, k1, pack)
     for s in range(rows):
-        multiply_by_derivative(delta[d_off + s * n + k0:d_off + s * n + k1],
-                               a[a_off + s * n + k0:a_off + s * n + k1], activation_code)
+        d = D.offset + s * D.ld
+        f = F.offset + s * F.ld
+        multiply_by_derivative(D.data[d + k0:d + k1], F.data[f + k0:f + k1], activation_code)
 
 
 @jit
-def delta_product(delta_next, dn_off, n_next, weights, w_off, w_ld, delta, d_off, n, rows, k0,
-                  k1, pack):
+def delta_product(D_next, W, D, rows, k0, k1, pack):
     """The first factor of BP2, ``D[l+1] W[l+1]``, for neurons ``k0:k1`` (arguments as
     in ``delta_backward``); the caller multiplies by f_l'."""
-    gemm(rows, k1 - k0, n_next, 1.0, Matrix(delta_next, dn_off, n_next, 1),
-         Rows(weights, w_off + k0, w_ld), Rows(delta, d_off + k0, n), False, pack)
+    gemm(rows, k1 - k0, D_next.ld, 1.0, Matrix(D_next.data, D_next.offset, D_next.ld, 1),
+         Rows(W.data, W.offset + k0, W.ld), Rows(D.data, D.offset + k0, D.ld), False, pack)
 
 
 @jit

@@ -98,10 +98,14 @@ def drop_outputs(a, a_off, n, rows, s0, j0, j1, rate, seed, t, l):
 
 
 @jit
-def multiply_by_dropped_derivative(delta, d_off, a, a_off, n, rows, s0, k0, k1,
-                                   activation_code, from_z, rate, seed, t, l):
-    """``delta *= f'(z) * M / (1 - p)`` for units ``k0:k1`` of ``rows`` samples, where
-    ``a`` holds the dropped outputs f(z) M / (1 - p), or with ``from_z`` Z itself."""
+def multiply_by_dropped_derivative(D, F, rows, s0, k0, k1, activation_code, from_z, drop, t, l):
+    """``delta *= f'(z) * M / (1 - p)`` for units ``k0:k1`` of ``rows`` samples of D[l]
+    (``D``, a ``Rows``), the first being sample ``s0`` of the batch, where ``F`` holds
+    the dropped outputs f(z) M / (1 - p), or with ``from_z`` Z itself; ``drop`` is a
+    ``Dropout`` (rate ``drop.rates[l]``), ``t`` the step."""
+    delta, d_off, n = D
+    a, a_off, _ = F
+    rate, seed = drop.rates[l], drop.seed
     p = effective_rate(rate)
     scale = 1.0 / (1.0 - p)
     zero = delta.dtype.type(0)

@@ -100,21 +100,25 @@ def _update(code, w, g, s1, s2, hyper, c1, c2, shrink):
 
 
 @jit
-def update_rows(code, params, grad, state1, state2, w_off, w_ld, n_in, b_off, j0, j1, m,
-                hyper, t):
-    """Apply optimiser ``code`` to rows ``j0:j1`` of W (and b) of one layer.
+def update_rows(opt, W, n_in, b_off, j0, j1, m, t):
+    """Apply the optimiser ``opt`` to rows ``j0:j1`` of W (and b) of one layer.
 
     Parameters
     ----------
-    grad : ndarray, 1-D
-        Batch sums of the gradient (m dC/dW, m dC/db), in the layout of ``params``.
+    opt : structures.Optim
+        The optimiser's code, ``hyper`` (float64: ETA, WEIGHT_DECAY, MU, BETA1, BETA2,
+        EPSILON, RHO), and ``grad``, ``state1``, ``state2`` in the layout of the
+        parameters, ``grad`` holding the batch sums (m dC/dW, m dC/db).
+    W : structures.Rows
+        W of the layer in the parameter vector (rows ``W.ld`` apart, ``n_in`` long);
+        b in the same vector from ``b_off``.
     m : int
         Samples in the batch.
-    hyper : ndarray of float64
-        ETA, WEIGHT_DECAY, MU, BETA1, BETA2, EPSILON, RHO.
     t : int
         Adam's step count, from 1.
     """
+    code, hyper, grad, state1, state2 = opt.code, opt.hyper, opt.grad, opt.state1, opt.state2
+    params, w_off, w_ld = W
     dtype = params.dtype.type
     if code == SGD and hyper[WEIGHT_DECAY] == 0:
         # W -= (eta / m) G in the parameters' dtype: a vectorised axpy. (In one process

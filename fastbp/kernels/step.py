@@ -135,6 +135,12 @@ def _dropping(rates, l):
 
 
 @jit
+def _weights(model, l):
+    """W of layer row ``l`` in the parameter vector."""
+    return Rows(model.params, model.table[l, W_OFF], model.table[l, W_LD])
+
+
+@jit
 def _forward(model, l, ws, s0, s1, j0, j1, drop, t):
     """Neurons ``j0:j1`` of layer row ``l`` for samples ``s0:s1``; with dropout (see
     ``dropout``) when ``drop.rates`` holds a rate per layer row."""
@@ -143,9 +149,8 @@ def _forward(model, l, ws, s0, s1, j0, j1, drop, t):
     x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
     a_off = cap * table[l, A_OFF] + s0 * n_out
     z_off = cap * table[l, Z_OFF] + s0 * n_out if table[l, Z_OFF] >= 0 else -1  # Z kept?
-    dense_forward(a_ws, x_off + s0 * n_in, n_in, model.params, table[l, W_OFF], table[l, W_LD],
-                  model.params, table[l, B_OFF], n_out, table[l, ACT], a_ws, a_off, z_off,
-                  s1 - s0, j0, j1)
+    dense_forward(Rows(a_ws, x_off + s0 * n_in, n_in), _weights(model, l), table[l, B_OFF],
+                  Rows(a_ws, a_off, n_out), z_off, table[l, ACT], s1 - s0, j0, j1)
     if _dropping(drop.rates, l):
         drop_outputs(a_ws, a_off, n_out, s1 - s0, s0, j0, j1, drop.rates[l], drop.seed, t, l)
 
@@ -153,21 +158,20 @@ def _forward(model, l, ws, s0, s1, j0, j1, drop, t):
 @jit
 def _backward(model, l, ws, s0, s1, k0, k1, pack, drop, t):
     """BP2 for neurons ``k0:k1`` of layer row ``l`` (not the last) for samples ``s0:s1``."""
-    table, cap, params, a_ws, d_ws = model.table, ws.cap, model.params, ws.a, ws.d
+    table, cap, d_ws = model.table, ws.cap, ws.d
     n, n_next = table[l, N_OUT], table[l + 1, N_OUT]
     dn_off = cap * table[l + 1, D_OFF] + s0 * n_next
     from_z = table[l, Z_OFF] >= 0  # f_l' from Z[l] where it needs z, else from A[l]
-    a_off = cap * (table[l, Z_OFF] if from_z else table[l, A_OFF]) + s0 * n
+    f_off = cap * (table[l, Z_OFF] if from_z else table[l, A_OFF]) + s0 * n
     d_off = cap * table[l, D_OFF] + s0 * n
-    w_off, w_ld = table[l + 1, W_OFF], table[l + 1, W_LD]
+    D_next, W = Rows(d_ws, dn_off, n_next), _weights(model, l + 1)
+    F, D = Rows(ws.a, f_off, n), Rows(d_ws, d_off, n)
     if _dropping(drop.rates, l):
-        delta_product(d_ws, dn_off, n_next, params, w_off, w_ld, d_ws, d_off, n, s1 - s0, k0, k1,
-                      pack)
-        multiply_by_dropped_derivative(d_ws, d_off, a_ws, a_off, n, s1 - s0, s0, k0, k1,
-                                       table[l, ACT], from_z, drop.rates[l], drop.seed, t, l)
+        delta_product(D_next, W, D, s1 - s0, k0, k1, pack)
+        multiply_by_dropped_derivative(D, F, s1 - s0, s0, k0, k1, table[l, ACT], from_z, drop,
+                                       t, l)
     else:
-        delta_backward(d_ws, dn_off, n_next, params, w_off, w_ld, a_ws, a_off, table[l, ACT],
-                       d_ws, d_off, n, s1 - s0, k0, k1, pack)
+        delta_backward(D_next, W, F, table[l, ACT], D, s1 - s0, k0, k1, pack)
 
 
 @jit
@@ -346,8 +350,7 @@ def gradient_step(model, ws, opt, m, t):
             gradient_rows(Rows(ws.d, cap * table[l, D_OFF], n_out), Rows(ws.a, a_off, n_in), m,
                           Rows(out, w_off, w_ld), b_off, j0, j1, step, pack)
             if not fused and opt.code >= 0:
-                update_rows(opt.code, params, opt.grad, opt.state1, opt.state2, w_off, w_ld,
-                            n_in, b_off, j0, j1, m, hyper, t)
+                update_rows(opt, Rows(params, w_off, w_ld), n_in, b_off, j0, j1, m, t)
 
 
 @jit(parallel=True)
@@ -361,9 +364,8 @@ def update(model, ws, opt, m, t):
         for l in range(table.shape[0]):
             j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
             if j0 < j1:
-                update_rows(opt.code, model.params, opt.grad, opt.state1, opt.state2,
-                            table[l, W_OFF], table[l, W_LD], table[l, N_IN], table[l, B_OFF],
-                            j0, j1, m, opt.hyper, t)
+                update_rows(opt, _weights(model, l), table[l, N_IN], table[l, B_OFF], j0, j1,
+                            m, t)
 
 
 @jit
