@@ -63,10 +63,15 @@ from .network import Network
 from .optim import OPTIMIZERS, SCHEDULES, Optimizer
 from .pacing import Pace
 
-# Inputs with max |X| above this look unscaled: the initialisation assumes inputs of
-# order 1, and 0-255 pixels saturate or kill the first layer. Not 10: standardised
-# data with heavy tails reaches 10 standard deviations.
+# Inputs look unscaled when max |X| exceeds UNSCALED_INPUT and their root mean square
+# UNSCALED_RMS: the initialisation assumes inputs of order 1, and 0-255 pixels saturate
+# or kill the first layer. The maximum alone is not enough: standardised data with heavy
+# tails or rare features (pixels almost always 0) reaches 20 or 40 standard deviations,
+# while its root mean square stays 1. The mean is taken over at most RMS_ROWS rows,
+# evenly spaced.
 UNSCALED_INPUT = 20.0
+UNSCALED_RMS = 3.0
+RMS_ROWS = 4096
 # The first epoch's loss counts as unmoved below this relative change, checked only
 # when the epoch made at least MIN_STEPS_TO_JUDGE updates (a few small steps may
 # legitimately move the loss little).
@@ -314,7 +319,8 @@ class Trainer:
 
         Notes
         -----
-        A RuntimeWarning says when max |X| exceeds 20 (unscaled inputs), and when the
+        A RuntimeWarning says when X looks unscaled (max |X| above 20 and root mean
+        square above 3: standardised data stays near 1), and when the
         trainer's first epoch left its loss where it started: the mean cost of the
         epoch's first mini-batch, measured before the first update and again after the
         epoch, changed by less than 1e-4 relative (judged when the epoch made at least
@@ -372,11 +378,12 @@ class Trainer:
         """``fit``'s data checked and converted, the validation data held out, as a
         namespace: X, Y, classification, x_max, weight, validation (or None)."""
         X, Y, classification, x_max = self._check_data(X, y, return_max=True)
-        if x_max is not None and x_max > UNSCALED_INPUT:
-            warn_user(f"X looks unscaled: max |X| is {x_max:g}, while the network's "
-                      f"initialisation expects inputs of order 1, and training may stall. "
-                      f"Scale X, e.g. divide pixels by 255 or use "
-                      f"sklearn.preprocessing.StandardScaler.")
+        rms = _root_mean_square(X) if x_max is not None and x_max > UNSCALED_INPUT else 0.0
+        if rms > UNSCALED_RMS:
+            warn_user(f"X looks unscaled: max |X| is {x_max:g} and its root mean square "
+                      f"{rms:.3g}, while the network's initialisation expects inputs of "
+                      f"order 1, and training may stall. Scale X, e.g. divide pixels by 255 "
+                      f"or use sklearn.preprocessing.StandardScaler.")
         weight = check_sample_weight(sample_weight, class_weight, y, X.shape[0])
         validation = self._validation(X, Y, validation_data, validation_split)
         if validation_split:
@@ -810,6 +817,19 @@ class _UnmovedLoss(Callback):
         if not self.judged:
             self.judged = True
             trainer._warn_if_unmoved(self.before, trainer._loss_of(*self.first_batch))
+
+
+def _root_mean_square(X):
+    """sqrt(mean X^2) over at most ``RMS_ROWS`` evenly spaced rows of X, converted a
+    few rows at a time (X may be a memory map of integers)."""
+    rows = np.arange(0, X.shape[0], max(1, -(-X.shape[0] // RMS_ROWS)))
+    chunk = max(1, 8192 // max(1, X.shape[1]))
+    total = 0.0
+    for i in range(0, rows.size, chunk):
+        block = X[rows[i:i + chunk]].astype(np.float64)
+        total += float(np.sum(block * block))
+    count = rows.size * X.shape[1]
+    return float(np.sqrt(total / count)) if count else 0.0
 
 
 def _check_dropout(dropout, n_hidden):

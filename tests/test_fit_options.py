@@ -173,6 +173,21 @@ def test_scaled_inputs_do_not_warn(data):
         warnings.simplefilter("error")
         Trainer([6, 8, 2], batch_size=16, seed=0).fit(X, y, epochs=2)
         Trainer([6, 8, 2], batch_size=16, seed=0).fit(X * 5, y, epochs=1)  # max|X| < 20
+        rare = X.copy()  # standardised, but a rare feature reaches 40 standard deviations
+        rare[0, 0] = 40.0
+        Trainer([6, 8, 2], batch_size=16, seed=0).fit(rare, y, epochs=1)
+
+
+def test_standardised_digits_do_not_warn():
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    assert np.abs(X).max() > 20  # pixels that are almost always 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer([64, 16, 10], batch_size=64, seed=0).fit(X, y, epochs=1)
 
 
 def test_an_unmoved_loss_warns(data):
