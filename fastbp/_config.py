@@ -4,6 +4,7 @@ Kernels are compiled at module level with ``jit`` (serial) or ``jit(parallel=Tru
 No kernel spells out its own flags.
 """
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -36,11 +37,30 @@ def jit(function=None, *, parallel=False):
     """Compile ``function`` with the project's options (``@jit`` or ``@jit(parallel=True)``)."""
     if function is None:
         return lambda function: jit(function, parallel=parallel)
+    with _kernel_locator():
+        return njit(**dict(JIT_OPTIONS, parallel=parallel))(function)
+
+
+def cfunc(signature):
+    """Compile a function now as a C function of ``signature`` (``numba.cfunc``), with the
+    options of ``jit`` and its on-disk cache; under ``NUMBA_DISABLE_JIT`` the function is
+    returned as it is."""
+    def decorate(function):
+        if numba.config.DISABLE_JIT:
+            return function
+        options = {key: value for key, value in JIT_OPTIONS.items() if key != "nogil"}
+        with _kernel_locator():  # cfunc too looks up its locator as it is decorated
+            return numba.cfunc(signature, **options)(function)
+    return decorate
+
+
+@contextlib.contextmanager
+def _kernel_locator():
     # Numba picks a function's cache locator when it is decorated, from this setting.
     previous = numba.config.CACHE_LOCATOR_CLASSES
     numba.config.CACHE_LOCATOR_CLASSES = f"{__name__}.KernelCacheLocator"
     try:
-        return njit(**dict(JIT_OPTIONS, parallel=parallel))(function)
+        yield
     finally:
         numba.config.CACHE_LOCATOR_CLASSES = previous
 

@@ -20,7 +20,14 @@ vector lanes and are summed at the end; W needs no transposed copy.
 
 In both, every element is a fixed chain of operations (see ``simd``), so the result
 does not depend on the sizes of the blocks or on how rows are shared among threads.
+
+Both are compiled once per dtype as C functions (see ``linked``): ``gemm`` and
+``gemm_nt`` only pass their operands on, so the kernels that call them do not compile
+the tiles again.
 """
+
+import numba
+from numba import carray
 
 from .._config import jit
 from .simd import DOT, MAX_ROWS, axpy_tile, dot_tile, vector_lanes
@@ -62,7 +69,7 @@ def _pack_a(a, a_off, a_rs, a_cs, rows, kc, alpha, packed):
 
 
 @jit
-def gemm(m, n, k, alpha, A, B, C, accumulate, pack):
+def _gemm(m, n, k, alpha, A, B, C, accumulate, pack):
     """C (+)= alpha A B for an (m x k) A and a (k x n) B; a serial worker.
 
     Parameters
@@ -137,7 +144,7 @@ KC_NT = 1024
 
 
 @jit
-def gemm_nt(m, n, k, A, W, bias, b_off, Z):
+def _gemm_nt(m, n, k, A, W, bias, b_off, Z):
     """Z = A W^T + b for an (m x k) A, an (n x k) W and n biases; a serial worker.
 
     ``A``, ``W``, ``Z`` are ``Rows`` (A's rows k apart: ``A.ld`` = k), b[j] =
@@ -161,3 +168,38 @@ def gemm_nt(m, n, k, A, W, bias, b_off, Z):
                          w, w_off + j * ldw + k0, ldw, kc, bias, b_off + j, k0 > 0)
                 i += rows
             j += cols
+
+
+# -- compiled once: C entries and the wrappers the kernels call --------------------------
+
+def _gemm_entry(m, n, k, alpha, a, a_n, a_off, a_rs, a_cs, b, b_n, b_off, ldb, c, c_n, c_off,
+                ldc, accumulate, pack, pack_n):
+    _gemm(m, n, k, alpha, (carray(a, a_n), a_off, a_rs, a_cs), (carray(b, b_n), b_off, ldb),
+          (carray(c, c_n), c_off, ldc), accumulate != 0, carray(pack, pack_n))
+
+
+def _gemm_nt_entry(m, n, k, a, a_n, a_off, lda, w, w_n, w_off, ldw, bias, bias_n, b_off, z, z_n,
+                   z_off, ldz):
+    _gemm_nt(m, n, k, (carray(a, a_n), a_off, lda), (carray(w, w_n), w_off, ldw),
+             carray(bias, bias_n), b_off, (carray(z, z_n), z_off, ldz))
+
+
+if numba.config.DISABLE_JIT:  # plain Python: the bodies themselves
+    gemm, gemm_nt = _gemm, _gemm_nt
+else:
+    from .linked import compile_once
+
+    _gemm_c = compile_once("gemm", "iiifaiiiaiiaiiba", _gemm_entry)
+    _gemm_nt_c = compile_once("gemm_nt", "iiiaiiaiiaiaii", _gemm_nt_entry)
+
+    @jit
+    def gemm(m, n, k, alpha, A, B, C, accumulate, pack):
+        """C (+)= alpha A B (see ``_gemm``, which this calls compiled once)."""
+        _gemm_c((m, n, k, alpha, A.data, A.offset, A.rs, A.cs, B.data, B.offset, B.ld, C.data,
+                 C.offset, C.ld, accumulate, pack))
+
+    @jit
+    def gemm_nt(m, n, k, A, W, bias, b_off, Z):
+        """Z = A W^T + b (see ``_gemm_nt``, which this calls compiled once)."""
+        _gemm_nt_c((m, n, k, A.data, A.offset, A.ld, W.data, W.offset, W.ld, bias, b_off,
+                    Z.data, Z.offset, Z.ld))
