@@ -27,7 +27,8 @@ the tiles again.
 """
 
 import numba
-from numba import carray
+from numba import types
+from numba.types import intp
 
 from .._config import jit
 from .simd import DOT, MAX_ROWS, axpy_tile, dot_tile, vector_lanes
@@ -68,7 +69,6 @@ def _pack_a(a, a_off, a_rs, a_cs, rows, kc, alpha, packed):
                 packed[dst + p * ROWS + r] = alpha * a[a_off + (i + r) * a_rs + p * a_cs]
 
 
-@jit
 def _gemm(m, n, k, alpha, A, B, C, accumulate, pack):
     """C (+)= alpha A B for an (m x k) A and a (k x n) B; a serial worker.
 
@@ -143,7 +143,6 @@ def _gemm(m, n, k, alpha, A, B, C, accumulate, pack):
 KC_NT = 1024
 
 
-@jit
 def _gemm_nt(m, n, k, A, W, bias, b_off, Z):
     """Z = A W^T + b for an (m x k) A, an (n x k) W and n biases; a serial worker.
 
@@ -170,18 +169,20 @@ def _gemm_nt(m, n, k, A, W, bias, b_off, Z):
             j += cols
 
 
-# -- compiled once: C entries and the wrappers the kernels call --------------------------
+# -- compiled once per dtype (see ``linked``), called from the kernels --------------------
 
-def _gemm_entry(m, n, k, alpha, a, a_n, a_off, a_rs, a_cs, b, b_n, b_off, ldb, c, c_n, c_off,
-                ldc, accumulate, pack, pack_n):
-    _gemm(m, n, k, alpha, (carray(a, a_n), a_off, a_rs, a_cs), (carray(b, b_n), b_off, ldb),
-          (carray(c, c_n), c_off, ldc), accumulate != 0, carray(pack, pack_n))
-
-
-def _gemm_nt_entry(m, n, k, a, a_n, a_off, lda, w, w_n, w_off, ldw, bias, bias_n, b_off, z, z_n,
-                   z_off, ldz):
-    _gemm_nt(m, n, k, (carray(a, a_n), a_off, lda), (carray(w, w_n), w_off, ldw),
-             carray(bias, bias_n), b_off, (carray(z, z_n), z_off, ldz))
+def _signatures(kernel):
+    """{dtype: signature} of ``_gemm`` or ``_gemm_nt``; Matrix and Rows as plain tuples."""
+    found = {}
+    for dtype in (types.float32, types.float64):
+        array = types.Array(dtype, 1, "C")
+        matrix, rows = types.Tuple((array, intp, intp, intp)), types.Tuple((array, intp, intp))
+        if kernel == "gemm":
+            found[str(dtype)] = types.void(intp, intp, intp, types.float64, matrix, rows, rows,
+                                           types.boolean, array)
+        else:
+            found[str(dtype)] = types.void(intp, intp, intp, rows, rows, array, intp, rows)
+    return found
 
 
 if numba.config.DISABLE_JIT:  # plain Python: the bodies themselves
@@ -189,17 +190,15 @@ if numba.config.DISABLE_JIT:  # plain Python: the bodies themselves
 else:
     from .linked import compile_once
 
-    _gemm_c = compile_once("gemm", "iiifaiiiaiiaiiba", _gemm_entry)
-    _gemm_nt_c = compile_once("gemm_nt", "iiiaiiaiiaiaii", _gemm_nt_entry)
+    _gemm_c = compile_once("gemm", _gemm, _signatures("gemm"))
+    _gemm_nt_c = compile_once("gemm_nt", _gemm_nt, _signatures("gemm_nt"))
 
     @jit
     def gemm(m, n, k, alpha, A, B, C, accumulate, pack):
-        """C (+)= alpha A B (see ``_gemm``, which this calls compiled once)."""
-        _gemm_c((m, n, k, alpha, A.data, A.offset, A.rs, A.cs, B.data, B.offset, B.ld, C.data,
-                 C.offset, C.ld, accumulate, pack))
+        """C (+)= alpha A B: ``_gemm``, compiled once."""
+        _gemm_c((m, n, k, alpha, A, B, C, accumulate, pack))
 
     @jit
     def gemm_nt(m, n, k, A, W, bias, b_off, Z):
-        """Z = A W^T + b (see ``_gemm_nt``, which this calls compiled once)."""
-        _gemm_nt_c((m, n, k, A.data, A.offset, A.ld, W.data, W.offset, W.ld, bias, b_off,
-                    Z.data, Z.offset, Z.ld))
+        """Z = A W^T + b: ``_gemm_nt``, compiled once."""
+        _gemm_nt_c((m, n, k, A, W, bias, b_off, Z))
