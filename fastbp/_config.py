@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numba
 from numba import njit
-from numba.core.caching import _CacheLocator, _SourceFileBackedLocatorMixin
+from numba.core import sigutils
+from numba.core.caching import (
+    CompileResultCacheImpl,
+    FunctionCache,
+    _CacheLocator,
+    _SourceFileBackedLocatorMixin,
+)
+from numba.core.ccallback import CFunc
 
 from . import tuning
 
@@ -38,7 +45,10 @@ def jit(function=None, *, parallel=False):
     if function is None:
         return lambda function: jit(function, parallel=parallel)
     with _kernel_locator():
-        return njit(**dict(JIT_OPTIONS, parallel=parallel))(function)
+        dispatcher = njit(**dict(JIT_OPTIONS, cache=False, parallel=parallel))(function)
+        if JIT_OPTIONS["cache"] and not numba.config.DISABLE_JIT:
+            dispatcher._cache = KernelCache(function)  # what ``cache=True`` does, with ours
+    return dispatcher
 
 
 def cfunc(signature):
@@ -48,9 +58,14 @@ def cfunc(signature):
     def decorate(function):
         if numba.config.DISABLE_JIT:
             return function
-        options = {key: value for key, value in JIT_OPTIONS.items() if key != "nogil"}
-        with _kernel_locator():  # cfunc too looks up its locator as it is decorated
-            return numba.cfunc(signature, **options)(function)
+        options = {key: value for key, value in JIT_OPTIONS.items()
+                   if key not in ("cache", "nogil")}
+        with _kernel_locator():
+            compiled = CFunc(function, sigutils.normalize_signature(signature), {}, options)
+            if JIT_OPTIONS["cache"]:
+                compiled._cache = KernelCache(function)
+        compiled.compile()
+        return compiled
     return decorate
 
 
@@ -119,6 +134,24 @@ class KernelCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
         if KERNEL_CACHE_DIR is None:
             return None
         return super().from_function(py_func, py_file)
+
+
+# Called with the serialised library of every kernel about to be loaded from the on-disk
+# cache, before its symbols are resolved (see ``kernels.linked``).
+BEFORE_LOAD = []
+
+
+class KernelCacheImpl(CompileResultCacheImpl):
+    def rebuild(self, target_context, payload):
+        for hook in BEFORE_LOAD:
+            hook(payload[0])
+        return super().rebuild(target_context, payload)
+
+
+class KernelCache(FunctionCache):
+    """Numba's cache of compiled functions, running ``BEFORE_LOAD`` as it loads one."""
+
+    _impl_class = KernelCacheImpl
 
 
 def announce_compilation(kernel):

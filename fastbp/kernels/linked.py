@@ -5,9 +5,14 @@ emits the whole again: the matrix products, large vectorised tiles at the bottom
 every pass, were compiled again for each level of their callers (8-10 times for the
 training step). A kernel made with ``compile_once`` is compiled alone, once per
 signature, as a C function (``_config.cfunc``, cached on disk like the other kernels)
-whose address is registered with LLVM under a fixed symbol as its module is imported;
-its callers hold only a call to that symbol, resolved when they are compiled or loaded
-from the cache, whichever process compiled them.
+whose address is registered with LLVM under a fixed symbol; its callers hold only a call
+to that symbol, resolved when they are compiled or loaded from the cache, whichever
+process compiled them.
+
+A signature is compiled (or loaded) only when first needed: when a caller that uses it
+is compiled, or when a cached caller whose machine code names its symbol is about to be
+loaded (``_config.BEFORE_LOAD``). A float32 program thus never compiles the float64
+products, and a warm start loads only what it runs.
 
 Both sides are Numba code: arguments cross as Numba lays out their values (an array as
 its struct, a tuple as a struct of its items), so the body runs unchanged.
@@ -18,9 +23,10 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .._config import cfunc
+from .._config import BEFORE_LOAD, cfunc
 from .simd import VARIANT
 
+_pending = {}  # symbol -> (body, signature), not compiled in this process yet
 _compiled = {}  # symbol -> its C function, kept alive for as long as the process runs
 
 
@@ -55,13 +61,11 @@ def _convert(context, builder, value, given, wanted):
 
 
 def compile_once(name, body, signatures):
-    """Compile ``body`` now as a C function for each of ``signatures`` ({key: Numba
-    signature returning void}) and register it under ``symbol(name, key)``. Returns an
-    intrinsic that calls, with a tuple of arguments, the first signature they fit."""
+    """Make ``body`` a kernel compiled once for each of ``signatures`` ({key: Numba
+    signature returning void}) under ``symbol(name, key)``. Returns an intrinsic that
+    calls, with a tuple of arguments, the first signature they fit."""
     for key, signature in signatures.items():
-        compiled = cfunc(signature)(body)
-        binding.add_symbol(symbol(name, key), compiled.address)
-        _compiled[symbol(name, key)] = compiled
+        _pending[symbol(name, key)] = body, signature
 
     @intrinsic
     def call(typingctx, arguments):
@@ -72,6 +76,7 @@ def compile_once(name, body, signatures):
         if not found:
             return None
         key, wanted = found[0]
+        _ensure(symbol(name, key))
 
         def codegen(context, builder, sig, args):
             values = [_convert(context, builder, builder.extract_value(args[0], i), g, w)
@@ -86,3 +91,27 @@ def compile_once(name, body, signatures):
         return types.void(arguments), codegen
 
     return call
+
+
+def _ensure(name):
+    """Compile (or load) the C function of symbol ``name`` and register it, if not yet."""
+    if name in _pending:
+        body, signature = _pending.pop(name)
+        compiled = cfunc(signature)(body)
+        binding.add_symbol(name, compiled.address)
+        _compiled[name] = compiled
+
+
+def _ensure_named(library):
+    """Ensure every symbol that the serialised ``library``'s code names."""
+    blobs = [library]
+    while blobs:
+        item = blobs.pop()
+        if isinstance(item, (tuple, list)):
+            blobs.extend(item)
+        elif isinstance(item, bytes):
+            for name in [n for n in _pending if n.encode() in item]:
+                _ensure(name)
+
+
+BEFORE_LOAD.append(_ensure_named)
