@@ -4,6 +4,7 @@ Kernels are compiled at module level with ``jit`` (serial) or ``jit(parallel=Tru
 No kernel spells out its own flags.
 """
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -12,7 +13,14 @@ from pathlib import Path
 
 import numba
 from numba import njit
-from numba.core.caching import _CacheLocator, _SourceFileBackedLocatorMixin
+from numba.core import sigutils
+from numba.core.caching import (
+    CompileResultCacheImpl,
+    FunctionCache,
+    _CacheLocator,
+    _SourceFileBackedLocatorMixin,
+)
+from numba.core.ccallback import CFunc
 
 from . import tuning
 
@@ -36,11 +44,38 @@ def jit(function=None, *, parallel=False):
     """Compile ``function`` with the project's options (``@jit`` or ``@jit(parallel=True)``)."""
     if function is None:
         return lambda function: jit(function, parallel=parallel)
+    with _kernel_locator():
+        dispatcher = njit(**dict(JIT_OPTIONS, cache=False, parallel=parallel))(function)
+        if JIT_OPTIONS["cache"] and not numba.config.DISABLE_JIT:
+            dispatcher._cache = KernelCache(function)  # what ``cache=True`` does, with ours
+    return dispatcher
+
+
+def cfunc(signature):
+    """Compile a function now as a C function of ``signature`` (``numba.cfunc``), with the
+    options of ``jit`` and its on-disk cache; under ``NUMBA_DISABLE_JIT`` the function is
+    returned as it is."""
+    def decorate(function):
+        if numba.config.DISABLE_JIT:
+            return function
+        options = {key: value for key, value in JIT_OPTIONS.items()
+                   if key not in ("cache", "nogil")}
+        with _kernel_locator():
+            compiled = CFunc(function, sigutils.normalize_signature(signature), {}, options)
+            if JIT_OPTIONS["cache"]:
+                compiled._cache = KernelCache(function)
+        compiled.compile()
+        return compiled
+    return decorate
+
+
+@contextlib.contextmanager
+def _kernel_locator():
     # Numba picks a function's cache locator when it is decorated, from this setting.
     previous = numba.config.CACHE_LOCATOR_CLASSES
     numba.config.CACHE_LOCATOR_CLASSES = f"{__name__}.KernelCacheLocator"
     try:
-        return njit(**dict(JIT_OPTIONS, parallel=parallel))(function)
+        yield
     finally:
         numba.config.CACHE_LOCATOR_CLASSES = previous
 
@@ -99,6 +134,24 @@ class KernelCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
         if KERNEL_CACHE_DIR is None:
             return None
         return super().from_function(py_func, py_file)
+
+
+# Called with the serialised library of every kernel about to be loaded from the on-disk
+# cache, before its symbols are resolved (see ``kernels.linked``).
+BEFORE_LOAD = []
+
+
+class KernelCacheImpl(CompileResultCacheImpl):
+    def rebuild(self, target_context, payload):
+        for hook in BEFORE_LOAD:
+            hook(payload[0])
+        return super().rebuild(target_context, payload)
+
+
+class KernelCache(FunctionCache):
+    """Numba's cache of compiled functions, running ``BEFORE_LOAD`` as it loads one."""
+
+    _impl_class = KernelCacheImpl
 
 
 def announce_compilation(kernel):

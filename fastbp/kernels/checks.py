@@ -53,7 +53,7 @@ def max_abs_flat(x):
     """max |x| of a 1-D array, NaN counted as infinity, in blocks of 4096 on all threads."""
     n_blocks = -(-x.shape[0] // 4096)
     block_max = np.zeros(n_blocks)
-    for b in prange(n_blocks):
+    for b in prange(0, n_blocks):  # not prange(n_blocks): see kernels.step
         block_max[b] = max_abs_range(x, b * 4096, min(4096, x.shape[0] - b * 4096), 0.0)
     return block_max.max() if n_blocks else 0.0
 

@@ -20,7 +20,15 @@ vector lanes and are summed at the end; W needs no transposed copy.
 
 In both, every element is a fixed chain of operations (see ``simd``), so the result
 does not depend on the sizes of the blocks or on how rows are shared among threads.
+
+Both are compiled once per dtype as C functions (see ``linked``): ``gemm`` and
+``gemm_nt`` only pass their operands on, so the kernels that call them do not compile
+the tiles again.
 """
+
+import numba
+from numba import types
+from numba.types import intp
 
 from .._config import jit
 from .simd import DOT, MAX_ROWS, axpy_tile, dot_tile, vector_lanes
@@ -61,8 +69,7 @@ def _pack_a(a, a_off, a_rs, a_cs, rows, kc, alpha, packed):
                 packed[dst + p * ROWS + r] = alpha * a[a_off + (i + r) * a_rs + p * a_cs]
 
 
-@jit
-def gemm(m, n, k, alpha, A, B, C, accumulate, pack):
+def _gemm(m, n, k, alpha, A, B, C, accumulate, pack):
     """C (+)= alpha A B for an (m x k) A and a (k x n) B; a serial worker.
 
     Parameters
@@ -136,8 +143,7 @@ def gemm(m, n, k, alpha, A, B, C, accumulate, pack):
 KC_NT = 1024
 
 
-@jit
-def gemm_nt(m, n, k, A, W, bias, b_off, Z):
+def _gemm_nt(m, n, k, A, W, bias, b_off, Z):
     """Z = A W^T + b for an (m x k) A, an (n x k) W and n biases; a serial worker.
 
     ``A``, ``W``, ``Z`` are ``Rows`` (A's rows k apart: ``A.ld`` = k), b[j] =
@@ -161,3 +167,38 @@ def gemm_nt(m, n, k, A, W, bias, b_off, Z):
                          w, w_off + j * ldw + k0, ldw, kc, bias, b_off + j, k0 > 0)
                 i += rows
             j += cols
+
+
+# -- compiled once per dtype (see ``linked``), called from the kernels --------------------
+
+def _signatures(kernel):
+    """{dtype: signature} of ``_gemm`` or ``_gemm_nt``; Matrix and Rows as plain tuples."""
+    found = {}
+    for dtype in (types.float32, types.float64):
+        array = types.Array(dtype, 1, "C")
+        matrix, rows = types.Tuple((array, intp, intp, intp)), types.Tuple((array, intp, intp))
+        if kernel == "gemm":
+            found[str(dtype)] = types.void(intp, intp, intp, types.float64, matrix, rows, rows,
+                                           types.boolean, array)
+        else:
+            found[str(dtype)] = types.void(intp, intp, intp, rows, rows, array, intp, rows)
+    return found
+
+
+if numba.config.DISABLE_JIT:  # plain Python: the bodies themselves
+    gemm, gemm_nt = _gemm, _gemm_nt
+else:
+    from .linked import compile_once
+
+    _gemm_c = compile_once("gemm", _gemm, _signatures("gemm"))
+    _gemm_nt_c = compile_once("gemm_nt", _gemm_nt, _signatures("gemm_nt"))
+
+    @jit
+    def gemm(m, n, k, alpha, A, B, C, accumulate, pack):
+        """C (+)= alpha A B: ``_gemm``, compiled once."""
+        _gemm_c((m, n, k, alpha, A, B, C, accumulate, pack))
+
+    @jit
+    def gemm_nt(m, n, k, A, W, bias, b_off, Z):
+        """Z = A W^T + b: ``_gemm_nt``, compiled once."""
+        _gemm_nt_c((m, n, k, A, W, bias, b_off, Z))

@@ -27,6 +27,10 @@ so results are bit-identical for any thread count, and no per-thread copy of the
 gradient has to be reduced.
 
 Arguments are the named structures of ``structures``.
+
+Parallel loops are written ``prange(0, n)``: Numba types the index of ``prange(n)`` as
+int64 when it types the kernel and as uint64 in the parallel body it then builds, and
+compiles every callee that takes the index twice (``_run_phase`` and all below it).
 """
 
 import math
@@ -250,7 +254,7 @@ def _phases_by_sample(model, samples, ws, drop, batch, depth):
     of the samples through all layers."""
     L = model.table.shape[0]
     n_shards = min(batch.m, ws.n_shards)
-    for shard in prange(n_shards):
+    for shard in prange(0, n_shards):
         s0, s1 = _shard_bounds(shard, n_shards, batch.m)
         for i in range(_n_phases(L, depth)):
             phase, l = _phase_at(i, L)
@@ -264,14 +268,14 @@ def _phase_by_neuron(model, samples, ws, drop, batch, phase, l):
     needs whole rows) and BP2 shared by neurons, the other phases by samples."""
     n_out = model.table[l, N_OUT]
     if phase == BACKWARD or (phase == FORWARD and model.table[l, ACT] != SOFTMAX):
-        for shard in prange(ws.n_shards):
+        for shard in prange(0, ws.n_shards):
             j0, j1 = _column_bounds(shard, ws.n_shards, n_out)
             if j0 < j1:
                 _run_phase(model, samples, ws, drop, batch, phase, l, shard, 0, batch.m, j0,
                            j1)
     else:
         n_shards = min(batch.m, ws.n_shards)
-        for shard in prange(n_shards):
+        for shard in prange(0, n_shards):
             s0, s1 = _shard_bounds(shard, n_shards, batch.m)
             _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0, n_out)
 
@@ -338,7 +342,7 @@ def gradient_step(model, ws, opt, m, t):
     fused = opt.code == SGD and hyper[WEIGHT_DECAY] == 0
     out = params if fused else opt.grad
     step = hyper[ETA] / m if fused else 0.0
-    for shard in prange(ws.n_shards):
+    for shard in prange(0, ws.n_shards):
         pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
         for l in range(table.shape[0]):
             j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
@@ -360,7 +364,7 @@ def update(model, ws, opt, m, t):
     added first); each shard takes a slice of every layer's rows, as in
     ``gradient_step``."""
     table = model.table
-    for shard in prange(ws.n_shards):
+    for shard in prange(0, ws.n_shards):
         for l in range(table.shape[0]):
             j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
             if j0 < j1:
@@ -410,7 +414,7 @@ def parameter_magnitude(params, state1, state2, optimizer, magnitude, n_shards):
     """(max|params|, max(|state1|, sqrt|state2|)), NaN counted as infinity: the exact
     values ``update_bounds`` starts from. ``magnitude`` is a (n_shards, 2) scratch."""
     n = params.shape[0]
-    for shard in prange(n_shards):
+    for shard in prange(0, n_shards):
         i0, i1 = _shard_bounds(shard, n_shards, n)
         magnitude[shard, 0] = max_abs_range(params, i0, i1 - i0, 0.0)
         s = 0.0
@@ -489,7 +493,10 @@ def train_epoch(model, samples, opt, ws, drop, record, first_batch, last_batch, 
     for b in range(first_batch, last_batch):
         m = min(cap, n - b * cap)
         t = opt.t + b - first_batch + 1
-        backprop_batch(model, samples, ws, drop, Batch(b * cap, m, t), DELTAS, by_neuron)
+        # int64, not the literal DELTAS: the Python callers' compiled backprop_batch then
+        # serves here too (a literal argument is a type of its own, compiled again).
+        backprop_batch(model, samples, ws, drop, Batch(b * cap, m, t), np.int64(DELTAS),
+                       by_neuron)
         total, correct, g_max = batch_totals(ws, m, x_max)
         record.cost[b] = total
         record.correct[b] = correct

@@ -1,0 +1,117 @@
+"""Serial kernels compiled once, as C functions, and called by name from other kernels.
+
+Numba compiles a kernel with the code of all its callees linked in, and optimises and
+emits the whole again: the matrix products, large vectorised tiles at the bottom of
+every pass, were compiled again for each level of their callers (8-10 times for the
+training step). A kernel made with ``compile_once`` is compiled alone, once per
+signature, as a C function (``_config.cfunc``, cached on disk like the other kernels)
+whose address is registered with LLVM under a fixed symbol; its callers hold only a call
+to that symbol, resolved when they are compiled or loaded from the cache, whichever
+process compiled them.
+
+A signature is compiled (or loaded) only when first needed: when a caller that uses it
+is compiled, or when a cached caller whose machine code names its symbol is about to be
+loaded (``_config.BEFORE_LOAD``). A float32 program thus never compiles the float64
+products, and a warm start loads only what it runs.
+
+Both sides are Numba code: arguments cross as Numba lays out their values (an array as
+its struct, a tuple as a struct of its items), so the body runs unchanged.
+"""
+
+from llvmlite import binding, ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .._config import BEFORE_LOAD, cfunc
+from .simd import VARIANT
+
+_pending = {}  # symbol -> (body, signature), not compiled in this process yet
+_compiled = {}  # symbol -> its C function, kept alive for as long as the process runs
+
+
+def symbol(name, key):
+    """The process-wide symbol of kernel ``name`` for signature ``key`` and this
+    process's kernel variant: code compiled for another variant never finds it."""
+    return f"fastbp_{name}_{VARIANT.name.replace('-', '_')}_{key}"
+
+
+def _fits(given, wanted):
+    """Whether a value of Numba type ``given`` can be passed where ``wanted`` is."""
+    if isinstance(wanted, types.BaseTuple):
+        return (isinstance(given, types.BaseTuple) and len(given) == len(wanted)
+                and all(_fits(g, w) for g, w in zip(given, wanted)))
+    if isinstance(wanted, types.Array):  # same data; a C-contiguous one where C is wanted
+        return (isinstance(given, types.Array) and given.dtype == wanted.dtype
+                and given.ndim == wanted.ndim and wanted.layout in ("A", given.layout))
+    for kind in (types.Boolean, types.Integer, types.Float):
+        if isinstance(wanted, kind):
+            return isinstance(given, kind) and (kind is not types.Float or given == wanted)
+    return given == wanted
+
+
+def _convert(context, builder, value, given, wanted):
+    if isinstance(wanted, types.BaseTuple):  # named or not: rebuilt item by item
+        items = [_convert(context, builder, builder.extract_value(value, i), g, w)
+                 for i, (g, w) in enumerate(zip(given, wanted))]
+        return context.make_tuple(builder, wanted, items)
+    if isinstance(wanted, types.Array):
+        return value  # every array type of one ndim has the same struct
+    return context.cast(builder, value, given, wanted)
+
+
+def compile_once(name, body, signatures):
+    """Make ``body`` a kernel compiled once for each of ``signatures`` ({key: Numba
+    signature returning void}) under ``symbol(name, key)``. Returns an intrinsic that
+    calls, with a tuple of arguments, the first signature they fit."""
+    for key, signature in signatures.items():
+        _pending[symbol(name, key)] = body, signature
+
+    @intrinsic
+    def call(typingctx, arguments):
+        if not isinstance(arguments, types.BaseTuple):
+            return None
+        found = [(key, sig) for key, sig in signatures.items()
+                 if _fits(arguments, types.Tuple(sig.args))]
+        if not found:
+            return None
+        key, wanted = found[0]
+        _ensure(symbol(name, key))
+
+        def codegen(context, builder, sig, args):
+            values = [_convert(context, builder, builder.extract_value(args[0], i), g, w)
+                      for i, (g, w) in enumerate(zip(arguments, wanted.args))]
+            function_type = ir.FunctionType(ir.VoidType(),
+                                            [context.get_value_type(w) for w in wanted.args])
+            function = cgutils.get_or_insert_function(builder.module, function_type,
+                                                      symbol(name, key))
+            builder.call(function, values)
+            return context.get_dummy_value()
+
+        return types.void(arguments), codegen
+
+    return call
+
+
+def _ensure(name):
+    """Compile (or load) the C function of symbol ``name`` and register it, if not yet."""
+    if name in _pending:
+        body, signature = _pending.pop(name)
+        compiled = cfunc(signature)(body)
+        binding.add_symbol(name, compiled.address)
+        _compiled[name] = compiled
+
+
+def _ensure_named(library):
+    """Ensure every symbol that the serialised ``library``'s code names."""
+    blobs = [library]
+    while blobs:
+        item = blobs.pop()
+        if isinstance(item, (tuple, list)):
+            blobs.extend(item)
+        elif isinstance(item, bytes):
+            for name in [n for n in _pending if n.encode() in item]:
+                _ensure(name)
+
+
+BEFORE_LOAD.append(_ensure_named)

@@ -1,0 +1,63 @@
+"""What is compiled, and when: the matrix products once per dtype as C functions
+(``kernels.linked``), compiled or loaded only when needed; one compiled batch kernel
+for training and evaluation."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fastbp import Trainer
+from fastbp.kernels import linked, simd, step
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# float32 products only; prints the C functions this process compiled or loaded, and
+# whether the caller ``gemm`` came from the on-disk cache.
+SCRIPT = """
+import numpy as np
+from fastbp.kernels import linked
+from fastbp.kernels.gemm import PACK_SIZE, gemm
+from fastbp.kernels.structures import Matrix, Rows
+A = np.arange(12, dtype=np.float32); B = np.ones(12, dtype=np.float32)
+C = np.zeros(9, dtype=np.float32); pack = np.zeros(PACK_SIZE, dtype=np.float32)
+gemm(3, 3, 4, 1.0, Matrix(A, 0, 4, 1), Rows(B, 0, 3), Rows(C, 0, 3), False, pack)
+assert C.tolist() == [6.0] * 3 + [22.0] * 3 + [38.0] * 3, C
+print(sorted(n.split("_")[-1] for n in linked._compiled), sum(gemm.stats.cache_hits.values()))
+"""
+
+
+def _child(cache):
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                            cwd=ROOT, timeout=600,
+                            env=dict(os.environ, FASTBP_CACHE_DIR=str(cache),
+                                     PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()
+
+
+def test_products_are_compiled_per_dtype_when_needed_and_cached(tmp_path):
+    # Cold: the float32 product is compiled as its caller is; nothing else.
+    assert _child(tmp_path) == "['float32'] 0"
+    # Warm: the cached caller names the float32 product only, which is loaded before it
+    # (a caller loaded before its product would end the process in LLVM).
+    assert _child(tmp_path) == "['float32'] 1"
+
+
+def test_symbols_name_the_variant_and_dtype():
+    assert linked.symbol("gemm", "float32").startswith("fastbp_gemm_")
+    assert linked.symbol("gemm", "float32").endswith("_float32")
+    assert simd.VARIANT.name.replace("-", "_") in linked.symbol("gemm", "float64")
+
+
+def test_training_and_evaluation_share_one_batch_kernel():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    trainer = Trainer([5, 7, 3], batch_size=8, seed=0, threads=2)
+    trainer.fit(X, y, epochs=1)
+    trainer.evaluate(X, y)
+    float32 = [s for s in step.backprop_batch.signatures if "float32" in str(s[0])]
+    assert len(float32) == 1, float32
