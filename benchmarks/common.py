@@ -84,13 +84,14 @@ def fashion_like(n):
 
 def make_trainer(name, threads, learning_rate=LEARNING_RATE, **options):
     """A Trainer for workload ``name`` on ``threads`` threads, float32, seeded; ``options``
-    go to the Trainer as they are."""
+    go to the Trainer as they are (an ``activation`` replaces the workload's)."""
     from fastbp import Trainer
 
     w = WORKLOADS[name]
-    return Trainer(list(w.sizes), cost=w.cost, activation=w.activation,
-                   output_activation=w.output_activation, learning_rate=learning_rate,
-                   batch_size=w.batch_size, threads=threads, seed=SEED, **options)
+    settings = {"cost": w.cost, "activation": w.activation,
+                "output_activation": w.output_activation, "learning_rate": learning_rate,
+                "batch_size": w.batch_size, "threads": threads, "seed": SEED, **options}
+    return Trainer(list(w.sizes), **settings)
 
 
 class Benchmark:

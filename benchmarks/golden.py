@@ -31,6 +31,10 @@ OPTIONS = {
     "dropout": {"dropout": 0.2},
     "float64": {"dtype": np.float64},
     "invscaling": {"lr_schedule": "invscaling"},
+    "adamw": {"optimizer": "adamw", "learning_rate": 0.001, "weight_decay": 0.01},
+    "rmsprop": {"optimizer": "rmsprop", "learning_rate": 0.001},
+    "gelu": {"activation": "gelu"},
+    "silu": {"activation": "silu", "dropout": 0.2},
 }
 
 
