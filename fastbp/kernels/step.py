@@ -35,6 +35,7 @@ compiles every callee that takes the index twice (``_run_phase`` and all below i
 
 import math
 
+import numba
 import numpy as np
 from numba import prange
 
@@ -231,8 +232,7 @@ def _shard_magnitude(model, ws, s0, s1, shard):
     ws.magnitude[shard, 1] = d_max
 
 
-@jit
-def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
+def _phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
     """Phase ``phase`` of layer row ``l`` for samples ``s0:s1`` and neurons ``j0:j1``,
     by the thread of shard ``shard`` (its scratch, its row of ``ws.magnitude``)."""
     if phase == GATHER:
@@ -246,6 +246,19 @@ def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1)
         _backward(model, l, ws, s0, s1, j0, j1, pack, drop, batch.t)
     else:
         _shard_magnitude(model, ws, s0, s1, shard)
+
+
+if numba.config.DISABLE_JIT:
+    _run_phase = _phase
+else:  # compiled once per signature (see ``linked``): not again in each caller's code
+    from .linked import compile_per_signature
+
+    _phase_c = compile_per_signature("phase", _phase)
+
+    @jit
+    def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
+        """``_phase``, compiled once."""
+        _phase_c((model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1))
 
 
 @jit(parallel=True)
@@ -338,23 +351,40 @@ def gradient_step(model, ws, opt, m, t):
     left in ``opt.grad`` and nothing is updated. Shard ``s`` takes the ``s``-th slice of
     the rows of every layer, so the threads share every layer.
     """
-    table, params, hyper, cap = model.table, model.params, opt.hyper, ws.cap
-    fused = opt.code == SGD and hyper[WEIGHT_DECAY] == 0
-    out = params if fused else opt.grad
-    step = hyper[ETA] / m if fused else 0.0
+    fused = opt.code == SGD and opt.hyper[WEIGHT_DECAY] == 0
+    out = model.params if fused else opt.grad
+    step = opt.hyper[ETA] / m if fused else 0.0
     for shard in prange(0, ws.n_shards):
-        pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
-        for l in range(table.shape[0]):
-            j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
-            if j0 == j1:
-                continue
-            n_in, n_out = table[l, N_IN], table[l, N_OUT]
-            a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
-            w_off, w_ld, b_off = table[l, W_OFF], table[l, W_LD], table[l, B_OFF]
-            gradient_rows(Rows(ws.d, cap * table[l, D_OFF], n_out), Rows(ws.a, a_off, n_in), m,
-                          Rows(out, w_off, w_ld), b_off, j0, j1, step, pack)
-            if not fused and opt.code >= 0:
-                update_rows(opt, Rows(params, w_off, w_ld), n_in, b_off, j0, j1, m, t)
+        _run_gradient_shard(model, ws, opt, out, step, fused, m, t, shard)
+
+
+def _gradient_shard(model, ws, opt, out, step, fused, m, t, shard):
+    """``gradient_step`` for the rows of every layer that ``shard`` owns: BP4 into
+    ``out`` (times ``step`` where ``fused``), then, unless fused, the update."""
+    table, params, cap = model.table, model.params, ws.cap
+    pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
+    for l in range(table.shape[0]):
+        j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
+        if j0 == j1:
+            continue
+        n_in, n_out = table[l, N_IN], table[l, N_OUT]
+        a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
+        w_off, w_ld, b_off = table[l, W_OFF], table[l, W_LD], table[l, B_OFF]
+        gradient_rows(Rows(ws.d, cap * table[l, D_OFF], n_out), Rows(ws.a, a_off, n_in), m,
+                      Rows(out, w_off, w_ld), b_off, j0, j1, step, pack)
+        if not fused and opt.code >= 0:
+            update_rows(opt, Rows(params, w_off, w_ld), n_in, b_off, j0, j1, m, t)
+
+
+if numba.config.DISABLE_JIT:
+    _run_gradient_shard = _gradient_shard
+else:  # compiled once per signature, as ``_phase``
+    _gradient_shard_c = compile_per_signature("gradient_shard", _gradient_shard)
+
+    @jit
+    def _run_gradient_shard(model, ws, opt, out, step, fused, m, t, shard):
+        """``_gradient_shard``, compiled once."""
+        _gradient_shard_c((model, ws, opt, out, step, fused, m, t, shard))
 
 
 @jit(parallel=True)
