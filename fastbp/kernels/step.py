@@ -28,6 +28,10 @@ gradient has to be reduced.
 
 Arguments are the named structures of ``structures``.
 
+A thread's work in ``_phases_by_sample`` and ``gradient_step`` (``_shard_phases``,
+``_gradient_shard``) is compiled once per signature as a C function called by symbol
+(see ``linked``), not again inside each parallel kernel and ``train_epoch`` above it.
+
 Parallel loops are written ``prange(0, n)``: Numba types the index of ``prange(n)`` as
 int64 when it types the kernel and as uint64 in the parallel body it then builds, and
 compiles every callee that takes the index twice (``_run_phase`` and all below it).
@@ -232,7 +236,8 @@ def _shard_magnitude(model, ws, s0, s1, shard):
     ws.magnitude[shard, 1] = d_max
 
 
-def _phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
+@jit
+def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
     """Phase ``phase`` of layer row ``l`` for samples ``s0:s1`` and neurons ``j0:j1``,
     by the thread of shard ``shard`` (its scratch, its row of ``ws.magnitude``)."""
     if phase == GATHER:
@@ -248,31 +253,37 @@ def _phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
         _shard_magnitude(model, ws, s0, s1, shard)
 
 
+def _shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
+    """Every phase through ``depth`` for shard ``shard`` (of ``n_shards``) of the
+    samples, through all layers."""
+    L = model.table.shape[0]
+    s0, s1 = _shard_bounds(shard, n_shards, batch.m)
+    for i in range(_n_phases(L, depth)):
+        phase, l = _phase_at(i, L)
+        _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0,
+                   model.table[l, N_OUT])
+
+
 if numba.config.DISABLE_JIT:
-    _run_phase = _phase
+    _run_shard_phases = _shard_phases
 else:  # compiled once per signature (see ``linked``): not again in each caller's code
     from .linked import compile_per_signature
 
-    _phase_c = compile_per_signature("phase", _phase)
+    _shard_phases_c = compile_per_signature("shard_phases", _shard_phases)
 
     @jit
-    def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
-        """``_phase``, compiled once."""
-        _phase_c((model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1))
+    def _run_shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
+        """``_shard_phases``, compiled once."""
+        _shard_phases_c((model, samples, ws, drop, batch, depth, shard, n_shards))
 
 
 @jit(parallel=True)
 def _phases_by_sample(model, samples, ws, drop, batch, depth):
     """Every phase through ``depth`` in one parallel region, each thread taking a shard
     of the samples through all layers."""
-    L = model.table.shape[0]
     n_shards = min(batch.m, ws.n_shards)
     for shard in prange(0, n_shards):
-        s0, s1 = _shard_bounds(shard, n_shards, batch.m)
-        for i in range(_n_phases(L, depth)):
-            phase, l = _phase_at(i, L)
-            _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0,
-                       model.table[l, N_OUT])
+        _run_shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards)
 
 
 @jit(parallel=True)
