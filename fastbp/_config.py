@@ -40,12 +40,19 @@ JIT_OPTIONS = {
 }
 
 
-def jit(function=None, *, parallel=False):
-    """Compile ``function`` with the project's options (``@jit`` or ``@jit(parallel=True)``)."""
+def jit(function=None, *, parallel=False, inline=False):
+    """Compile ``function`` with the project's options (``@jit`` or ``@jit(parallel=True)``).
+
+    ``inline``: Numba inlines the function's code into its jitted callers before typing
+    them, so that it is not compiled (and optimised and emitted) as a library of its own
+    as well as inside each caller; for a dispatcher whose callees are heavy."""
     if function is None:
-        return lambda function: jit(function, parallel=parallel)
+        return lambda function: jit(function, parallel=parallel, inline=inline)
+    options = dict(JIT_OPTIONS, cache=False, parallel=parallel)
+    if inline:
+        options["inline"] = "always"
     with _kernel_locator():
-        dispatcher = njit(**dict(JIT_OPTIONS, cache=False, parallel=parallel))(function)
+        dispatcher = njit(**options)(function)
         if JIT_OPTIONS["cache"] and not numba.config.DISABLE_JIT:
             dispatcher._cache = KernelCache(function)  # what ``cache=True`` does, with ours
     return dispatcher

@@ -236,7 +236,7 @@ def _shard_magnitude(model, ws, s0, s1, shard):
     ws.magnitude[shard, 1] = d_max
 
 
-@jit
+@jit(inline=True)  # compiled inside its callers only, not as a library of its own too
 def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
     """Phase ``phase`` of layer row ``l`` for samples ``s0:s1`` and neurons ``j0:j1``,
     by the thread of shard ``shard`` (its scratch, its row of ``ws.magnitude``)."""
