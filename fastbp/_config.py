@@ -40,12 +40,19 @@ JIT_OPTIONS = {
 }
 
 
-def jit(function=None, *, parallel=False):
-    """Compile ``function`` with the project's options (``@jit`` or ``@jit(parallel=True)``)."""
+def jit(function=None, *, parallel=False, inline=False):
+    """Compile ``function`` with the project's options (``@jit`` or ``@jit(parallel=True)``).
+
+    ``inline``: Numba inlines the function's code into its jitted callers before typing
+    them, so that it is not compiled (and optimised and emitted) as a library of its own
+    as well as inside each caller; for a dispatcher whose callees are heavy."""
     if function is None:
-        return lambda function: jit(function, parallel=parallel)
+        return lambda function: jit(function, parallel=parallel, inline=inline)
+    options = dict(JIT_OPTIONS, cache=False, parallel=parallel)
+    if inline:
+        options["inline"] = "always"
     with _kernel_locator():
-        dispatcher = njit(**dict(JIT_OPTIONS, cache=False, parallel=parallel))(function)
+        dispatcher = njit(**options)(function)
         if JIT_OPTIONS["cache"] and not numba.config.DISABLE_JIT:
             dispatcher._cache = KernelCache(function)  # what ``cache=True`` does, with ours
     return dispatcher
@@ -157,7 +164,7 @@ class KernelCache(FunctionCache):
 def announce_compilation(kernel):
     """Say on standard error, once per process, that ``kernel`` is about to be compiled
     because neither this process nor the on-disk cache has it: the first run on a
-    machine otherwise sits silent for half a minute."""
+    machine otherwise sits silent for about 20 seconds."""
     global _announced
     if _announced or getattr(kernel, "signatures", True):  # compiled, or NUMBA_DISABLE_JIT
         return
@@ -166,7 +173,7 @@ def announce_compilation(kernel):
     if KERNEL_CACHE_DIR is not None and any(
             KERNEL_CACHE_DIR.rglob(f"{module}.{kernel.py_func.__name__}-*.nbi")):
         return
-    print("fastbp: compiling the kernels for this CPU (first run only, about half a minute; "
+    print("fastbp: compiling the kernels for this CPU (first run only, about 20 seconds; "
           "'fastbp info --compile' does it ahead of time)", file=sys.stderr, flush=True)
 
 

@@ -1,6 +1,7 @@
-"""What is compiled, and when: the matrix products once per dtype as C functions
-(``kernels.linked``), compiled or loaded only when needed; one compiled batch kernel
-for training and evaluation."""
+"""What is compiled, and when: the matrix products once per dtype and a thread's work
+in the parallel kernels once per signature, as C functions (``kernels.linked``),
+compiled or loaded only when needed; one compiled batch kernel for training and
+evaluation."""
 
 import os
 import subprocess
@@ -61,3 +62,30 @@ def test_training_and_evaluation_share_one_batch_kernel():
     trainer.evaluate(X, y)
     float32 = [s for s in step.backprop_batch.signatures if "float32" in str(s[0])]
     assert len(float32) == 1, float32
+
+
+# Trains a little in float32; prints the kernels compiled once per signature that this
+# process compiled or loaded, and whether ``train_epoch`` came from the on-disk cache.
+TRAIN = """
+import numpy as np
+from fastbp import Trainer
+from fastbp.kernels import linked, step
+rng = np.random.default_rng(0)
+X = rng.standard_normal((24, 4)).astype(np.float32)
+Trainer([4, 5, 2], batch_size=8, seed=0, threads=1).fit(X, rng.integers(0, 2, 24), epochs=1)
+print(*sorted(n.split("_")[1] for n in linked._compiled if "shard" in n),
+      sum(step.train_epoch.stats.cache_hits.values()))
+"""
+
+
+def test_per_signature_kernels_are_found_by_cached_callers(tmp_path):
+    env = dict(os.environ, FASTBP_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    outputs = [subprocess.run([sys.executable, "-c", TRAIN], capture_output=True, text=True,
+                              cwd=ROOT, timeout=600, env=env) for _ in range(2)]
+    for result in outputs:
+        assert result.returncode == 0, result.stderr[-3000:]
+    # Cold: compiled as their callers are typed, their signatures kept beside the cache.
+    assert outputs[0].stdout.strip() == "gradient shard 0"
+    assert len(list(tmp_path.rglob("linked/fastbp_*.pickle"))) == 2
+    # Warm: the cached epoch names both symbols; their kept signatures load them first.
+    assert outputs[1].stdout.strip() == "gradient shard 1"

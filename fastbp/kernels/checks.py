@@ -40,7 +40,9 @@ def finite_max_abs(x):
         for j in range(x.shape[1]):
             m = max(m, bits[i, j] & mask)
         row_max[i] = m
-    top = row_max.max() if x.shape[0] else bits.dtype.type(0)
+    top = bits.dtype.type(0)
+    for i in range(x.shape[0]):  # a loop, not row_max.max(): no nditer to compile
+        top = max(top, row_max[i])
     if top >= inf_bits:
         return np.inf
     value = np.empty(1, dtype=bits.dtype)

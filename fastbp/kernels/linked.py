@@ -14,20 +14,33 @@ is compiled, or when a cached caller whose machine code names its symbol is abou
 loaded (``_config.BEFORE_LOAD``). A float32 program thus never compiles the float64
 products, and a warm start loads only what it runs.
 
+A kernel made with ``compile_per_signature`` is compiled for the argument types its
+callers pass, known only when a caller is typed (the named structures of
+``structures``): its symbol ends in a digest of the signature, and the signature is kept
+in a file beside the compiled kernels, so that a cached caller loaded by another process
+finds what to compile or load for each symbol its code names.
+
 Both sides are Numba code: arguments cross as Numba lays out their values (an array as
 its struct, a tuple as a struct of its items), so the body runs unchanged.
 """
+
+import hashlib
+import os
+import pickle
+import re
 
 from llvmlite import binding, ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .. import _config
 from .._config import BEFORE_LOAD, cfunc
 from .simd import VARIANT
 
 _pending = {}  # symbol -> (body, signature), not compiled in this process yet
 _compiled = {}  # symbol -> its C function, kept alive for as long as the process runs
+_bodies = {}  # name -> body of each kernel made with ``compile_per_signature``
 
 
 def symbol(name, key):
@@ -77,20 +90,77 @@ def compile_once(name, body, signatures):
             return None
         key, wanted = found[0]
         _ensure(symbol(name, key))
-
-        def codegen(context, builder, sig, args):
-            values = [_convert(context, builder, builder.extract_value(args[0], i), g, w)
-                      for i, (g, w) in enumerate(zip(arguments, wanted.args))]
-            function_type = ir.FunctionType(ir.VoidType(),
-                                            [context.get_value_type(w) for w in wanted.args])
-            function = cgutils.get_or_insert_function(builder.module, function_type,
-                                                      symbol(name, key))
-            builder.call(function, values)
-            return context.get_dummy_value()
-
-        return types.void(arguments), codegen
+        return types.void(arguments), _caller(symbol(name, key), arguments, wanted)
 
     return call
+
+
+def compile_per_signature(name, body):
+    """Make ``body`` a kernel compiled once for each signature its callers pass, under
+    ``symbol(name, <digest of the signature>)``. Returns an intrinsic that calls it with
+    a tuple of arguments."""
+    _bodies[name] = body
+
+    @intrinsic
+    def call(typingctx, arguments):
+        if not isinstance(arguments, types.BaseTuple):
+            return None
+        wanted = types.void(*[types.unliteral(a) for a in arguments])
+        key = hashlib.sha256(str(wanted).encode()).hexdigest()[:16]
+        found = symbol(name, key)
+        if found not in _compiled:
+            _pending[found] = body, wanted
+            _keep_signature(found, name, wanted)
+            _ensure(found)
+        return types.void(arguments), _caller(found, arguments, wanted)
+
+    return call
+
+
+def _signature_file(name):
+    if _config.KERNEL_CACHE_DIR is None:
+        return None
+    return _config.KERNEL_CACHE_DIR / "linked" / f"{name}.pickle"
+
+
+def _keep_signature(found, name, signature):
+    """Keep (name, signature) of symbol ``found`` for cached callers in other processes."""
+    path = _signature_file(found)
+    if path is None or path.exists():
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}")
+        temporary.write_bytes(pickle.dumps((name, signature)))
+        os.replace(temporary, path)
+    except OSError:  # a read-only cache: its callers are compiled again, as is this
+        pass
+
+
+def _kept_signature(found):
+    """Put the kept signature of symbol ``found`` in ``_pending``, if there is one."""
+    path = _signature_file(found)
+    try:
+        name, signature = pickle.loads(path.read_bytes())
+    except (OSError, AttributeError, pickle.UnpicklingError, EOFError):
+        return
+    if name in _bodies:
+        _pending[found] = _bodies[name], signature
+
+
+def _caller(name, given, wanted):
+    """Code generator of a call to symbol ``name`` with a tuple of ``given`` types,
+    converted to the types of signature ``wanted``."""
+    def codegen(context, builder, sig, args):
+        values = [_convert(context, builder, builder.extract_value(args[0], i), g, w)
+                  for i, (g, w) in enumerate(zip(given, wanted.args))]
+        function_type = ir.FunctionType(ir.VoidType(),
+                                        [context.get_value_type(w) for w in wanted.args])
+        function = cgutils.get_or_insert_function(builder.module, function_type, name)
+        builder.call(function, values)
+        return context.get_dummy_value()
+
+    return codegen
 
 
 def _ensure(name):
@@ -110,8 +180,13 @@ def _ensure_named(library):
         if isinstance(item, (tuple, list)):
             blobs.extend(item)
         elif isinstance(item, bytes):
-            for name in [n for n in _pending if n.encode() in item]:
+            for name in {m.decode() for m in _SYMBOL.findall(item)} - _compiled.keys():
+                if name not in _pending:
+                    _kept_signature(name)
                 _ensure(name)
+
+
+_SYMBOL = re.compile(rb"fastbp_[A-Za-z0-9_]+")
 
 
 BEFORE_LOAD.append(_ensure_named)

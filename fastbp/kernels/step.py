@@ -28,6 +28,10 @@ gradient has to be reduced.
 
 Arguments are the named structures of ``structures``.
 
+A thread's work in ``_phases_by_sample`` and ``gradient_step`` (``_shard_phases``,
+``_gradient_shard``) is compiled once per signature as a C function called by symbol
+(see ``linked``), not again inside each parallel kernel and ``train_epoch`` above it.
+
 Parallel loops are written ``prange(0, n)``: Numba types the index of ``prange(n)`` as
 int64 when it types the kernel and as uint64 in the parallel body it then builds, and
 compiles every callee that takes the index twice (``_run_phase`` and all below it).
@@ -35,6 +39,7 @@ compiles every callee that takes the index twice (``_run_phase`` and all below i
 
 import math
 
+import numba
 import numpy as np
 from numba import prange
 
@@ -231,7 +236,7 @@ def _shard_magnitude(model, ws, s0, s1, shard):
     ws.magnitude[shard, 1] = d_max
 
 
-@jit
+@jit(inline=True)  # compiled inside its callers only, not as a library of its own too
 def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
     """Phase ``phase`` of layer row ``l`` for samples ``s0:s1`` and neurons ``j0:j1``,
     by the thread of shard ``shard`` (its scratch, its row of ``ws.magnitude``)."""
@@ -248,18 +253,37 @@ def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1)
         _shard_magnitude(model, ws, s0, s1, shard)
 
 
+def _shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
+    """Every phase through ``depth`` for shard ``shard`` (of ``n_shards``) of the
+    samples, through all layers."""
+    L = model.table.shape[0]
+    s0, s1 = _shard_bounds(shard, n_shards, batch.m)
+    for i in range(_n_phases(L, depth)):
+        phase, l = _phase_at(i, L)
+        _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0,
+                   model.table[l, N_OUT])
+
+
+if numba.config.DISABLE_JIT:
+    _run_shard_phases = _shard_phases
+else:  # compiled once per signature (see ``linked``): not again in each caller's code
+    from .linked import compile_per_signature
+
+    _shard_phases_c = compile_per_signature("shard_phases", _shard_phases)
+
+    @jit
+    def _run_shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
+        """``_shard_phases``, compiled once."""
+        _shard_phases_c((model, samples, ws, drop, batch, depth, shard, n_shards))
+
+
 @jit(parallel=True)
 def _phases_by_sample(model, samples, ws, drop, batch, depth):
     """Every phase through ``depth`` in one parallel region, each thread taking a shard
     of the samples through all layers."""
-    L = model.table.shape[0]
     n_shards = min(batch.m, ws.n_shards)
     for shard in prange(0, n_shards):
-        s0, s1 = _shard_bounds(shard, n_shards, batch.m)
-        for i in range(_n_phases(L, depth)):
-            phase, l = _phase_at(i, L)
-            _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0,
-                       model.table[l, N_OUT])
+        _run_shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards)
 
 
 @jit(parallel=True)
@@ -338,23 +362,40 @@ def gradient_step(model, ws, opt, m, t):
     left in ``opt.grad`` and nothing is updated. Shard ``s`` takes the ``s``-th slice of
     the rows of every layer, so the threads share every layer.
     """
-    table, params, hyper, cap = model.table, model.params, opt.hyper, ws.cap
-    fused = opt.code == SGD and hyper[WEIGHT_DECAY] == 0
-    out = params if fused else opt.grad
-    step = hyper[ETA] / m if fused else 0.0
+    fused = opt.code == SGD and opt.hyper[WEIGHT_DECAY] == 0
+    out = model.params if fused else opt.grad
+    step = opt.hyper[ETA] / m if fused else 0.0
     for shard in prange(0, ws.n_shards):
-        pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
-        for l in range(table.shape[0]):
-            j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
-            if j0 == j1:
-                continue
-            n_in, n_out = table[l, N_IN], table[l, N_OUT]
-            a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
-            w_off, w_ld, b_off = table[l, W_OFF], table[l, W_LD], table[l, B_OFF]
-            gradient_rows(Rows(ws.d, cap * table[l, D_OFF], n_out), Rows(ws.a, a_off, n_in), m,
-                          Rows(out, w_off, w_ld), b_off, j0, j1, step, pack)
-            if not fused and opt.code >= 0:
-                update_rows(opt, Rows(params, w_off, w_ld), n_in, b_off, j0, j1, m, t)
+        _run_gradient_shard(model, ws, opt, out, step, fused, m, t, shard)
+
+
+def _gradient_shard(model, ws, opt, out, step, fused, m, t, shard):
+    """``gradient_step`` for the rows of every layer that ``shard`` owns: BP4 into
+    ``out`` (times ``step`` where ``fused``), then, unless fused, the update."""
+    table, params, cap = model.table, model.params, ws.cap
+    pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
+    for l in range(table.shape[0]):
+        j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
+        if j0 == j1:
+            continue
+        n_in, n_out = table[l, N_IN], table[l, N_OUT]
+        a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
+        w_off, w_ld, b_off = table[l, W_OFF], table[l, W_LD], table[l, B_OFF]
+        gradient_rows(Rows(ws.d, cap * table[l, D_OFF], n_out), Rows(ws.a, a_off, n_in), m,
+                      Rows(out, w_off, w_ld), b_off, j0, j1, step, pack)
+        if not fused and opt.code >= 0:
+            update_rows(opt, Rows(params, w_off, w_ld), n_in, b_off, j0, j1, m, t)
+
+
+if numba.config.DISABLE_JIT:
+    _run_gradient_shard = _gradient_shard
+else:  # compiled once per signature, as ``_phase``
+    _gradient_shard_c = compile_per_signature("gradient_shard", _gradient_shard)
+
+    @jit
+    def _run_gradient_shard(model, ws, opt, out, step, fused, m, t, shard):
+        """``_gradient_shard``, compiled once."""
+        _gradient_shard_c((model, ws, opt, out, step, fused, m, t, shard))
 
 
 @jit(parallel=True)
