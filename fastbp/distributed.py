@@ -76,7 +76,8 @@ class DataParallelSteps:
                 backprop_batch(model, samples, ws, shard_drop, Batch(start + lo, hi - lo, t),
                                DELTAS, by_neuron)
                 total, correct, g_max = batch_totals(ws, hi - lo, x_max)
-                gradient_step(model, ws, no_update(opt.hyper, flat[:N]), hi - lo, 0)
+                gradient_step(model, samples, ws, no_update(opt.hyper, flat[:N]),
+                              Batch(start + lo, hi - lo, 0))
                 flat[N:N + 3] = total, correct, (hi - lo) * g_max
             started = time.perf_counter()
             comm.allreduce(self.flats)
@@ -88,5 +89,5 @@ class DataParallelSteps:
             step = opt._replace(grad=flat[:N])
             if not admissible(model, ws, step, total, float(flat[N + 2]) / m, m, t):
                 return b
-            update(model, ws, step, m, t)
+            update(model, samples, ws, step, Batch(start, m, t))
         return b1

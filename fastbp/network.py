@@ -7,21 +7,25 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._exclusive import changing, reading
+from ._sparse import as_sparse, check_sparse_inputs, is_sparse, samples_of
 from ._threads import check_threads, using_threads
 from ._validation import check_choice, check_dtype, check_inputs, check_int
 from .kernels.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from .kernels.layout import (
     N_IN,
     N_OUT,
+    W_T,
     aligned_zeros,
     biases_of,
     layer_table,
     n_params,
     outputs_of,
+    relayout,
     weights_of,
+    without_inputs,
 )
 from .kernels.step import FORWARD_PASS, backprop_batch
-from .kernels.structures import NO_DROPOUT, NO_WEIGHTS, Batch, Model, Samples, workspace
+from .kernels.structures import NO_DROPOUT, NO_WEIGHTS, Batch, Model, workspace
 
 # Samples run forward at a time by forward() (bounds the workspace, not the result).
 FORWARD_CHUNK = 1024
@@ -127,6 +131,11 @@ class Network:
     params : ndarray
         All parameters in one vector (each W[l] row-major, then b[l], each starting on
         a 64-byte boundary); ``weights`` and ``biases`` are views into it.
+    feature_major : bool
+        Whether W[1] is stored feature-major, as W[1]^T (rows of n_1 weights, one per
+        input feature): what training on sparse inputs makes it (see
+        :mod:`fastbp.kernels.sparse`). ``weights[0]`` keeps its shape (n_1, n_0), a
+        transposed view then.
     """
 
     def __init__(self, sizes, activation="relu", output_activation="softmax", *,
@@ -193,6 +202,23 @@ class Network:
                 raise
 
     @property
+    def feature_major(self):
+        return bool(self._table[0, W_T])
+
+    def _lay_out(self, feature_major):
+        """Store W[1] feature-major or row-major (a new parameter vector, the same values);
+        returns the previous layer table, or None when nothing changed."""
+        if self.feature_major == bool(feature_major):
+            return None
+        entries = [ACTIVATIONS[a] for a in self.activations]
+        table = layer_table(self.sizes, [f.code for f in entries], [f.needs_z for f in entries],
+                            feature_major=feature_major)
+        with changing(self, "Network layout"):
+            old, self._table = self._table, table
+            self.params = relayout(self.params, old, table)
+        return old
+
+    @property
     def table(self):
         """The layer table the kernels read (see :mod:`fastbp.kernels.layout`), read-only."""
         table = self._table.view()
@@ -239,15 +265,18 @@ class Network:
         return clone
 
     def forward(self, X, *, threads=None):
-        """A[L] for the samples in X, shape (n_samples, n_L), computed in ``self.dtype``."""
-        X = check_inputs(X, self.sizes[0], self.dtype)
+        """A[L] for the samples in X, shape (n_samples, n_L), computed in ``self.dtype``.
+        X may be a SciPy sparse matrix (read as CSR, see :mod:`fastbp.kernels.sparse`);
+        a network stored feature-major reads a dense X as CSR too."""
+        X = self._checked_inputs(X)
         threads = check_threads(threads)
         n = X.shape[0]
         cap = min(n, FORWARD_CHUNK)
-        model = Model(self.params, self._table, 0)
-        samples = Samples(X, np.zeros((0, self.sizes[-1]), self.dtype), NO_WEIGHTS,
-                          np.arange(n, dtype=np.int64))
-        ws = workspace(self._table, cap, self.dtype, threads, training=False)
+        table = self._table_for(X)
+        model = Model(self.params, table, 0)
+        samples = samples_of(X, np.zeros((0, self.sizes[-1]), self.dtype), NO_WEIGHTS,
+                             np.arange(n, dtype=np.int64))
+        ws = workspace(table, cap, self.dtype, threads, training=False)
         out = np.empty((n, self.sizes[-1]), dtype=self.dtype)
         L = self.n_layers
         with reading(self, "Network.forward"), using_threads(threads):
@@ -255,8 +284,21 @@ class Network:
                 m = min(cap, n - start)
                 backprop_batch(model, samples, ws, NO_DROPOUT, Batch(start, m, 0), FORWARD_PASS,
                                None)
-                out[start:start + m] = outputs_of(ws.a, self._table, cap, m, L - 1)
+                out[start:start + m] = outputs_of(ws.a, table, cap, m, L - 1)
         return out
+
+    def _checked_inputs(self, X):
+        """X checked and converted: a C-contiguous array, or ``SparseRows`` for sparse X
+        (and for any X when W[1] is stored feature-major)."""
+        if is_sparse(X):
+            return check_sparse_inputs(X, self.sizes[0], self.dtype)[0]
+        X = check_inputs(X, self.sizes[0], self.dtype)
+        return as_sparse(X) if self.feature_major else X
+
+    def _table_for(self, X):
+        """The layer table kernels take for the checked inputs X: sparse ones are read in
+        place, so the workspace holds no A[0]."""
+        return self._table if isinstance(X, np.ndarray) else without_inputs(self._table)
 
     def predict(self, X, *, threads=None):
         """Class labels for a classifier's output (argmax; ``a > 0.5`` for one output)."""

@@ -556,7 +556,8 @@ class Trainer:
         ws = self._workspace(n, threads)
         with using_threads(threads):
             backprop_batch(self._model(), samples, ws, NO_DROPOUT, Batch(0, n, 0), DELTAS, None)
-            gradient_step(self._model(), ws, no_update(self.optimizer.hyper(0), grad), n, 0)
+            gradient_step(self._model(), samples, ws, no_update(self.optimizer.hyper(0), grad),
+                          Batch(0, n, 0))
         grad = grad / n  # the kernels leave batch sums
         L = net.n_layers
         return ([weights_of(grad, net._table, l) for l in range(L)],
