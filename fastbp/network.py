@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._exclusive import changing, reading
-from ._sparse import as_sparse, check_sparse_inputs, is_sparse, samples_of
+from ._sparse import SparseRows, as_sparse, check_sparse_inputs, is_sparse, samples_of
 from ._threads import check_threads, using_threads
 from ._validation import check_choice, check_dtype, check_inputs, check_int
 from .kernels.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
@@ -165,9 +165,7 @@ class Network:
                          if isinstance(activation, str) else f"activation[{i}]")
         check_choice(output_activation, set(ACTIVATIONS), "output_activation")
         self.activations = tuple(hidden) + (output_activation,)
-        entries = [ACTIVATIONS[a] for a in self.activations]
-        self._table = layer_table(self.sizes, [f.code for f in entries],
-                                  [f.needs_z for f in entries])
+        self._table = self._table_of(False)
         self.params = aligned_zeros(n_params(self._table), self.dtype)
         self.initialize(seed)
 
@@ -205,14 +203,22 @@ class Network:
     def feature_major(self):
         return bool(self._table[0, W_T])
 
+    def _table_of(self, feature_major):
+        entries = [ACTIVATIONS[a] for a in self.activations]
+        return layer_table(self.sizes, [f.code for f in entries], [f.needs_z for f in entries],
+                           feature_major=feature_major)
+
+    def _row_major(self, flat):
+        """A vector in the layout of ``params`` (state, gradients) in the row-major layout,
+        which files hold."""
+        return relayout(flat, self._table, self._table_of(False)) if self.feature_major else flat
+
     def _lay_out(self, feature_major):
         """Store W[1] feature-major or row-major (a new parameter vector, the same values);
         returns the previous layer table, or None when nothing changed."""
         if self.feature_major == bool(feature_major):
             return None
-        entries = [ACTIVATIONS[a] for a in self.activations]
-        table = layer_table(self.sizes, [f.code for f in entries], [f.needs_z for f in entries],
-                            feature_major=feature_major)
+        table = self._table_of(feature_major)
         with changing(self, "Network layout"):
             old, self._table = self._table, table
             self.params = relayout(self.params, old, table)
@@ -290,6 +296,8 @@ class Network:
     def _checked_inputs(self, X):
         """X checked and converted: a C-contiguous array, or ``SparseRows`` for sparse X
         (and for any X when W[1] is stored feature-major)."""
+        if isinstance(X, SparseRows):  # checked already
+            return X
         if is_sparse(X):
             return check_sparse_inputs(X, self.sizes[0], self.dtype)[0]
         X = check_inputs(X, self.sizes[0], self.dtype)
