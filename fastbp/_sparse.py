@@ -58,7 +58,8 @@ class SparseRows:
 def check_sparse_inputs(X, n_features, dtype, name="X"):
     """A SciPy sparse X as (``SparseRows``, max |X|): CSR kept in place, another format
     converted once, values converted to ``dtype`` (a copy of ``data`` only) and checked
-    finite, indices checked in bounds."""
+    finite, indices checked in bounds; int64 indices narrowed to int32 (a copy) where
+    they fit, so that the kernels are compiled for one index type."""
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D of shape (n_samples, {n_features}); got a "
                          f"sparse array of shape {X.shape}")
@@ -72,6 +73,9 @@ def check_sparse_inputs(X, n_features, dtype, name="X"):
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers; got a sparse matrix of dtype {X.dtype}")
     indptr, indices = X.indptr, X.indices
+    if indices.dtype == np.int64 and max(n_features, indices.size) < 2**31:
+        # One compiled variant of the kernels serves: int32 where it holds (a copy).
+        indptr, indices = indptr.astype(np.int32), indices.astype(np.int32)
     if not (indptr.shape == (X.shape[0] + 1,) and indptr.dtype == indices.dtype
             and indices.dtype in (np.int32, np.int64)
             and 0 <= indptr[0] <= indptr[-1] <= min(indices.size, X.data.size)):
