@@ -85,11 +85,24 @@ def sparse_forward(X, order, first, W, b_off, A, z_off, activation_code, rows, j
         for j in range(j0, j1):
             a[z + j] = w[b_off + j]
         for p in range(X.indptr[row], X.indptr[row + 1]):
-            v = X.data[p]
-            col = w_off + X.indices[p] * cs
-            for j in range(j0, j1):  # contiguous where W[1] is feature-major
-                a[z + j] += v * w[col + j * rs]
+            _add_scaled(a, z + j0, X.data[p], w, w_off + X.indices[p] * cs + j0 * rs, rs,
+                        j1 - j0)
     activate_rows(A, z_off, activation_code, rows, j0, j1)
+
+
+@jit
+def _add_scaled(y, y_off, v, x, x_off, stride, n):
+    """y[y_off + k] += v x[x_off + k stride] for k < n. With stride 1 (W[1]
+    feature-major), over slices: LLVM vectorises that loop, not one whose indices may be
+    negative (Numba's wraparound) or whose stride it cannot see."""
+    ys = y[y_off:y_off + n]
+    if stride == 1:
+        xs = x[x_off:x_off + n]
+        for k in range(n):
+            ys[k] += v * xs[k]
+    else:
+        for k in range(n):
+            ys[k] += v * x[x_off + k * stride]
 
 
 @jit
@@ -111,11 +124,23 @@ def sparse_gradient_rows(X, order, first, D, m, W, b_off, j0, j1, step):
         row = order[first + s]
         d = d_off + s * n_out
         for p in range(X.indptr[row], X.indptr[row + 1]):
-            v = X.data[p]
-            col = w_off + X.indices[p] * cs
-            for j in range(j0, j1):
-                w[col + j * rs] += (scale * delta[d + j]) * v
+            _add_products(w, w_off + X.indices[p] * cs + j0 * rs, rs, scale, delta, d + j0,
+                          X.data[p], j1 - j0)
     bias_rows(D, m, w, b_off, j0, j1, step)
+
+
+@jit
+def _add_products(y, y_off, stride, scale, delta, d_off, v, n):
+    """y[y_off + k stride] += (scale delta[d_off + k]) v for k < n (as gemm packs alpha A,
+    then multiplies), vectorised for stride 1 as in ``_add_scaled``."""
+    ds = delta[d_off:d_off + n]
+    if stride == 1:
+        ys = y[y_off:y_off + n]
+        for k in range(n):
+            ys[k] += (scale * ds[k]) * v
+    else:
+        for k in range(n):
+            y[y_off + k * stride] += (scale * ds[k]) * v
 
 
 @jit
