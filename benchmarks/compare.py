@@ -47,30 +47,14 @@ import time
 import numpy as np
 
 try:  # imported by asv as part of the benchmarks package
-    from .common import (
-        SEED,
-        SPARSE_WORKLOADS,
-        WORKLOADS,
-        fashion_like,
-        flops_per_sample,
-        make_sparse_trainer,
-        make_trainer,
-        sparse_data,
-        sparse_flops_per_sample,
-    )
+    from . import common
 except ImportError:  # run as a script
-    from common import (
-        SEED,
-        SPARSE_WORKLOADS,
-        WORKLOADS,
-        fashion_like,
-        flops_per_sample,
-        make_sparse_trainer,
-        make_trainer,
-        sparse_data,
-        sparse_flops_per_sample,
-    )
+    import common
 from fastbp._threads import max_threads  # after common, which finds fastbp
+
+SEED, WORKLOADS, SPARSE_WORKLOADS = common.SEED, common.WORKLOADS, common.SPARSE_WORKLOADS
+fashion_like, flops_per_sample, make_trainer = (common.fashion_like, common.flops_per_sample,
+                                                common.make_trainer)
 
 LEARNING_RATE = 0.01
 SCALING_WORKLOADS = ["M128", "L", "XL"]
@@ -295,7 +279,8 @@ N_HELD_OUT = 5000
 
 
 def fastbp_sparse_epoch(workload, X, y, threads):
-    trainer = make_sparse_trainer(workload, threads, learning_rate=SPARSE_LEARNING_RATE)
+    trainer = common.make_sparse_trainer(workload, threads,
+                                         learning_rate=SPARSE_LEARNING_RATE)
 
     def run():
         trainer.fit(X, y, epochs=1)
@@ -376,19 +361,16 @@ def sparse(args):
                                ("torch", "torch", torch_sparse_epoch)):
         if name not in args.skip and importlib.util.find_spec(module):
             makers[name] = make
-    print(f"machine: {machine_description()}")
-    print(f"threads: {args.threads}; {versions(args.skip)}; median of {args.repeats} epochs, "
-          f"learning rate {SPARSE_LEARNING_RATE}; accuracy on {N_HELD_OUT} held-out rows after "
-          f"all epochs")
-    header = (f"{'workload':<10}{'impl':<9}{'samples/s':>12}{'GFLOP/s':>10}{'fastbp x':>10}"
-              f"{'accuracy':>10}")
-    print(header)
-    print("-" * len(header))
+    print_heading(args, f"median of {args.repeats} epochs, learning rate "
+                        f"{SPARSE_LEARNING_RATE}; accuracy on {N_HELD_OUT} held-out rows after "
+                        f"all epochs",
+                  f"{'workload':<10}{'impl':<9}{'samples/s':>12}{'GFLOP/s':>10}{'fastbp x':>10}"
+                  f"{'accuracy':>10}")
     for name, w in SPARSE_WORKLOADS.items():
-        X_all, y_all = sparse_data(name, w.n_samples + N_HELD_OUT)
+        X_all, y_all = common.sparse_data(name, w.n_samples + N_HELD_OUT)
         X, y = X_all[:w.n_samples], y_all[:w.n_samples]
         X_test, y_test = X_all[w.n_samples:], y_all[w.n_samples:]
-        flops = sparse_flops_per_sample(w.sizes, X.nnz / X.shape[0])
+        flops = common.sparse_flops_per_sample(w.sizes, X.nnz / X.shape[0])
         runs = {impl: make(name, X, y, args.threads) for impl, make in makers.items()}
         times = median_times(runs, args.repeats)
         rates = {impl: w.n_samples / t for impl, t in times.items()}
@@ -470,6 +452,14 @@ def versions(skip):
     return "; ".join(found)
 
 
+def print_heading(args, details, header):
+    """The machine; the threads, the versions and ``details``; a table's ``header``."""
+    print(f"machine: {machine_description()}")
+    print(f"threads: {args.threads}; {versions(args.skip)}; {details}")
+    print(header)
+    print("-" * len(header))
+
+
 def close(runs):
     """End the worker processes behind ``runs`` (JAX's)."""
     for run in runs.values():
@@ -506,14 +496,10 @@ def main(argv=None):
 
     runners = implementations(args.skip)
     roof = roof_gflops()
-    print(f"machine: {machine_description()}")
-    print(f"threads: {args.threads}; {versions(args.skip)}; "
-          f"roof (numpy float32 1024^3 matmul, all cores): {roof:.1f} GFLOP/s; "
-          f"median of {args.repeats} epochs")
-    header = (f"{'workload':<12}{'impl':<8}{'samples/s':>12}{'GFLOP/s':>10}{'fastbp x':>10}"
-              f"{'% roof':>8}")
-    print(header)
-    print("-" * len(header))
+    print_heading(args, f"roof (numpy float32 1024^3 matmul, all cores): {roof:.1f} GFLOP/s; "
+                        f"median of {args.repeats} epochs",
+                  f"{'workload':<12}{'impl':<8}{'samples/s':>12}{'GFLOP/s':>10}{'fastbp x':>10}"
+                  f"{'% roof':>8}")
     for name in args.workloads or list(WORKLOADS):
         n = WORKLOADS[name].n_samples
         X, y = fashion_like(n)

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from ._threads import max_threads, using_threads
-from ._validation import _convert
+from ._validation import _convert, check_input_shape
 from .kernels.checks import csr_errors, max_abs_flat
 from .kernels.structures import Samples, SparseSamples
 from .pacing import threads_for_pass
@@ -60,14 +60,7 @@ def check_sparse_inputs(X, n_features, dtype, name="X"):
     converted once, values converted to ``dtype`` (a copy of ``data`` only) and checked
     finite, indices checked in bounds; int64 indices narrowed to int32 (a copy) where
     they fit, so that the kernels are compiled for one index type."""
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D of shape (n_samples, {n_features}); got a "
-                         f"sparse array of shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it must hold at least one sample")
-    if X.shape[1] != n_features:
-        raise ValueError(f"{name} must have {n_features} columns (the network's input size); "
-                         f"got {X.shape[1]}")
+    check_input_shape(X.shape, n_features, name, "a sparse array")
     if X.format != "csr":
         X = X.tocsr()  # CSC, COO, LIL, ...: one conversion (a copy)
     if X.dtype.kind not in "biuf":
