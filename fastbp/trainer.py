@@ -267,7 +267,11 @@ class Trainer:
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_0)
+        X : array-like or SciPy sparse matrix, shape (n_samples, n_0)
+            A sparse X is read as CSR, in place (another format is converted once), and
+            the first layer is trained on its nonzeros, with W[1] stored feature-major
+            (see :mod:`fastbp.kernels.sparse` and ``docs/design.md``, "Sparse inputs",
+            for how the optimisers treat the features absent from a batch).
         y : array-like, shape (n_samples,) or (n_samples, n_L)
             Integer class labels (one-hot encoded internally), or the target matrix. A
             1-D float y is one target of values for the quadratic cost (as scikit-learn's
@@ -676,10 +680,15 @@ class Trainer:
             extra[f"history_{key}"] = np.asarray(values, dtype=np.float64)
         for key, value in (run or {}).items():
             extra[f"run_{key}"] = value
+        # Files hold W[1] row-major (see Network.feature_major): the best weights and the
+        # optimiser's state too.
         if stopper is not None:
             extra.update(stopper.state())
+            if "stopper_best_params" in extra:
+                extra["stopper_best_params"] = self.network._row_major(
+                    extra["stopper_best_params"])
         state = {}
-        if opt.state is not None:  # files hold W[1] row-major (see Network.feature_major)
+        if opt.state is not None:
             state = {"state1": self.network._row_major(opt.state[1]),
                      "state2": self.network._row_major(opt.state[2])}
         clashes = sorted(key for key in callers
@@ -804,7 +813,9 @@ class Trainer:
         if mismatches or "rng_state" not in saved:
             raise ValueError(f"resume={path!s} does not hold a training state of this trainer: "
                              + ("; ".join(mismatches) or "it holds a network only"))
-        stopper.restore_state(saved, net)
+        stopper.restore_state(saved, loaded)  # in the file's layout, row-major
+        if stopper.best_params is not None:
+            stopper.best_params = relayout(stopper.best_params, loaded._table, net._table)
         self._restore_state(model, saved)
         net.params[...] = relayout(loaded.params, loaded._table, net._table)
         if "run_epoch" not in saved:

@@ -230,12 +230,14 @@ def test_save_load_and_resume_continue_exactly(rng, tmp_path):
     loaded.fit(X, y, epochs=2)
     np.testing.assert_array_equal(flat(loaded.network), flat(trainer.network))
 
-    whole = trained(X, y, epochs=4, **settings)
-    resumed = trained(X, y, epochs=2, fit_kwargs=dict(checkpoint=tmp_path / "ckpt.npz"),
-                      **settings)
+    # Early stopping keeps the best weights (in the file, row-major) across the resume.
+    stopping = dict(validation_split=0.2, patience=5)
+    whole = trained(X, y, epochs=4, fit_kwargs=stopping, **settings)
+    resumed = trained(X, y, epochs=2,
+                      fit_kwargs=dict(checkpoint=tmp_path / "ckpt.npz", **stopping), **settings)
     again = Trainer([24, 16, 3], dtype=np.float64, seed=99, batch_size=8, threads=1,
                     **settings)
-    again.fit(X, y, epochs=4, resume=tmp_path / "ckpt.npz")
+    again.fit(X, y, epochs=4, resume=tmp_path / "ckpt.npz", **stopping)
     np.testing.assert_array_equal(flat(again.network), flat(whole.network))
     assert resumed.history["loss"] == whole.history["loss"][:2]
 
