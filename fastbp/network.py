@@ -31,17 +31,21 @@ from .kernels.structures import NO_DROPOUT, NO_WEIGHTS, Batch, Model, workspace
 FORWARD_CHUNK = 1024
 
 
-def _glorot_uniform(rng, n_out, n_in):
+def _glorot_uniform(rng, rows, n_out, n_in):
     limit = np.sqrt(6.0 / (n_in + n_out))
-    return rng.uniform(-limit, limit, (n_out, n_in))
+    return rng.uniform(-limit, limit, (rows, n_in))
 
 
-def _he_normal(rng, n_out, n_in):
-    return rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)
+def _he_normal(rng, rows, n_out, n_in):
+    return rng.standard_normal((rows, n_in)) * np.sqrt(2.0 / n_in)
 
 
-# The initialisation rules that ``ACTIVATIONS`` names: W[l] of shape (n_out, n_in).
+# The initialisation rules that ``ACTIVATIONS`` names: ``rows`` rows of a W[l] of shape
+# (n_out, n_in), drawn in order (several calls draw what one call for all rows would).
 INITIALIZERS = {"glorot": _glorot_uniform, "he": _he_normal}
+# Rows drawn at a time: the float64 draw before the conversion stays below 4 MiB (a
+# 100000-input layer's whole draw would be twice its float32 weights).
+INIT_CHUNK = 1 << 19
 
 
 class _ParameterList(Sequence):
@@ -260,7 +264,10 @@ class Network:
     def _initialize(self, rng):
         for l, activation in enumerate(self.activations):
             n_out, n_in = self.sizes[l + 1], self.sizes[l]
-            self.weights[l][...] = INITIALIZERS[ACTIVATIONS[activation].init](rng, n_out, n_in)
+            rule, W = INITIALIZERS[ACTIVATIONS[activation].init], self.weights[l]
+            rows = max(1, INIT_CHUNK // n_in)
+            for j in range(0, n_out, rows):
+                W[j:j + rows] = rule(rng, min(rows, n_out - j), n_out, n_in)
             self.biases[l][...] = 0
 
     def copy(self):

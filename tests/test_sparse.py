@@ -265,3 +265,15 @@ def test_many_features_few_nonzeros_trains_without_densifying():
     trainer.fit(X, y, epochs=2)
     assert trainer.network.feature_major
     assert trainer.evaluate(X, y)["accuracy"] > 0.6
+
+
+def test_initialisation_drawn_in_chunks_is_the_same(monkeypatch):
+    """A wide first layer is drawn a few rows at a time (no float64 copy of the whole
+    W[1]): the same weights as one draw."""
+    import fastbp.network
+
+    whole = Network([300, 40, 3], "relu", seed=4), Network([300, 40, 3], "tanh", seed=4)
+    monkeypatch.setattr(fastbp.network, "INIT_CHUNK", 700)  # two rows at a time
+    chunked = Network([300, 40, 3], "relu", seed=4), Network([300, 40, 3], "tanh", seed=4)
+    for a, b in zip(whole, chunked):
+        np.testing.assert_array_equal(a.params, b.params)
