@@ -8,12 +8,16 @@ compilation (or loading from its on-disk cache) is never part of a measurement.
 import time
 
 from .common import (
+    SPARSE_WORKLOADS,
     WORKLOAD_NAMES,
     WORKLOADS,
     Benchmark,
     fashion_like,
     flops_per_sample,
+    make_sparse_trainer,
     make_trainer,
+    sparse_data,
+    sparse_flops_per_sample,
     thread_counts,
 )
 
@@ -135,3 +139,63 @@ class TrackAccuracy:
         return round(self.history["loss"][-1], 6)
 
     track_final_train_loss.unit = "cost"
+
+
+class _SparseEpoch(_Epoch):
+    """One epoch of mini-batch SGD on sparse inputs (SciPy CSR, ``common.SPARSE_WORKLOADS``:
+    hashed-text-like, 100,000 features, about 100 nonzeros a row)."""
+
+    params = (list(SPARSE_WORKLOADS), thread_counts())
+    param_names = ["workload", "threads"]
+    timeout = 600
+
+    def setup(self, workload, threads):
+        self.X, self.y = sparse_data(workload)
+        self.trainer = make_sparse_trainer(workload, threads)
+        self.trainer.fit(self.X, self.y, epochs=1)   # compile / load kernels, allocate
+
+
+class TimeSparseTraining(_SparseEpoch):
+    def time_epoch(self, workload, threads):
+        """Wall time of one epoch."""
+        self.trainer.fit(self.X, self.y, epochs=1)
+
+
+class MemSparseTraining(_SparseEpoch):
+    """Peak resident memory over setup and one epoch: to compare with the CSR matrix
+    (``X.data``, ``X.indices``, ``X.indptr``), twice the parameters (W[1] is laid out
+    feature-major once, through a copy) and the workspace."""
+
+    repeat = 1
+    rounds = 1
+
+    def peakmem_fit(self, workload, threads):
+        self.trainer.fit(self.X, self.y, epochs=1)
+
+    def track_budget_mb(self, workload, threads):
+        """CSR + 2 x parameters, in MB: what peakmem_fit should stay near."""
+        X, params = self.X, self.trainer.network.params
+        return round((X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+                      + 2 * params.nbytes) / 1e6, 1)
+
+    track_budget_mb.unit = "MB"
+
+
+class TrackSparseThroughput(_SparseEpoch):
+    epochs = TrackThroughput.epochs
+    _best_epoch = TrackThroughput._best_epoch
+
+    def track_samples_per_second(self, workload, threads):
+        """Training samples processed per second (best epoch)."""
+        return round(SPARSE_WORKLOADS[workload].n_samples / self._best_epoch(), 1)
+
+    track_samples_per_second.unit = "samples/s"
+
+    def track_gflops(self, workload, threads):
+        """GFLOP/s, counting the first layer's work by its nonzeros."""
+        w = SPARSE_WORKLOADS[workload]
+        nonzeros = self.X.nnz / self.X.shape[0]
+        return round(w.n_samples * sparse_flops_per_sample(w.sizes, nonzeros)
+                     / self._best_epoch() / 1e9, 2)
+
+    track_gflops.unit = "GFLOP/s"

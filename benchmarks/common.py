@@ -44,6 +44,13 @@ WORKLOADS = {
 }
 WORKLOAD_NAMES = list(WORKLOADS)
 
+# Sparse inputs (hashed or TF-IDF text): layer sizes, nonzeros per row, batch size,
+# samples per epoch. ReLU hidden layer, softmax and cross-entropy.
+SparseWorkload = namedtuple("SparseWorkload", "sizes nonzeros batch_size n_samples")
+SPARSE_WORKLOADS = {
+    "text": SparseWorkload((100_000, 256, 20), 100, 128, 50_000),
+}
+
 LEARNING_RATE = 0.05
 SEED = 0
 
@@ -80,6 +87,51 @@ def fashion_like(n):
         np.clip(X, 0, 1, out=X)
         _DATA_CACHE[n] = (X, y.astype(np.int64))
     return _DATA_CACHE[n]
+
+
+def sparse_flops_per_sample(sizes, nonzeros):
+    """As ``flops_per_sample``, with the first layer's work that of its nonzeros: the
+    forward pass and BP4 (2 each per nonzero and neuron); no BP2 into the inputs."""
+    return 4 * nonzeros * sizes[1] + flops_per_sample(sizes[1:])
+
+
+def text_like(n, n_features, nonzeros, n_classes):
+    """``n`` seeded samples shaped like hashed TF-IDF text: X a SciPy CSR float32
+    (n, n_features) with about ``nonzeros`` entries per row, rows of unit norm, y int64
+    labels. Each class has its own 2,000 features ('its vocabulary'), from which a row
+    draws half its nonzeros, the other half from all features; cached per shape."""
+    import scipy.sparse as sp
+
+    key = ("text", n, n_features, nonzeros, n_classes)
+    if key not in _DATA_CACHE:
+        rng = np.random.default_rng(SEED)
+        vocabulary = rng.integers(0, n_features, (n_classes, 2000))
+        y = rng.integers(0, n_classes, n)
+        own = vocabulary[y[:, None], rng.integers(0, 2000, (n, nonzeros // 2))]
+        other = rng.integers(0, n_features, (n, nonzeros - nonzeros // 2))
+        columns = np.sort(np.hstack([own, other]), axis=1)
+        values = rng.random((n, nonzeros), dtype=np.float32) + np.float32(0.5)
+        values /= np.sqrt((values ** 2).sum(axis=1, keepdims=True))
+        X = sp.csr_matrix((values.ravel(), columns.ravel().astype(np.int32),
+                           np.arange(0, n * nonzeros + 1, nonzeros)), shape=(n, n_features))
+        X.sum_duplicates()
+        _DATA_CACHE[key] = (X, y.astype(np.int64))
+    return _DATA_CACHE[key]
+
+
+def sparse_data(name, n=None):
+    """The data of sparse workload ``name`` (``n`` samples: default its epoch's)."""
+    w = SPARSE_WORKLOADS[name]
+    return text_like(n or w.n_samples, w.sizes[0], w.nonzeros, w.sizes[-1])
+
+
+def make_sparse_trainer(name, threads, learning_rate=LEARNING_RATE, **options):
+    """A Trainer for sparse workload ``name``, float32, seeded."""
+    from fastbp import Trainer
+
+    w = SPARSE_WORKLOADS[name]
+    return Trainer(list(w.sizes), learning_rate=learning_rate, batch_size=w.batch_size,
+                   threads=threads, seed=SEED, **options)
 
 
 def make_trainer(name, threads, learning_rate=LEARNING_RATE, **options):

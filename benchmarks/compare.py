@@ -6,6 +6,7 @@
     python benchmarks/compare.py --scaling       # M128, L, XL on 1 thread and on all cores
     python benchmarks/compare.py --scaling 1 2 4 8 16
     python benchmarks/compare.py --check         # fastbp and JAX: the same loss after an epoch
+    python benchmarks/compare.py --sparse        # sparse inputs: fastbp, scikit-learn, PyTorch
 
 For each workload one epoch of shuffled mini-batch SGD on Fashion-MNIST-shaped data
 (784 inputs, 10 classes, float32) is timed; the table gives the median samples/s over
@@ -15,6 +16,15 @@ sample, the ratio of fastbp to each implementation, and the share of the roof: N
 float32 1024 x 1024 matrix product with all cores. Every implementation gets the same
 data, batch size and number of steps (the data of ``common.fashion_like``). Timings
 exclude compilation (one warm-up epoch first).
+
+``--sparse`` times the sparse workloads of ``common.SPARSE_WORKLOADS`` (hashed-text-like
+SciPy CSR inputs) instead: fastbp on the CSR matrix, scikit-learn's ``MLPClassifier``
+(plain SGD, the same rate, batch and no L2 penalty; its own initialisation) on the same
+matrix, and PyTorch's idiomatic sparse model from fastbp's initial weights, an
+``nn.EmbeddingBag(mode="sum")`` fed each row's columns and values
+(``per_sample_weights``) with sparse gradients, then ReLU and a ``Linear`` layer, trained
+by plain ``torch.optim.SGD``; with each one's accuracy on held-out rows after the timed
+epochs (every implementation trains as many).
 
 JAX runs the whole epoch as one ``jax.jit`` call (``lax.scan`` over the mini-batches) in a
 worker process per thread count, timed from here. XLA reads its flags and makes its CPU
@@ -38,10 +48,14 @@ import time
 import numpy as np
 
 try:  # imported by asv as part of the benchmarks package
-    from .common import SEED, WORKLOADS, fashion_like, flops_per_sample, make_trainer
+    from . import common
 except ImportError:  # run as a script
-    from common import SEED, WORKLOADS, fashion_like, flops_per_sample, make_trainer
+    import common
 from fastbp._threads import max_threads  # after common, which finds fastbp
+
+SEED, WORKLOADS, SPARSE_WORKLOADS = common.SEED, common.WORKLOADS, common.SPARSE_WORKLOADS
+fashion_like, flops_per_sample, make_trainer = (common.fashion_like, common.flops_per_sample,
+                                                common.make_trainer)
 
 LEARNING_RATE = 0.01
 SCALING_WORKLOADS = ["M128", "L", "XL"]
@@ -259,6 +273,124 @@ def numpy_epoch(workload, X, y, threads):
     return run
 
 
+# -- sparse inputs ----------------------------------------------------------------------
+# Each returns an epoch's ``run``, with ``run.accuracy(X, y)`` on held-out rows.
+SPARSE_LEARNING_RATE = 0.5  # rows of unit norm: 0.1 learns slowly, 2 diverges
+N_HELD_OUT = 5000
+
+
+def fastbp_sparse_epoch(workload, X, y, threads):
+    trainer = common.make_sparse_trainer(workload, threads,
+                                         learning_rate=SPARSE_LEARNING_RATE)
+
+    def run():
+        trainer.fit(X, y, epochs=1)
+    run.accuracy = trainer.score
+    return run
+
+
+def sklearn_sparse_epoch(workload, X, y, threads):
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
+    w = SPARSE_WORKLOADS[workload]
+    model = MLPClassifier(hidden_layer_sizes=w.sizes[1:-1], solver="sgd", momentum=0.0,
+                          learning_rate_init=SPARSE_LEARNING_RATE, batch_size=w.batch_size,
+                          alpha=0.0, random_state=SEED)
+    classes = np.arange(w.sizes[-1])
+
+    def run():
+        with threadpool_limits(threads):   # its BLAS calls
+            model.partial_fit(X, y, classes=classes)   # one epoch of mini-batches
+    run.accuracy = model.score
+    return run
+
+
+def torch_sparse_epoch(workload, X, y, threads):
+    import torch
+
+    w = SPARSE_WORKLOADS[workload]
+    n_0, n_1 = w.sizes[:2]
+    torch.manual_seed(SEED)
+
+    class SparseMLP(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bag = torch.nn.EmbeddingBag(n_0, n_1, mode="sum", sparse=True)
+            self.bias = torch.nn.Parameter(torch.zeros(n_1))
+            layers = []
+            for a, b in zip(w.sizes[1:-1], w.sizes[2:]):
+                layers += [torch.nn.ReLU(), torch.nn.Linear(a, b)]
+            self.rest = torch.nn.Sequential(*layers)
+
+        def forward(self, rows):
+            indices, offsets, values = rows
+            return self.rest(self.bag(indices, offsets, per_sample_weights=values) + self.bias)
+
+    def batch_of(X):
+        return (torch.from_numpy(X.indices.astype(np.int64)),
+                torch.from_numpy(X.indptr[:-1].astype(np.int64)), torch.from_numpy(X.data))
+
+    model = SparseMLP()
+    # fastbp's initial weights (He normal, zero biases), so that both train the same
+    # network and their accuracies compare (EmbeddingBag's own init is N(0, 1)).
+    network = common.make_sparse_trainer(workload, 1).network
+    with torch.no_grad():
+        model.bag.weight.copy_(torch.from_numpy(network.weights[0].T))
+        model.bias.zero_()
+        for layer, W, b in zip(model.rest[1::2], network.weights[1:], network.biases[1:]):
+            layer.weight.copy_(torch.from_numpy(W))
+            layer.bias.copy_(torch.from_numpy(b))
+    optimiser = torch.optim.SGD(model.parameters(), lr=SPARSE_LEARNING_RATE)
+    loss_of = torch.nn.CrossEntropyLoss()
+    yt = torch.from_numpy(y)
+    rng = np.random.default_rng(0)
+
+    def run():
+        torch.set_num_threads(threads)
+        order = rng.permutation(X.shape[0])
+        for start in range(0, len(order), w.batch_size):
+            idx = order[start:start + w.batch_size]
+            loss = loss_of(model(batch_of(X[idx])), yt[idx])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+
+    def accuracy(X, y):
+        with torch.no_grad():
+            return float((model(batch_of(X)).argmax(1).numpy() == y).mean())
+    run.accuracy = accuracy
+    return run
+
+
+def sparse(args):
+    """Samples/s and held-out accuracy on the sparse workloads: fastbp, scikit-learn's
+    MLPClassifier and PyTorch's EmbeddingBag model, on the same CSR matrix."""
+    makers = {"fastbp": fastbp_sparse_epoch}
+    for name, module, make in (("sklearn", "sklearn", sklearn_sparse_epoch),
+                               ("torch", "torch", torch_sparse_epoch)):
+        if name not in args.skip and importlib.util.find_spec(module):
+            makers[name] = make
+    print_heading(args, f"median of {args.repeats} epochs, learning rate "
+                        f"{SPARSE_LEARNING_RATE}; accuracy on {N_HELD_OUT} held-out rows after "
+                        f"all epochs",
+                  f"{'workload':<10}{'impl':<9}{'samples/s':>12}{'GFLOP/s':>10}{'fastbp x':>10}"
+                  f"{'accuracy':>10}")
+    for name, w in SPARSE_WORKLOADS.items():
+        X_all, y_all = common.sparse_data(name, w.n_samples + N_HELD_OUT)
+        X, y = X_all[:w.n_samples], y_all[:w.n_samples]
+        X_test, y_test = X_all[w.n_samples:], y_all[w.n_samples:]
+        flops = common.sparse_flops_per_sample(w.sizes, X.nnz / X.shape[0])
+        runs = {impl: make(name, X, y, args.threads) for impl, make in makers.items()}
+        times = median_times(runs, args.repeats)
+        rates = {impl: w.n_samples / t for impl, t in times.items()}
+        for impl, rate in rates.items():
+            accuracy = runs[impl].accuracy(X_test, y_test)
+            print(f"{name:<10}{impl:<9}{rate:>12,.0f}{rate * flops / 1e9:>10.2f}"
+                  f"{rates['fastbp'] / rate:>10.2f}{100 * accuracy:>9.1f}%", flush=True)
+    return 0
+
+
 # -- measuring --------------------------------------------------------------------------
 
 def median_times(runs, repeats, rounds=3):
@@ -330,6 +462,14 @@ def versions(skip):
     return "; ".join(found)
 
 
+def print_heading(args, details, header):
+    """The machine; the threads, the versions and ``details``; a table's ``header``."""
+    print(f"machine: {machine_description()}")
+    print(f"threads: {args.threads}; {versions(args.skip)}; {details}")
+    print(header)
+    print("-" * len(header))
+
+
 def close(runs):
     """End the worker processes behind ``runs`` (JAX's)."""
     for run in runs.values():
@@ -344,7 +484,8 @@ def main(argv=None):
                         + "; with --check S")
     parser.add_argument("--threads", type=int, default=max_threads())
     parser.add_argument("--repeats", type=int, default=6)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["torch", "jax", "numpy"],
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["torch", "jax", "numpy", "sklearn"],
                         help="implementations to leave out")
     parser.add_argument("--scaling", nargs="*", type=int, metavar="THREADS",
                         help="instead: samples/s and parallel efficiency on these thread "
@@ -352,7 +493,12 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true",
                         help="instead: fastbp's and JAX's loss before and after one epoch "
                              "from the same weights")
+    parser.add_argument("--sparse", action="store_true",
+                        help="instead: the sparse workloads (CSR inputs) against "
+                             "scikit-learn's MLPClassifier and PyTorch's EmbeddingBag model")
     args = parser.parse_args(argv)
+    if args.sparse:
+        return sparse(args)
     if args.scaling is not None:
         return scaling(args)
     if args.check:
@@ -360,14 +506,10 @@ def main(argv=None):
 
     runners = implementations(args.skip)
     roof = roof_gflops()
-    print(f"machine: {machine_description()}")
-    print(f"threads: {args.threads}; {versions(args.skip)}; "
-          f"roof (numpy float32 1024^3 matmul, all cores): {roof:.1f} GFLOP/s; "
-          f"median of {args.repeats} epochs")
-    header = (f"{'workload':<12}{'impl':<8}{'samples/s':>12}{'GFLOP/s':>10}{'fastbp x':>10}"
-              f"{'% roof':>8}")
-    print(header)
-    print("-" * len(header))
+    print_heading(args, f"roof (numpy float32 1024^3 matmul, all cores): {roof:.1f} GFLOP/s; "
+                        f"median of {args.repeats} epochs",
+                  f"{'workload':<12}{'impl':<8}{'samples/s':>12}{'GFLOP/s':>10}{'fastbp x':>10}"
+                  f"{'% roof':>8}")
     for name in args.workloads or list(WORKLOADS):
         n = WORKLOADS[name].n_samples
         X, y = fashion_like(n)

@@ -85,14 +85,7 @@ def check_inputs(X, n_features, dtype, name="X", return_max=False):
     with ``return_max``, also max |X| (from the same pass as the finiteness check)."""
     mapped = isinstance(X, np.memmap)
     X = _as_numeric_array(X, name)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, {n_features}); "
-                         f"got an array of shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it must hold at least one sample")
-    if X.shape[1] != n_features:
-        raise ValueError(f"{name} must have {n_features} columns (the network's input size); "
-                         f"got {X.shape[1]}")
+    check_input_shape(X.shape, n_features, name)
     if mapped and _used_in_place(X, dtype):
         # A file-backed array is not copied whole into memory: the kernels convert the
         # rows of each batch as they gather them (one compiled variant per dtype).
@@ -105,6 +98,18 @@ def check_inputs(X, n_features, dtype, name="X", return_max=False):
     X = _convert(X, dtype)
     largest = _check_finite(X, name)  # after the conversion: also catches overflow to float32
     return (X, largest) if return_max else X
+
+
+def check_input_shape(shape, n_features, name="X", what="an array"):
+    """Inputs must be (n_samples >= 1, n_features)."""
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, {n_features}); got "
+                         f"{what} of shape {shape}")
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty: it must hold at least one sample")
+    if shape[1] != n_features:
+        raise ValueError(f"{name} must have {n_features} columns (the network's input size); "
+                         f"got {shape[1]}")
 
 
 # Types of file-backed inputs that training reads in place (see ``check_inputs``).

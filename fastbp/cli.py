@@ -7,7 +7,8 @@
 
 Data sets: ``digits`` (bundled), ``fashion-mnist`` (see
 ``fastbp.datasets.load_fashion_mnist``), a ``.npz`` file with arrays ``X`` and ``y``
-(and optionally ``X_test``, ``y_test``), or a ``.csv`` file (see ``CSV_FORMAT``).
+(and optionally ``X_test``, ``y_test``), a sparse ``.npz`` file (see ``SPARSE_FORMAT``),
+or a ``.csv`` file (see ``CSV_FORMAT``).
 
 ``train`` writes the model to ``-o`` (default ``model.npz``, never replaced unless named
 with ``-o``), with the split (seed, test size) and a CSV's class names, which
@@ -54,13 +55,20 @@ label: whole numbers 0, 1, ... or names such as setosa (the model stores the nam
 and predict writes them back). For predict the file may hold the features only, or
 the features and then a label column, which is ignored."""
 
+SPARSE_FORMAT = """\
+Sparse data (text, one-hot columns): X.npz written by scipy.sparse.save_npz, with the
+class labels beside it in X.labels.npy (numpy.save of one whole number per row). X is
+read as CSR and never made dense (SciPy needed)."""
+
 EPILOG = f"""\
 examples:
   fastbp train --data digits --hidden 128 --epochs 30 -o digits.npz
   fastbp evaluate digits.npz --data digits      # the test part of the training split
   fastbp predict iris.npz --data new-flowers.csv -o predictions.csv
 
-{CSV_FORMAT}"""
+{CSV_FORMAT}
+
+{SPARSE_FORMAT}"""
 
 
 class CommandError(Exception):
@@ -79,7 +87,12 @@ def load_data(name, test_size=0.25, seed=0):
         (X_train, y_train), (X_test, y_test) = load_fashion_mnist()
         return X_train, y_train, X_test, y_test, None
     classes = None
-    if name.endswith(".npz"):
+    if name.endswith(".npz") and _is_sparse_file(name):
+        X = _read_sparse(name)
+        y = _labels(_read_npy(name[:-len(".npz")] + ".labels.npy", name), name)
+        if len(y) != X.shape[0]:
+            raise CommandError(f"{name}: {X.shape[0]} rows, but {len(y)} labels beside it")
+    elif name.endswith(".npz"):
         data = _read_npz(name, ("X", "y"), ("X_test", "y_test"))
         if "X_test" in data and "y_test" in data:
             return (data["X"], _labels(data["y"], name), data["X_test"],
@@ -127,6 +140,37 @@ def _read_npz(path, required, optional=()):
         raise CommandError(f"{path}: not a readable .npz file ({error})") from None
 
 
+def _is_sparse_file(path):
+    """Whether a .npz file is one of ``scipy.sparse.save_npz`` (its ``format`` entry)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {"format", "shape", "data"} <= set(data.files) and "X" not in data.files
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return False  # _read_npz says what is wrong
+
+
+def _read_sparse(path):
+    """The sparse matrix of a ``scipy.sparse.save_npz`` file, as CSR."""
+    try:
+        import scipy.sparse
+    except ImportError:
+        raise CommandError(f"{path}: sparse data needs SciPy (pip install scipy)") from None
+    try:
+        return scipy.sparse.load_npz(path).tocsr()
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise CommandError(f"{path}: not a readable sparse .npz file ({error})") from None
+
+
+def _read_npy(path, data):
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CommandError(f"{data}: sparse data needs its labels beside it, in {path}"
+                           ) from None
+    except (OSError, ValueError) as error:
+        raise CommandError(f"{path}: not a readable .npy file ({error})") from None
+
+
 def _labels(y, path):
     """Class labels as integers 0, 1, ...: whole, finite, in range."""
     y = np.asarray(y)
@@ -145,7 +189,7 @@ def _inputs(name, n_inputs):
     """The inputs to predict for: a data set's test part, or all rows of a file (a CSV
     of the features only, or of the features then a label)."""
     if name.endswith(".npz"):
-        return _read_npz(name, ("X",))["X"]
+        return _read_sparse(name) if _is_sparse_file(name) else _read_npz(name, ("X",))["X"]
     if not name.endswith(".csv"):
         return load_data(name)[2]
     features, last = read_csv(name)
@@ -210,7 +254,8 @@ def build_parser():
                                 description="Train a network, print a table per epoch and "
                                             "the final test metrics, save the model.")
     train.add_argument("--data", default="digits",
-                       help="digits, fashion-mnist, or a .npz/.csv file (default: digits)")
+                       help="digits, fashion-mnist, or a .npz (arrays, or sparse: see below) "
+                            "or .csv file (default: digits)")
     train.add_argument("--test-size", type=float, default=DEFAULT_TEST_SIZE,
                        help="held-out fraction when the data has no test part (default "
                             f"{DEFAULT_TEST_SIZE}; stored in the model for evaluate)")
@@ -271,7 +316,8 @@ def build_parser():
                                    "otherwise.")
     evaluate.add_argument("model", help="a model file written by 'fastbp train'")
     evaluate.add_argument("--data", default="digits",
-                          help="digits, fashion-mnist, or a .npz/.csv file (default: digits)")
+                          help="digits, fashion-mnist, or a .npz (arrays, or sparse: see below) "
+                            "or .csv file (default: digits)")
     evaluate.add_argument("--test-size", type=float, default=None,
                           help="held-out fraction (default: the model's, else "
                                f"{DEFAULT_TEST_SIZE})")
@@ -343,9 +389,9 @@ def _train(args, data="digits", save=None):
                       output_activation=args.output_activation, dropout=args.dropout,
                       progress=args.progress)
     n_out = 1 if cost == "binary_cross_entropy" and n_classes <= 2 else n_classes
-    _check_memory([X_train.shape[1], *args.hidden, n_out], min(args.batch_size, len(X_train)))
+    _check_memory([X_train.shape[1], *args.hidden, n_out], min(args.batch_size, len(y_train)))
     trainer = Trainer([X_train.shape[1], *args.hidden, n_out], cost, **kwargs)
-    print(f"{data}: {len(X_train)} training and {len(X_test)} test samples; {trainer.network}")
+    print(f"{data}: {len(y_train)} training and {len(y_test)} test samples; {trainer.network}")
     fit_kwargs = {}
     if args.command == "train":
         fit_kwargs = dict(validation_split=args.validation_split, patience=args.patience,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._sparse import is_sparse
 from ._validation import check_int
 from .idx import open_maybe_gzip, read_idx
 
@@ -55,8 +56,10 @@ def train_test_split(X, y, test_size=0.25, seed=0, stratify=None):
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be between 0 and 1; got {test_size}")
     y = np.asarray(y)
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} samples but y has {len(y)}")
+    if not is_sparse(X):  # a SciPy sparse X is split as it is (row indexing)
+        X = np.asarray(X)
+    if X.shape[0] != len(y):
+        raise ValueError(f"X has {X.shape[0]} samples but y has {len(y)}")
     groups = _strata(y, stratify)
     rng = np.random.default_rng(None if seed is None else check_int(seed, "seed"))
     is_test = np.zeros(len(y), dtype=bool)
@@ -76,7 +79,6 @@ def train_test_split(X, y, test_size=0.25, seed=0, stratify=None):
                              f"pass stratify=False or more samples")
     train_idx = rng.permutation(np.flatnonzero(~is_test))
     test_idx = rng.permutation(np.flatnonzero(is_test))
-    X = np.asarray(X)
     return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
 
 

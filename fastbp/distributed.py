@@ -10,6 +10,11 @@ m, so uneven shards are weighted by their size. Every rank then holds the same s
 applies the same update to the same parameters: the weights stay identical without
 being sent again.
 
+With sparse inputs (see ``kernels.sparse``) a rank writes the sums of W[1] only in the
+rows of its shard's features: the rest of that block is zeroed before each step, so
+that the all-reduce adds zeros there, and every rank updates the rows of the features
+of the whole batch, as one process does.
+
 The step is the single-process step with the all-reduce between the gradient's sums
 and the update (see ``kernels.step``): the same kernels compute the sums, and the same
 divergence guard (``kernels.step.admissible``) judges the summed cost and the bound on
@@ -20,9 +25,9 @@ import time
 
 import numpy as np
 
-from .kernels.layout import aligned_zeros
+from .kernels.layout import N_IN, N_OUT, W_LD, W_OFF, W_T, aligned_zeros
 from .kernels.step import DELTAS, admissible, backprop_batch, batch_totals, gradient_step, update
-from .kernels.structures import Batch, Dropout, no_update
+from .kernels.structures import Batch, Dropout, SparseSamples, no_update
 
 _GOLDEN = 0x9E3779B97F4A7C15
 
@@ -63,6 +68,9 @@ class DataParallelSteps:
         comm, N = self.comm, self.n_params
         ws.bounds[:] = np.inf  # as in train_epoch
         n = samples.order.shape[0]
+        table = model.table
+        rows = table[0, N_IN] if table[0, W_T] else table[0, N_OUT]  # W[1] or W[1]^T
+        first_layer = slice(table[0, W_OFF], table[0, W_OFF] + rows * table[0, W_LD])
         for b in range(b0, b1):
             start = b * self.cap
             m = min(self.cap, n - start)
@@ -73,10 +81,13 @@ class DataParallelSteps:
                     flat[...] = 0
                     continue
                 shard_drop = Dropout(drop.rates, rank_seed(drop.seed, r))
+                if isinstance(samples, SparseSamples):
+                    flat[first_layer] = 0
                 backprop_batch(model, samples, ws, shard_drop, Batch(start + lo, hi - lo, t),
                                DELTAS, by_neuron)
                 total, correct, g_max = batch_totals(ws, hi - lo, x_max)
-                gradient_step(model, ws, no_update(opt.hyper, flat[:N]), hi - lo, 0)
+                gradient_step(model, samples, ws, no_update(opt.hyper, flat[:N]),
+                              Batch(start + lo, hi - lo, 0))
                 flat[N:N + 3] = total, correct, (hi - lo) * g_max
             started = time.perf_counter()
             comm.allreduce(self.flats)
@@ -88,5 +99,5 @@ class DataParallelSteps:
             step = opt._replace(grad=flat[:N])
             if not admissible(model, ws, step, total, float(flat[N + 2]) / m, m, t):
                 return b
-            update(model, ws, step, m, t)
+            update(model, samples, ws, step, Batch(start, m, t))
         return b1

@@ -15,6 +15,11 @@ watches the validation score); ``warm_start`` also keeps the optimiser's state;
 are read-only views; and there are fastbp's own ``rho``, ``dropout``, ``threads`` and
 ``dtype``.
 
+X may be a SciPy sparse matrix (TF-IDF, hashed or one-hot features): it is read as CSR
+(another format converted once), never densified, and the network's first layer is
+trained on its nonzeros only (see :mod:`fastbp.kernels.sparse`, which also says how
+the optimisers other than plain SGD update the weights of the features a batch lacks).
+
 As in scikit-learn, ``alpha`` is divided by a batch's total sample weight (its size,
 without ``sample_weight``), and weights are normalised to mean 1, so that integer
 weights act as repeated samples: exactly so, up to rounding, when a batch holds all
@@ -215,7 +220,10 @@ def _read_only(array):
 
 def _writable(array):
     """``array``, or a copy of it when it is read-only (a memory map, say): the kernels
-    would otherwise be compiled once more, for read-only arrays."""
+    would otherwise be compiled once more, for read-only arrays. Sparse X: its arrays."""
+    if hasattr(array, "indptr"):  # CSR: the arrays the kernels read
+        parts = (array.data, array.indices, array.indptr)
+        return array if all(a.flags.writeable for a in parts) else array.copy()
     return array if array.flags.writeable else array.copy()
 
 
@@ -335,7 +343,8 @@ class _BaseMLP(BaseEstimator):
                 for i, n in enumerate(sizes)]
 
     def _check_X(self, X, *, reset=False):
-        X = validate_data(self, X, reset=reset, dtype=self._compute_dtype(), order="C")
+        X = validate_data(self, X, reset=reset, dtype=self._compute_dtype(), order="C",
+                          accept_sparse="csr")
         return _writable(X)
 
     def _new_trainer(self, n_inputs, n_outputs, batch_size, seed, cost):
@@ -366,7 +375,8 @@ class _BaseMLP(BaseEstimator):
         check_parameters(self, self._PARAMETER_RULES, self._PARAMETER_HINTS)
         fresh = not hasattr(self, "trainer_") or (not incremental and not self.warm_start)
         X, y = validate_data(self, X, y, reset=fresh, dtype=self._compute_dtype(),
-                             order="C", multi_output=True, y_numeric=self._y_numeric)
+                             order="C", multi_output=True, y_numeric=self._y_numeric,
+                             accept_sparse="csr")
         X = _writable(X)
         Y, encoder = self._encode(y, fresh, classes)
         weight = None
@@ -493,6 +503,11 @@ class _BaseMLP(BaseEstimator):
     def intercepts_(self):
         check_is_fitted(self)
         return [_read_only(b) for b in self.trainer_.network.biases]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # SciPy sparse X, read as CSR
+        return tags
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):

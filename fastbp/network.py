@@ -7,37 +7,45 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._exclusive import changing, reading
+from ._sparse import SparseRows, as_sparse, check_sparse_inputs, is_sparse, samples_of
 from ._threads import check_threads, using_threads
 from ._validation import check_choice, check_dtype, check_inputs, check_int
 from .kernels.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from .kernels.layout import (
     N_IN,
     N_OUT,
+    W_T,
     aligned_zeros,
     biases_of,
     layer_table,
     n_params,
     outputs_of,
+    relayout,
     weights_of,
+    without_inputs,
 )
 from .kernels.step import FORWARD_PASS, backprop_batch
-from .kernels.structures import NO_DROPOUT, NO_WEIGHTS, Batch, Model, Samples, workspace
+from .kernels.structures import NO_DROPOUT, NO_WEIGHTS, Batch, Model, workspace
 
 # Samples run forward at a time by forward() (bounds the workspace, not the result).
 FORWARD_CHUNK = 1024
 
 
-def _glorot_uniform(rng, n_out, n_in):
+def _glorot_uniform(rng, rows, n_out, n_in):
     limit = np.sqrt(6.0 / (n_in + n_out))
-    return rng.uniform(-limit, limit, (n_out, n_in))
+    return rng.uniform(-limit, limit, (rows, n_in))
 
 
-def _he_normal(rng, n_out, n_in):
-    return rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)
+def _he_normal(rng, rows, n_out, n_in):
+    return rng.standard_normal((rows, n_in)) * np.sqrt(2.0 / n_in)
 
 
-# The initialisation rules that ``ACTIVATIONS`` names: W[l] of shape (n_out, n_in).
+# The initialisation rules that ``ACTIVATIONS`` names: ``rows`` rows of a W[l] of shape
+# (n_out, n_in), drawn in order (several calls draw what one call for all rows would).
 INITIALIZERS = {"glorot": _glorot_uniform, "he": _he_normal}
+# Rows drawn at a time: the float64 draw before the conversion stays below 4 MiB (a
+# 100000-input layer's whole draw would be twice its float32 weights).
+INIT_CHUNK = 1 << 19
 
 
 class _ParameterList(Sequence):
@@ -127,6 +135,11 @@ class Network:
     params : ndarray
         All parameters in one vector (each W[l] row-major, then b[l], each starting on
         a 64-byte boundary); ``weights`` and ``biases`` are views into it.
+    feature_major : bool
+        Whether W[1] is stored feature-major, as W[1]^T (rows of n_1 weights, one per
+        input feature): what training on sparse inputs makes it (see
+        :mod:`fastbp.kernels.sparse`). ``weights[0]`` keeps its shape (n_1, n_0), a
+        transposed view then.
     """
 
     def __init__(self, sizes, activation="relu", output_activation="softmax", *,
@@ -156,9 +169,7 @@ class Network:
                          if isinstance(activation, str) else f"activation[{i}]")
         check_choice(output_activation, set(ACTIVATIONS), "output_activation")
         self.activations = tuple(hidden) + (output_activation,)
-        entries = [ACTIVATIONS[a] for a in self.activations]
-        self._table = layer_table(self.sizes, [f.code for f in entries],
-                                  [f.needs_z for f in entries])
+        self._table = self._table_of(False)
         self.params = aligned_zeros(n_params(self._table), self.dtype)
         self.initialize(seed)
 
@@ -191,6 +202,31 @@ class Network:
             except Exception:
                 self.params[...] = backup
                 raise
+
+    @property
+    def feature_major(self):
+        return bool(self._table[0, W_T])
+
+    def _table_of(self, feature_major):
+        entries = [ACTIVATIONS[a] for a in self.activations]
+        return layer_table(self.sizes, [f.code for f in entries], [f.needs_z for f in entries],
+                           feature_major=feature_major)
+
+    def _row_major(self, flat):
+        """A vector in the layout of ``params`` (state, gradients) in the row-major layout,
+        which files hold."""
+        return relayout(flat, self._table, self._table_of(False)) if self.feature_major else flat
+
+    def _lay_out(self, feature_major):
+        """Store W[1] feature-major or row-major (a new parameter vector, the same values);
+        returns the previous layer table, or None when nothing changed."""
+        if self.feature_major == bool(feature_major):
+            return None
+        table = self._table_of(feature_major)
+        with changing(self, "Network layout"):
+            old, self._table = self._table, table
+            self.params = relayout(self.params, old, table)
+        return old
 
     @property
     def table(self):
@@ -228,7 +264,10 @@ class Network:
     def _initialize(self, rng):
         for l, activation in enumerate(self.activations):
             n_out, n_in = self.sizes[l + 1], self.sizes[l]
-            self.weights[l][...] = INITIALIZERS[ACTIVATIONS[activation].init](rng, n_out, n_in)
+            rule, W = INITIALIZERS[ACTIVATIONS[activation].init], self.weights[l]
+            rows = max(1, INIT_CHUNK // n_in)
+            for j in range(0, n_out, rows):
+                W[j:j + rows] = rule(rng, min(rows, n_out - j), n_out, n_in)
             self.biases[l][...] = 0
 
     def copy(self):
@@ -239,15 +278,18 @@ class Network:
         return clone
 
     def forward(self, X, *, threads=None):
-        """A[L] for the samples in X, shape (n_samples, n_L), computed in ``self.dtype``."""
-        X = check_inputs(X, self.sizes[0], self.dtype)
+        """A[L] for the samples in X, shape (n_samples, n_L), computed in ``self.dtype``.
+        X may be a SciPy sparse matrix (read as CSR, see :mod:`fastbp.kernels.sparse`);
+        a network stored feature-major reads a dense X as CSR too."""
+        X = self._checked_inputs(X)
         threads = check_threads(threads)
         n = X.shape[0]
         cap = min(n, FORWARD_CHUNK)
-        model = Model(self.params, self._table, 0)
-        samples = Samples(X, np.zeros((0, self.sizes[-1]), self.dtype), NO_WEIGHTS,
-                          np.arange(n, dtype=np.int64))
-        ws = workspace(self._table, cap, self.dtype, threads, training=False)
+        table = self._table_for(X)
+        model = Model(self.params, table, 0)
+        samples = samples_of(X, np.zeros((0, self.sizes[-1]), self.dtype), NO_WEIGHTS,
+                             np.arange(n, dtype=np.int64))
+        ws = workspace(table, cap, self.dtype, threads, training=False)
         out = np.empty((n, self.sizes[-1]), dtype=self.dtype)
         L = self.n_layers
         with reading(self, "Network.forward"), using_threads(threads):
@@ -255,8 +297,23 @@ class Network:
                 m = min(cap, n - start)
                 backprop_batch(model, samples, ws, NO_DROPOUT, Batch(start, m, 0), FORWARD_PASS,
                                None)
-                out[start:start + m] = outputs_of(ws.a, self._table, cap, m, L - 1)
+                out[start:start + m] = outputs_of(ws.a, table, cap, m, L - 1)
         return out
+
+    def _checked_inputs(self, X):
+        """X checked and converted: a C-contiguous array, or ``SparseRows`` for sparse X
+        (and for any X when W[1] is stored feature-major)."""
+        if isinstance(X, SparseRows):  # checked already
+            return X
+        if is_sparse(X):
+            return check_sparse_inputs(X, self.sizes[0], self.dtype)[0]
+        X = check_inputs(X, self.sizes[0], self.dtype)
+        return as_sparse(X) if self.feature_major else X
+
+    def _table_for(self, X):
+        """The layer table kernels take for the checked inputs X: sparse ones are read in
+        place, so the workspace holds no A[0]."""
+        return self._table if isinstance(X, np.ndarray) else without_inputs(self._table)
 
     def predict(self, X, *, threads=None):
         """Class labels for a classifier's output (argmax; ``a > 0.5`` for one output)."""

@@ -14,6 +14,7 @@ from ._config import announce_compilation
 from ._exclusive import trainer_method
 from ._interrupt import DeferredInterrupt
 from ._saved_state import SavedState, check_optimizer_state
+from ._sparse import SparseRows, as_sparse, check_sparse_inputs, is_sparse, samples_of
 from ._threads import check_threads, max_threads, using_threads
 from ._validation import (
     check_choice,
@@ -38,7 +39,7 @@ from .callbacks import (
 from .comm import get_comm, usable_cores
 from .distributed import DataParallelSteps
 from .kernels.costs import COSTS
-from .kernels.layout import aligned_zeros, biases_of, weights_of
+from .kernels.layout import aligned_zeros, biases_of, relayout, weights_of, without_inputs
 from .kernels.step import (
     COST,
     DELTAS,
@@ -55,7 +56,6 @@ from .kernels.structures import (
     Model,
     Optim,
     Record,
-    Samples,
     no_update,
     workspace,
 )
@@ -216,30 +216,42 @@ class Trainer:
     # -- data ---------------------------------------------------------------------------
 
     def _check_data(self, X, y, return_max=False):
-        """(X, Y, whether y holds labels), converted; with ``return_max`` also max |X|."""
+        """(X, Y, whether y holds labels), converted; with ``return_max`` also max |X|.
+        A SciPy sparse X comes back as ``SparseRows`` (see :mod:`fastbp._sparse`)."""
         net = self.network
-        X, x_max = check_inputs(X, net.sizes[0], net.dtype, return_max=True)
+        if is_sparse(X):
+            X, x_max = check_sparse_inputs(X, net.sizes[0], net.dtype)
+        else:
+            X, x_max = check_inputs(X, net.sizes[0], net.dtype, return_max=True)
         Y, labels = check_targets(y, X.shape[0], net.sizes[-1], net.dtype,
                                   float_labels=self.cost != "quadratic")
         checked = X, Y, labels or self.cost != "quadratic"
         return checked + (x_max,) if return_max else checked
 
-    def _workspace(self, cap, threads):
+    def _workspace(self, cap, threads, sparse=False):
         """A ``kernels.structures.Workspace`` for batches of up to ``cap`` samples on
-        ``threads`` threads. Its buffers are allocated once per (layer sizes, batch
-        size, dtype) for ``self.threads``, the most any call uses; training's and
-        evaluation's stay."""
+        ``threads`` threads (of ``sparse`` inputs: no room for A[0]). Its buffers are
+        allocated once per (layer sizes, batch size, dtype, kind of inputs) for
+        ``self.threads``, the most any call uses; training's and evaluation's stay."""
         net = self.network
-        key = (cap, net.sizes, net.dtype, self.threads)
+        key = (cap, net.sizes, net.dtype, self.threads, sparse)
         if key not in self._workspaces:
             if len(self._workspaces) >= 2:
                 del self._workspaces[next(iter(self._workspaces))]
-            self._workspaces[key] = workspace(net._table, cap, net.dtype, self.threads)
+            table = without_inputs(net._table) if sparse else net._table
+            self._workspaces[key] = workspace(table, cap, net.dtype, self.threads,
+                                              n_features=net.sizes[0] if sparse else 0)
         return self._workspaces[key]._replace(n_shards=threads)
 
-    def _model(self):
-        """The network and cost as the kernels take them."""
-        return Model(self.network.params, self.network._table, COSTS[self.cost].code)
+    def _kernel_data(self, X, Y, weight, order, cap, threads):
+        """(model, samples, workspace) as the kernels take them, for checked inputs X
+        (dense X read as CSR where W[1] is stored feature-major)."""
+        net = self.network
+        if isinstance(X, np.ndarray) and net.feature_major:
+            X = as_sparse(X)
+        sparse = isinstance(X, SparseRows)
+        model = Model(net.params, net._table_for(X), COSTS[self.cost].code)
+        return model, samples_of(X, Y, weight, order), self._workspace(cap, threads, sparse)
 
     def _optim(self, hyper):
         """The optimiser as the kernels take it, with its state for this network."""
@@ -260,7 +272,11 @@ class Trainer:
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_0)
+        X : array-like or SciPy sparse matrix, shape (n_samples, n_0)
+            A sparse X is read as CSR, in place (another format is converted once), and
+            the first layer is trained on its nonzeros, with W[1] stored feature-major
+            (see :mod:`fastbp.kernels.sparse` and ``docs/design.md``, "Sparse inputs",
+            for how the optimisers treat the features absent from a batch).
         y : array-like, shape (n_samples,) or (n_samples, n_L)
             Integer class labels (one-hot encoded internally), or the target matrix. A
             1-D float y is one target of values for the quadratic cost (as scikit-learn's
@@ -378,6 +394,7 @@ class Trainer:
         """``fit``'s data checked and converted, the validation data held out, as a
         namespace: X, Y, classification, x_max, weight, validation (or None)."""
         X, Y, classification, x_max = self._check_data(X, y, return_max=True)
+        self._lay_out_for(X)
         rms = _root_mean_square(X) if x_max is not None and x_max > UNSCALED_INPUT else 0.0
         if rms > UNSCALED_RMS:
             warn_user(f"X looks unscaled: max |X| is {x_max:g} and its root mean square "
@@ -416,7 +433,6 @@ class Trainer:
         it did not complete: a step diverged, or Ctrl-C."""
         opt, n, cap, n_batches = self.optimizer, run.n, run.cap, run.n_batches
         batch_cost, batch_correct = run.record
-        samples = Samples(run.X, run.Y, run.weight, run.order)
         optim = self._optim(opt.hyper(opt.epoch))
         calls = self._pace.calls(n_batches, callbacks.batches_per_call(n_batches))
         # One process runs the steps in compiled code, several the same steps around an
@@ -425,10 +441,12 @@ class Trainer:
         if run.parallel is not None:
             run_steps, ws_cap = run.parallel.run, run.parallel.local_cap
         for b0, b1, threads in calls:
+            model, samples, ws = self._kernel_data(run.X, run.Y, run.weight, run.order, ws_cap,
+                                                   threads)
             with using_threads(threads):
-                done = run_steps(self._model(), samples, optim._replace(t=opt.t),
-                                 self._workspace(ws_cap, threads), run.drop, run.record, b0, b1,
-                                 run.x_max, True if self._by_neuron_for(threads) else None)
+                done = run_steps(model, samples, optim._replace(t=opt.t), ws, run.drop,
+                                 run.record, b0, b1, run.x_max,
+                                 True if self._by_neuron_for(threads, run.X) else None)
             opt.t += done - b0
             if done < b1:
                 self.diverged = {"epoch": opt.epoch + 1, "step": opt.t + 1,
@@ -475,7 +493,8 @@ class Trainer:
 
     def _loss_of(self, X, Y, classification):
         """Mean cost of the current network on a few checked samples."""
-        X = np.ascontiguousarray(X, dtype=self.network.dtype)  # rows of a memmap too
+        if not isinstance(X, SparseRows):
+            X = np.ascontiguousarray(X, dtype=self.network.dtype)  # rows of a memmap too
         return self._evaluate_checked(X, Y, classification)["loss"]
 
     def _warn_if_unmoved(self, before, after):
@@ -493,9 +512,22 @@ class Trainer:
         of a batch calls for, up to the cores free then; see :mod:`fastbp.pacing`)."""
         return self._pace.best
 
-    def _by_neuron_for(self, threads):
-        """Whether to share layers by neurons (see ``kernels.step.BY_NEURON_MIN_WEIGHTS``)."""
-        return by_neuron_pays(self.network._table, threads)
+    def _by_neuron_for(self, threads, X):
+        """Whether to share layers by neurons (see ``kernels.step.BY_NEURON_MIN_WEIGHTS``)
+        for inputs X; the first layer of sparse inputs does not count: its work is the
+        batch's nonzeros times n_1, not n_0 n_1."""
+        table = self.network._table
+        if isinstance(X, SparseRows):
+            table = table[1:]
+        return table.shape[0] > 0 and by_neuron_pays(table, threads)
+
+    def _lay_out_for(self, X):
+        """Store W[1] feature-major for sparse X, row-major for dense X (see
+        :attr:`Network.feature_major`), converting the optimiser's state with it."""
+        net, opt = self.network, self.optimizer
+        old = net._lay_out(isinstance(X, SparseRows))
+        if old is not None and opt.state is not None:
+            opt.state = tuple(relayout(buffer, old, net._table) for buffer in opt.state)
 
     def _share_state_of_rank_0(self):
         """Give every rank rank 0's parameters, optimiser state, shuffling and dropout
@@ -558,12 +590,13 @@ class Trainer:
         net = self.network
         n = X.shape[0]
         grad = aligned_zeros(net.params.size, net.dtype)
-        samples = Samples(X, Y, NO_WEIGHTS, np.arange(n, dtype=np.int64))
         threads = self.threads_chosen
-        ws = self._workspace(n, threads)
+        model, samples, ws = self._kernel_data(X, Y, NO_WEIGHTS, np.arange(n, dtype=np.int64),
+                                               n, threads)
         with using_threads(threads):
-            backprop_batch(self._model(), samples, ws, NO_DROPOUT, Batch(0, n, 0), DELTAS, None)
-            gradient_step(self._model(), ws, no_update(self.optimizer.hyper(0), grad), n, 0)
+            backprop_batch(model, samples, ws, NO_DROPOUT, Batch(0, n, 0), DELTAS, None)
+            gradient_step(model, samples, ws, no_update(self.optimizer.hyper(0), grad),
+                          Batch(0, n, 0))
         grad = grad / n  # the kernels leave batch sums
         L = net.n_layers
         return ([weights_of(grad, net._table, l) for l in range(L)],
@@ -589,15 +622,14 @@ class Trainer:
     def _evaluate_checked(self, X, Y, classification):
         n = X.shape[0]
         cap = min(n, 1024)
-        samples = Samples(X, Y, NO_WEIGHTS, np.arange(n, dtype=np.int64))
         total, correct = 0.0, 0
         threads = self.threads_chosen
-        ws = self._workspace(cap, threads)
+        model, samples, ws = self._kernel_data(X, Y, NO_WEIGHTS, np.arange(n, dtype=np.int64),
+                                               cap, threads)
         with using_threads(threads):
             for start in range(0, n, cap):
                 m = min(cap, n - start)
-                backprop_batch(self._model(), samples, ws, NO_DROPOUT, Batch(start, m, 0), COST,
-                               None)
+                backprop_batch(model, samples, ws, NO_DROPOUT, Batch(start, m, 0), COST, None)
                 total += float(ws.cost[:m].sum())
                 correct += int(ws.correct[:m].sum())
         result = {"loss": total / n}
@@ -655,11 +687,17 @@ class Trainer:
             extra[f"history_{key}"] = np.asarray(values, dtype=np.float64)
         for key, value in (run or {}).items():
             extra[f"run_{key}"] = value
+        # Files hold W[1] row-major (see Network.feature_major): the best weights and the
+        # optimiser's state too.
         if stopper is not None:
             extra.update(stopper.state())
+            if "stopper_best_params" in extra:
+                extra["stopper_best_params"] = self.network._row_major(
+                    extra["stopper_best_params"])
         state = {}
         if opt.state is not None:
-            state = {"state1": opt.state[1], "state2": opt.state[2]}
+            state = {"state1": self.network._row_major(opt.state[1]),
+                     "state2": self.network._row_major(opt.state[2])}
         clashes = sorted(key for key in callers
                          if key in extra or str(key).startswith(self._OWN_PREFIXES))
         if clashes:
@@ -756,8 +794,9 @@ class Trainer:
         self._drop_seed, opt.t, opt.epoch = drop_seed, t, epoch
         opt.samples, opt.scale = samples, scale
         if state is not None and not opt.fused:  # plain SGD keeps no state
-            _, state1, state2 = opt.buffers(model.network.params.size, model.network.dtype)
-            state1[...], state2[...] = state
+            _, state1, state2 = opt.buffers(self.network.params.size, model.network.dtype)
+            state1[...], state2[...] = (relayout(buffer, model.network._table, self.network._table)
+                                        for buffer in state)
         self._rng.bit_generator.state = rng_state
         self.history = history
 
@@ -781,9 +820,11 @@ class Trainer:
         if mismatches or "rng_state" not in saved:
             raise ValueError(f"resume={path!s} does not hold a training state of this trainer: "
                              + ("; ".join(mismatches) or "it holds a network only"))
-        stopper.restore_state(saved, net)
+        stopper.restore_state(saved, loaded)  # in the file's layout, row-major
+        if stopper.best_params is not None:
+            stopper.best_params = relayout(stopper.best_params, loaded._table, net._table)
         self._restore_state(model, saved)
-        net.params[...] = loaded.params
+        net.params[...] = relayout(loaded.params, loaded._table, net._table)
         if "run_epoch" not in saved:
             return 0
         if saved.flag("run_finished"):
@@ -821,7 +862,11 @@ class _UnmovedLoss(Callback):
 
 def _root_mean_square(X):
     """sqrt(mean X^2) over at most ``RMS_ROWS`` evenly spaced rows of X, converted a
-    few rows at a time (X may be a memory map of integers)."""
+    few rows at a time (X may be a memory map of integers); of all rows for sparse X."""
+    if isinstance(X, SparseRows):
+        values = X.data[X.indptr[0]:X.indptr[-1]].astype(np.float64)
+        count = X.shape[0] * X.shape[1]
+        return float(np.sqrt(np.sum(values * values) / count)) if count else 0.0
     rows = np.arange(0, X.shape[0], max(1, -(-X.shape[0] // RMS_ROWS)))
     chunk = max(1, 8192 // max(1, X.shape[1]))
     total = 0.0

@@ -51,6 +51,28 @@ def test_train_evaluate_predict(data_files, capsys):
     assert np.mean(labels == y) > 0.8
 
 
+def test_train_evaluate_predict_on_a_sparse_file(data_files, capsys):
+    sparse = pytest.importorskip("scipy.sparse")
+    tmp_path, X, y = data_files
+    X = X * (X > 0.3)  # a third of the entries zero
+    sparse.save_npz(tmp_path / "text.npz", sparse.csr_matrix(X))
+    np.save(tmp_path / "text.labels.npy", y)
+    model = tmp_path / "model.npz"
+    assert main(["train", "--data", str(tmp_path / "text.npz"), "--hidden", "16", "--epochs",
+                 "20", "--optimizer", "adam", "--learning-rate", "0.02", "--batch-size", "8",
+                 "-o", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "text.npz: 90 training and 30 test samples" in out
+    assert float(out.split("final test accuracy: ")[1].split()[0]) > 0.7
+    assert main(["evaluate", str(model), "--data", str(tmp_path / "text.npz")]) == 0
+    assert main(["predict", str(model), "--data", str(tmp_path / "text.npz"), "-o",
+                 str(tmp_path / "predictions.csv")]) == 0
+    assert np.mean(np.loadtxt(tmp_path / "predictions.csv") == y) > 0.7
+    (tmp_path / "text.labels.npy").unlink()
+    assert main(["train", "--data", str(tmp_path / "text.npz")]) == 2
+    assert "needs its labels beside it" in capsys.readouterr().err
+
+
 def test_train_from_csv_with_header(data_files, capsys):
     tmp_path, _, _ = data_files
     assert main(["train", "--data", str(tmp_path / "train.csv"), "--hidden", "8", "--epochs",

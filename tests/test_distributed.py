@@ -41,6 +41,24 @@ def test_emulated_ranks_match_plain_training(optimizer):
         assert len(history["allreduce_seconds"]) == 4
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_emulated_ranks_on_sparse_inputs_match_plain_training(optimizer):
+    """CSR inputs: each rank sums the first layer over its shard's features only, and
+    every rank updates the features of the whole batch, as one process does (lazily for
+    Adam, see fastbp.kernels.sparse)."""
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = data()
+    X = sparse.csr_matrix(X * (np.abs(X) > 1))
+    runs = []
+    for comm in (None, Emulated(2), Emulated(3)):
+        trainer = Trainer([7, 11, 3], dtype=np.float64, comm=comm, optimizer=optimizer,
+                          **SETTINGS)
+        runs.append((trainer.network, trainer.fit(X, y, epochs=3)))
+    for network, history in runs[1:]:
+        np.testing.assert_allclose(network.params, runs[0][0].params, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(history["loss"], runs[0][1]["loss"], rtol=1e-12)
+
+
 @pytest.mark.parametrize("optimizer", [{"weight_decay": 1.0},
                                        {"momentum": 0.9, "weight_decay": 30.0}])
 def test_emulated_ranks_guard_weight_decay_like_plain_training(optimizer):

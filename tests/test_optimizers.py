@@ -12,8 +12,10 @@ from fastbp import Network, Trainer
 
 
 def reference_steps(net, X, Y, batches, optimizer, eta, mu=0.0, nesterov=False, b1=0.9,
-                    b2=0.999, eps=1e-8, rho=0.99, decay=0.0):
-    """Apply the textbook updates for the given batches (lists of sample indices)."""
+                    b2=0.999, eps=1e-8, rho=0.99, decay=0.0, lazy=False):
+    """Apply the textbook updates for the given batches (lists of sample indices). With
+    ``lazy`` (sparse inputs, see ``fastbp.kernels.sparse``), the columns of W[1] of the
+    features that are zero in all of a batch, and their state, keep their values."""
     weights = [np.array(W, np.float64) for W in net.weights]
     biases = [np.array(b, np.float64) for b in net.biases]
     params = weights + biases
@@ -24,26 +26,37 @@ def reference_steps(net, X, Y, batches, optimizer, eta, mu=0.0, nesterov=False, 
         grad_w, grad_b = naive.backprop(weights, biases, net.activations, "cross_entropy",
                                         X[batch], Y[batch])
         grads = [g + (0.0 if decoupled else decay) * W for g, W in zip(grad_w, weights)] + grad_b
+        absent = np.flatnonzero(~X[batch].any(axis=0))
         for i, (p, g, v, s) in enumerate(zip(params, grads, s1, s2)):
-            if optimizer in ("adam", "adamw"):
-                if decoupled and i < len(weights):
-                    p *= 1 - eta * decay
-                v[...] = b1 * v + (1 - b1) * g
-                s[...] = b2 * s + (1 - b2) * g * g
-                p -= eta * (v / (1 - b1 ** t)) / (np.sqrt(s / (1 - b2 ** t)) + eps)
-            elif optimizer == "rmsprop":
-                s[...] = rho * s + (1 - rho) * g * g
-                r = g / (np.sqrt(s) + eps)
-                if mu:
-                    v[...] = mu * v + r
-                    r = v
-                p -= eta * r
-            elif mu == 0:
-                p -= eta * g
-            else:
-                v[...] = mu * v - eta * g
-                p += mu * v - eta * g if nesterov else v
+            kept = [a[:, absent].copy() for a in (p, v, s)] if lazy and i == 0 else ()
+            _textbook_update(optimizer, p, g, v, s, t, eta, mu, nesterov, b1, b2, eps, rho,
+                             decay if decoupled and i < len(weights) else 0.0)
+            for a, old in zip((p, v, s), kept):
+                a[:, absent] = old
     return weights, biases
+
+
+def _textbook_update(optimizer, p, g, v, s, t, eta, mu, nesterov, b1, b2, eps, rho,
+                     decoupled_decay):
+    """One parameter array's update in place (AdamW shrinks p by ``decoupled_decay``)."""
+    if optimizer in ("adam", "adamw"):
+        if decoupled_decay:
+            p *= 1 - eta * decoupled_decay
+        v[...] = b1 * v + (1 - b1) * g
+        s[...] = b2 * s + (1 - b2) * g * g
+        p -= eta * (v / (1 - b1 ** t)) / (np.sqrt(s / (1 - b2 ** t)) + eps)
+    elif optimizer == "rmsprop":
+        s[...] = rho * s + (1 - rho) * g * g
+        r = g / (np.sqrt(s) + eps)
+        if mu:
+            v[...] = mu * v + r
+            r = v
+        p -= eta * r
+    elif mu == 0:
+        p -= eta * g
+    else:
+        v[...] = mu * v - eta * g
+        p += mu * v - eta * g if nesterov else v
 
 
 SETTINGS = [

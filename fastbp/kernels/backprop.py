@@ -71,6 +71,15 @@ def gradient_rows(D, A, m, W, b_off, j0, j1, step, pack):
     update = step > 0
     gemm(j1 - j0, A.ld, m, -step if update else 1.0, Matrix(delta, d_off + j0, 1, n_out), A,
          Rows(out, W.offset + j0 * W.ld, W.ld), update, pack)
+    bias_rows(D, m, out, b_off, j0, j1, step)
+
+
+@jit
+def bias_rows(D, m, out, b_off, j0, j1, step):
+    """BP3 for neurons ``j0:j1``: the column sums of D[l] (``D`` as in ``gradient_rows``)
+    written to ``out[b_off + j]`` or, with ``step`` > 0, applied as ``-= step * sums``."""
+    delta, d_off, n_out = D
+    update = step > 0
     scale = out.dtype.type(step)
     for j in range(j0, j1):
         db = out.dtype.type(0)

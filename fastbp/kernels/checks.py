@@ -69,3 +69,18 @@ def max_abs_range(v, off, count, current):
             current = x if x == x else np.inf
     return current
 
+
+
+@jit(parallel=True)
+def csr_errors(indptr, indices, n_columns):
+    """How many rows of a CSR matrix have ``indptr[r + 1] < indptr[r]`` or a column index
+    outside [0, ``n_columns``): the checks that keep the kernels' reads in bounds, given
+    ``0 <= indptr[0]`` and ``indptr[-1] <= len(indices)``."""
+    bad = 0
+    for r in prange(indptr.shape[0] - 1):
+        lo, hi = indptr[r], indptr[r + 1]
+        wrong = hi < lo
+        for p in range(lo, hi):
+            wrong = wrong or not 0 <= indices[p] < n_columns
+        bad += 1 if wrong else 0
+    return bad

@@ -23,9 +23,16 @@ def dense_forward(X, W, b_off, A, z_off, activation_code, rows, j0, j1):
         buffer when ``z_off`` >= 0 (only activations whose f' needs z keep it: -1 for
         the others). Softmax needs whole rows: j0 = 0, j1 = n_out.
     """
-    a, a_off, n_out = A
     gemm_nt(rows, j1 - j0, X.ld, X, Rows(W.data, W.offset + j0 * W.ld, W.ld), W.data,
-            b_off + j0, Rows(a, a_off + j0, n_out))
+            b_off + j0, Rows(A.data, A.offset + j0, A.ld))
+    activate_rows(A, z_off, activation_code, rows, j0, j1)
+
+
+@jit
+def activate_rows(A, z_off, activation_code, rows, j0, j1):
+    """A = f(Z) in place for neurons ``j0:j1`` of ``rows`` samples whose Z is in ``A``,
+    Z first copied to ``z_off`` (>= 0) where it is kept."""
+    a, a_off, n_out = A
     for s in range(rows):
         start = a_off + s * n_out
         if z_off >= 0:

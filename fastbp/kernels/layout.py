@@ -12,7 +12,10 @@ A network is described to kernels by an int64 table with one row per layer l = 1
 and the columns below.
 
 W[l] is stored with a row stride of ``W_LD`` >= n_{l-1} (see ``weight_stride``); the
-padding holds zeros. Every W[l], b[l] and every layer's block of activations or deltas
+padding holds zeros. Where ``W_T`` is 1 (only ever the first layer, of a network trained
+on sparse inputs, see ``sparse``), W[1] is stored feature-major instead: W[1]^T, of
+shape (n_0, n_1), rows ``W_LD`` >= n_1 apart, so that the weights one input feature
+feeds are contiguous. Every W[l], b[l] and every layer's block of activations or deltas
 starts on a 64-byte boundary (buffers come from ``aligned_zeros``, offsets are
 multiples of ALIGN): vector loads that straddle cache lines were measured to cost up
 to 20% in the forward pass. Rows inside a block are aligned too when n_l is a
@@ -21,8 +24,8 @@ multiple of 16.
 
 import numpy as np
 
-N_IN, N_OUT, W_OFF, B_OFF, ACT, A_OFF, D_OFF, W_LD, Z_OFF = range(9)
-N_COLUMNS = 9
+N_IN, N_OUT, W_OFF, B_OFF, ACT, A_OFF, D_OFF, W_LD, Z_OFF, W_T = range(10)
+N_COLUMNS = 10
 ALIGN = 16  # elements: 64 bytes of float32
 ALIGN_BYTES = 64
 
@@ -31,18 +34,21 @@ def _up(n):
     return -(-n // ALIGN) * ALIGN
 
 
-def layer_table(sizes, activation_codes, keep_z=None):
+def layer_table(sizes, activation_codes, keep_z=None, feature_major=False):
     """The int64 table of a network with layer sizes ``(n_0, ..., n_L)``; ``keep_z``:
-    whether each layer keeps Z (default: none does)."""
+    whether each layer keeps Z (default: none does); ``feature_major``: W[1] stored
+    transposed (``W_T``)."""
     sizes = [int(n) for n in sizes]
     table = np.zeros((len(sizes) - 1, N_COLUMNS), dtype=np.int64)
     p = 0
     for l in range(1, len(sizes)):
         row = table[l - 1]
         row[N_IN], row[N_OUT] = sizes[l - 1], sizes[l]
-        row[W_LD] = weight_stride(sizes[l - 1])
+        transposed = feature_major and l == 1
+        row[W_T] = transposed
+        row[W_LD] = _up(sizes[l]) if transposed else weight_stride(sizes[l - 1])
         row[W_OFF] = p
-        p = _up(p + sizes[l] * row[W_LD])
+        p = _up(p + (sizes[0] if transposed else sizes[l]) * row[W_LD])
         row[B_OFF] = p
         p = _up(p + sizes[l])
         row[ACT] = activation_codes[l - 1]
@@ -90,9 +96,33 @@ def aligned_zeros(n, dtype):
 
 def weights_of(params, table, l):
     """W of layer row ``l`` of the table (network layer l + 1): a (n_out, n_in) view
-    into ``params``; rows are ``W_LD`` apart."""
-    n_in, n_out, o, ld = (int(x) for x in table[l, [N_IN, N_OUT, W_OFF, W_LD]])
+    into ``params``; rows are ``W_LD`` apart, or, stored feature-major (``W_T``), the
+    transpose of a (n_in, n_out) view whose rows are."""
+    n_in, n_out, o, ld, transposed = (int(x) for x in table[l, [N_IN, N_OUT, W_OFF, W_LD, W_T]])
+    if transposed:
+        return params[o:o + n_in * ld].reshape(n_in, ld)[:, :n_out].T
     return params[o:o + n_out * ld].reshape(n_out, ld)[:, :n_in]
+
+
+def relayout(flat, table, new_table):
+    """A vector in the layout of ``new_table`` holding the weights and biases that
+    ``flat`` holds in the layout of ``table`` (the same network, W[1] stored another
+    way; see ``W_T``); the padding is zero."""
+    out = aligned_zeros(n_params(new_table), flat.dtype)
+    for l in range(table.shape[0]):
+        weights_of(out, new_table, l)[...] = weights_of(flat, table, l)
+        biases_of(out, new_table, l)[...] = biases_of(flat, table, l)
+    return out
+
+
+def without_inputs(table):
+    """The table of the same network for a workspace that holds no A[0]: sparse inputs
+    are read where they are (see ``sparse``), so their n_0 columns take no room."""
+    out = table.copy()
+    shift = _up(int(table[0, N_IN]))
+    out[:, A_OFF] -= shift
+    out[out[:, Z_OFF] >= 0, Z_OFF] -= shift
+    return out
 
 
 def biases_of(params, table, l):

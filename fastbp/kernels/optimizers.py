@@ -117,38 +117,42 @@ def update_rows(opt, W, n_in, b_off, j0, j1, m, t):
     t : int
         Adam's step count, from 1.
     """
-    code, hyper, grad, state1, state2 = opt.code, opt.hyper, opt.grad, opt.state1, opt.state2
     params, w_off, w_ld = W
+    for j in range(j0, j1):
+        update_entries(opt, params, w_off + j * w_ld, n_in, 1, m, t, True)
+    update_entries(opt, params, b_off + j0, j1 - j0, 1, m, t, False)
+
+
+@jit
+def update_entries(opt, params, first, count, stride, m, t, weights):
+    """Apply the optimiser ``opt`` (see ``update_rows``) to ``count`` entries of
+    ``params`` from ``first``, ``stride`` apart: weights (decayed) or, without
+    ``weights``, biases."""
+    code, hyper, grad, state1, state2 = opt.code, opt.hyper, opt.grad, opt.state1, opt.state2
     dtype = params.dtype.type
+    last = first + count * stride
     if code == SGD and hyper[WEIGHT_DECAY] == 0:
         # W -= (eta / m) G in the parameters' dtype: a vectorised axpy. (In one process
         # this case is fused into BP4 and never comes here.)
         step = dtype(hyper[ETA] / m)
-        for j in range(j0, j1):
-            row = w_off + j * w_ld
-            for i in range(row, row + n_in):
-                params[i] -= step * grad[i]
-            params[b_off + j] -= step * grad[b_off + j]
+        for i in range(first, last, stride):
+            params[i] -= step * grad[i]
         return
     # Otherwise arithmetic in float64, stored in the parameters' dtype.
     inv_m = 1.0 / m
     decay = hyper[WEIGHT_DECAY]
     shrink = 1.0
     if code == ADAMW:  # decoupled: W shrinks, g holds no decay
-        shrink = 1.0 - hyper[ETA] * decay
+        shrink = 1.0 - hyper[ETA] * decay if weights else 1.0
         decay = 0.0
     c1 = c2 = 1.0
     if code in (ADAM, ADAMW):
         c1 = 1.0 / (1.0 - hyper[BETA1] ** t)
         c2 = 1.0 / (1.0 - hyper[BETA2] ** t)
-    for j in range(j0, j1):
-        row = w_off + j * w_ld
-        for i in range(row, row + n_in):
-            g = grad[i] * inv_m + decay * params[i]
-            w, s1, s2 = _update(code, float(params[i]), g, float(state1[i]), float(state2[i]),
-                                hyper, c1, c2, shrink)
-            params[i], state1[i], state2[i] = dtype(w), dtype(s1), dtype(s2)
-        i = b_off + j
-        w, s1, s2 = _update(code, float(params[i]), grad[i] * inv_m, float(state1[i]),
-                            float(state2[i]), hyper, c1, c2, 1.0)
+    for i in range(first, last, stride):
+        g = grad[i] * inv_m
+        if weights:  # L2 decay on the weights only
+            g = g + decay * params[i]
+        w, s1, s2 = _update(code, float(params[i]), g, float(state1[i]), float(state2[i]),
+                            hyper, c1, c2, shrink)
         params[i], state1[i], state2[i] = dtype(w), dtype(s1), dtype(s2)

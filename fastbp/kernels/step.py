@@ -67,6 +67,15 @@ from .optimizers import (
     update_rows,
 )
 from .simd import PANEL
+from .sparse import (
+    by_input,
+    input_weights,
+    lazy_update,
+    present_features,
+    sparse_forward,
+    sparse_gradient_rows,
+    zero_feature_rows,
+)
 from .structures import Batch, Rows
 
 # The divergence guard (``admissible``): a bound on an update's entries, per dtype. Far
@@ -129,13 +138,21 @@ def _phase_at(i, L):
 
 
 @jit
-def _gather(model, samples, ws, batch, s0, s1):
+def _gather(samples, model, ws, batch, s0, s1):
     """A[0] of samples ``s0:s1``: rows ``order[start + s]`` of X."""
     n_0 = model.table[0, N_IN]
     for s in range(s0, s1):
         row = samples.order[batch.start + s]
         for i in range(n_0):  # a loop, not a slice copy: no shape check to compile
             ws.a[s * n_0 + i] = samples.X[row, i]
+
+
+@jit
+def _read_in_place(samples, model, ws, batch, s0, s1):
+    """Sparse inputs are read where they are, by the first layer (see ``sparse``)."""
+
+
+_gather_inputs = by_input(_gather, _read_in_place)
 
 
 @jit
@@ -150,7 +167,7 @@ def _weights(model, l):
 
 
 @jit
-def _forward(model, l, ws, s0, s1, j0, j1, drop, t):
+def _forward(model, samples, l, ws, batch, s0, s1, j0, j1, drop):
     """Neurons ``j0:j1`` of layer row ``l`` for samples ``s0:s1``; with dropout (see
     ``dropout``) when ``drop.rates`` holds a rate per layer row."""
     table, cap, a_ws = model.table, ws.cap, ws.a
@@ -158,10 +175,33 @@ def _forward(model, l, ws, s0, s1, j0, j1, drop, t):
     x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
     a_off = cap * table[l, A_OFF] + s0 * n_out
     z_off = cap * table[l, Z_OFF] + s0 * n_out if table[l, Z_OFF] >= 0 else -1  # Z kept?
-    dense_forward(Rows(a_ws, x_off + s0 * n_in, n_in), _weights(model, l), table[l, B_OFF],
-                  Rows(a_ws, a_off, n_out), z_off, table[l, ACT], s1 - s0, j0, j1)
+    _layer_forward(samples, model, l, batch.start + s0, Rows(a_ws, x_off + s0 * n_in, n_in),
+                   Rows(a_ws, a_off, n_out), z_off, s1 - s0, j0, j1)
     if _dropping(drop.rates, l):
-        drop_outputs(a_ws, a_off, n_out, s1 - s0, s0, j0, j1, drop.rates[l], drop.seed, t, l)
+        drop_outputs(a_ws, a_off, n_out, s1 - s0, s0, j0, j1, drop.rates[l], drop.seed,
+                     batch.t, l)
+
+
+@jit
+def _dense_layer_forward(samples, model, l, first, In, A, z_off, rows, j0, j1):
+    """Layer row ``l``'s forward pass from its inputs ``In`` in the workspace."""
+    table = model.table
+    dense_forward(In, _weights(model, l), table[l, B_OFF], A, z_off, table[l, ACT], rows, j0,
+                  j1)
+
+
+@jit
+def _sparse_layer_forward(samples, model, l, first, In, A, z_off, rows, j0, j1):
+    """The first layer's from the sparse inputs, the others' as for dense inputs."""
+    if l == 0:
+        table = model.table
+        sparse_forward(samples, samples.order, first, input_weights(model.params, table),
+                       table[0, B_OFF], A, z_off, table[0, ACT], rows, j0, j1)
+    else:
+        _dense_layer_forward(samples, model, l, first, In, A, z_off, rows, j0, j1)
+
+
+_layer_forward = by_input(_dense_layer_forward, _sparse_layer_forward)
 
 
 @jit
@@ -241,9 +281,9 @@ def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1)
     """Phase ``phase`` of layer row ``l`` for samples ``s0:s1`` and neurons ``j0:j1``,
     by the thread of shard ``shard`` (its scratch, its row of ``ws.magnitude``)."""
     if phase == GATHER:
-        _gather(model, samples, ws, batch, s0, s1)
+        _gather_inputs(samples, model, ws, batch, s0, s1)
     elif phase == FORWARD:
-        _forward(model, l, ws, s0, s1, j0, j1, drop, batch.t)
+        _forward(model, samples, l, ws, batch, s0, s1, j0, j1, drop)
     elif phase == OUTPUT:
         _output_error(model, samples, ws, batch, s0, s1)
     elif phase == BACKWARD:
@@ -352,65 +392,136 @@ def _layer_rows(model, shard, n_shards, l):
 
 
 @jit(parallel=True)
-def gradient_step(model, ws, opt, m, t):
-    """BP3 and BP4 for the batch of ``m`` samples in the workspace (filled by
-    ``backprop_batch``), and the optimiser's update at step ``t``.
+def gradient_step(model, samples, ws, opt, batch):
+    """BP3 and BP4 for the samples of ``batch`` whose forward pass and deltas are in the
+    workspace (filled by ``backprop_batch``), and the optimiser's update at step
+    ``batch.t``.
 
     Plain SGD without weight decay is fused into BP4 (no gradient is stored); the
     others first leave the batch sums (m dC/dW, m dC/db) in ``opt.grad`` and then update
     the parameters and the optimiser's state row by row. ``opt.code`` -1: the sums are
     left in ``opt.grad`` and nothing is updated. Shard ``s`` takes the ``s``-th slice of
-    the rows of every layer, so the threads share every layer.
+    the rows of every layer, so the threads share every layer. For sparse inputs, the
+    first layer's as ``sparse`` says: the rows of ``opt.grad`` of the features absent
+    from the batch are neither written nor read.
     """
     fused = opt.code == SGD and opt.hyper[WEIGHT_DECAY] == 0
     out = model.params if fused else opt.grad
-    step = opt.hyper[ETA] / m if fused else 0.0
+    step = opt.hyper[ETA] / batch.m if fused else 0.0
+    n_present = 0 if fused else _batch_features(samples, ws, batch)
     for shard in prange(0, ws.n_shards):
-        _run_gradient_shard(model, ws, opt, out, step, fused, m, t, shard)
+        _run_gradient_shard(model, samples, ws, opt, batch, out, step, n_present, shard)
 
 
-def _gradient_shard(model, ws, opt, out, step, fused, m, t, shard):
+def _gradient_shard(model, samples, ws, opt, batch, out, step, n_present, shard):
     """``gradient_step`` for the rows of every layer that ``shard`` owns: BP4 into
-    ``out`` (times ``step`` where ``fused``), then, unless fused, the update."""
-    table, params, cap = model.table, model.params, ws.cap
+    ``out`` (times ``step`` where fused), then, unless fused, the update."""
     pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
-    for l in range(table.shape[0]):
+    for l in range(model.table.shape[0]):
         j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
-        if j0 == j1:
-            continue
-        n_in, n_out = table[l, N_IN], table[l, N_OUT]
-        a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
-        w_off, w_ld, b_off = table[l, W_OFF], table[l, W_LD], table[l, B_OFF]
-        gradient_rows(Rows(ws.d, cap * table[l, D_OFF], n_out), Rows(ws.a, a_off, n_in), m,
-                      Rows(out, w_off, w_ld), b_off, j0, j1, step, pack)
-        if not fused and opt.code >= 0:
-            update_rows(opt, Rows(params, w_off, w_ld), n_in, b_off, j0, j1, m, t)
+        if j0 < j1:
+            _layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step, n_present,
+                            pack)
+
+
+@jit
+def _dense_layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step, n_present,
+                          pack):
+    """BP3/BP4 of rows ``j0:j1`` of layer row ``l`` into ``out`` (or applied, with
+    ``step``), and the optimiser's update of those rows unless fused or ``opt.code`` -1."""
+    table, cap, m = model.table, ws.cap, batch.m
+    n_in, n_out = table[l, N_IN], table[l, N_OUT]
+    a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
+    w_off, w_ld, b_off = table[l, W_OFF], table[l, W_LD], table[l, B_OFF]
+    gradient_rows(Rows(ws.d, cap * table[l, D_OFF], n_out), Rows(ws.a, a_off, n_in), m,
+                  Rows(out, w_off, w_ld), b_off, j0, j1, step, pack)
+    if step == 0 and opt.code >= 0:
+        update_rows(opt, Rows(model.params, w_off, w_ld), n_in, b_off, j0, j1, m, batch.t)
+
+
+@jit
+def _sparse_layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step, n_present,
+                           pack):
+    """The first layer's from the sparse inputs (see ``sparse``), the others' as for
+    dense inputs."""
+    if l > 0:
+        _dense_layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step, n_present,
+                              pack)
+        return
+    table, m = model.table, batch.m
+    n_out, b_off = table[0, N_OUT], table[0, B_OFF]
+    W = input_weights(out, table)
+    if step == 0:
+        zero_feature_rows(W, ws.present, n_present, j0, j1)
+    D = Rows(ws.d, ws.cap * table[0, D_OFF], n_out)
+    sparse_gradient_rows(samples, samples.order, batch.start, D, m, W, b_off, j0, j1, step)
+    if step == 0 and opt.code >= 0:
+        lazy_update(opt, input_weights(model.params, table), b_off, ws.present, n_present, j0,
+                    j1, m, batch.t)
+
+
+_layer_gradient = by_input(_dense_layer_gradient, _sparse_layer_gradient)
+
+
+@jit
+def _no_features(samples, ws, batch):
+    return 0
+
+
+@jit
+def _sparse_features(samples, ws, batch):
+    """The features present in ``batch`` into ``ws.present``; returns how many."""
+    return present_features(samples, samples.order, batch.start, batch.m, ws.seen,
+                            ws.present)
+
+
+_batch_features = by_input(_no_features, _sparse_features)
 
 
 if numba.config.DISABLE_JIT:
     _run_gradient_shard = _gradient_shard
-else:  # compiled once per signature, as ``_phase``
+else:  # compiled once per signature, as ``_shard_phases``
     _gradient_shard_c = compile_per_signature("gradient_shard", _gradient_shard)
 
     @jit
-    def _run_gradient_shard(model, ws, opt, out, step, fused, m, t, shard):
+    def _run_gradient_shard(model, samples, ws, opt, batch, out, step, n_present, shard):
         """``_gradient_shard``, compiled once."""
-        _gradient_shard_c((model, ws, opt, out, step, fused, m, t, shard))
+        _gradient_shard_c((model, samples, ws, opt, batch, out, step, n_present, shard))
 
 
 @jit(parallel=True)
-def update(model, ws, opt, m, t):
-    """The optimiser's update at step ``t`` from batch sums of ``m`` samples already in
-    ``opt.grad`` (for data-parallel training, where the sums of several processes are
-    added first); each shard takes a slice of every layer's rows, as in
-    ``gradient_step``."""
+def update(model, samples, ws, opt, batch):
+    """The optimiser's update at step ``batch.t`` from batch sums of ``batch.m`` samples
+    already in ``opt.grad`` (for data-parallel training, where the sums of several
+    processes are added first); each shard takes a slice of every layer's rows, as in
+    ``gradient_step`` (for sparse inputs, the first layer's rows of the features present
+    in ``batch``)."""
     table = model.table
+    n_present = _batch_features(samples, ws, batch)
     for shard in prange(0, ws.n_shards):
         for l in range(table.shape[0]):
             j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
             if j0 < j1:
-                update_rows(opt, _weights(model, l), table[l, N_IN], table[l, B_OFF], j0, j1,
-                            m, t)
+                _layer_update(samples, model, ws, opt, l, batch, j0, j1, n_present)
+
+
+@jit
+def _dense_layer_update(samples, model, ws, opt, l, batch, j0, j1, n_present):
+    table = model.table
+    update_rows(opt, _weights(model, l), table[l, N_IN], table[l, B_OFF], j0, j1, batch.m,
+                batch.t)
+
+
+@jit
+def _sparse_layer_update(samples, model, ws, opt, l, batch, j0, j1, n_present):
+    if l == 0:
+        lazy_update(opt, input_weights(model.params, model.table), model.table[0, B_OFF],
+                    ws.present, n_present, j0, j1, batch.m, batch.t)
+    else:
+        _dense_layer_update(samples, model, ws, opt, l, batch, j0, j1, n_present)
+
+
+_layer_update = by_input(_dense_layer_update, _sparse_layer_update)
 
 
 @jit
@@ -543,5 +654,5 @@ def train_epoch(model, samples, opt, ws, drop, record, first_batch, last_batch, 
         record.correct[b] = correct
         if not admissible(model, ws, opt, total, g_max, m, t):
             return b
-        gradient_step(model, ws, opt, m, t)
+        gradient_step(model, samples, ws, opt, Batch(b * cap, m, t))
     return last_batch

@@ -7,6 +7,11 @@ cache reliably). Python code builds them; kernels only read them.
     Model      params, table, cost_code        the network (see ``layout``) and its cost
     Samples    X, Y, weight, order             inputs, targets, a weight per sample
                                                (empty: all 1), the order batches visit
+    SparseSamples  indptr, indices, data,      the same with sparse inputs, as SciPy's
+               Y, weight, order                CSR: row r's nonzeros are data[p] in
+                                               columns indices[p], p in
+                                               indptr[r]:indptr[r + 1] (flat: parallel
+                                               regions take no tuple within a tuple)
     Optim      code, hyper, t, grad, state1,   the optimiser (see ``optimizers``), its
                state2                          step count before the call, gradient sums
                                                and state; code -1: no update
@@ -14,10 +19,12 @@ cache reliably). Python code builds them; kernels only read them.
                                                masks' seed (see ``dropout``)
     Workspace  a, d, cost, correct, pack,      a batch's activations and deltas (see
                magnitude, bounds, cap,         ``layout``), per-sample cost and
-               n_shards                        correctness, each thread's gemm scratch,
+               n_shards, seen, present         correctness, each thread's gemm scratch,
                                                each shard's max |A| and |D|, the
-                                               divergence guard's bounds, the capacity
-                                               and the number of threads
+                                               divergence guard's bounds, the capacity,
+                                               the number of threads, and for sparse
+                                               inputs a flag per feature and the list
+                                               of a batch's features (see ``sparse``)
     Batch      start, m, t                     samples order[start:start + m] at step t
     Record     cost, correct                   per batch of an epoch: summed cost and
                                                correct predictions
@@ -35,9 +42,11 @@ from .layout import aligned_zeros, n_activations, n_deltas
 
 Model = namedtuple("Model", "params table cost_code")
 Samples = namedtuple("Samples", "X Y weight order")
+SparseSamples = namedtuple("SparseSamples", "indptr indices data Y weight order")
 Optim = namedtuple("Optim", "code hyper t grad state1 state2")
 Dropout = namedtuple("Dropout", "rates seed")
-Workspace = namedtuple("Workspace", "a d cost correct pack magnitude bounds cap n_shards")
+Workspace = namedtuple("Workspace",
+                       "a d cost correct pack magnitude bounds cap n_shards seen present")
 Batch = namedtuple("Batch", "start m t")
 Record = namedtuple("Record", "cost correct")
 Matrix = namedtuple("Matrix", "data offset rs cs")
@@ -52,11 +61,14 @@ def no_update(hyper, grad):
     return Optim(-1, hyper, 0, grad, grad, grad)
 
 
-def workspace(table, cap, dtype, n_shards, training=True):
+def workspace(table, cap, dtype, n_shards, training=True, n_features=0):
     """A ``Workspace`` for batches of up to ``cap`` samples of the network of ``table``
     on ``n_shards`` threads; without ``training`` only what the forward pass needs (the
-    other arrays empty, of the same types, so that the same compiled kernels serve)."""
+    other arrays empty, of the same types, so that the same compiled kernels serve).
+    ``n_features``: the inputs' columns, for sparse inputs (whose ``table`` is then
+    ``layout.without_inputs``'s), 0 for dense ones."""
     rows = cap if training else 0
+    features = n_features if training else 0
     return Workspace(
         a=aligned_zeros(cap * n_activations(table), dtype),
         d=aligned_zeros(rows * n_deltas(table), dtype),
@@ -66,4 +78,6 @@ def workspace(table, cap, dtype, n_shards, training=True):
         magnitude=np.zeros((n_shards, 2)),
         bounds=np.full(2, np.inf),
         cap=int(cap),
-        n_shards=int(n_shards))
+        n_shards=int(n_shards),
+        seen=np.zeros(features, dtype=np.bool_),
+        present=np.zeros(features, dtype=np.int64))
