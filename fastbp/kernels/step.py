@@ -76,7 +76,7 @@ from .sparse import (
     sparse_gradient_rows,
     zero_feature_rows,
 )
-from .structures import Batch, Rows
+from .structures import Batch, Rows, borrowed
 
 # The divergence guard (``admissible``): a bound on an update's entries, per dtype. Far
 # beyond any sound training step, far below overflow.
@@ -296,6 +296,7 @@ def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1)
 def _shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
     """Every phase through ``depth`` for shard ``shard`` (of ``n_shards``) of the
     samples, through all layers."""
+    model, samples, ws, drop = borrowed((model, samples, ws, drop))
     L = model.table.shape[0]
     s0, s1 = _shard_bounds(shard, n_shards, batch.m)
     for i in range(_n_phases(L, depth)):
@@ -416,6 +417,7 @@ def gradient_step(model, samples, ws, opt, batch):
 def _gradient_shard(model, samples, ws, opt, batch, out, step, n_present, shard):
     """``gradient_step`` for the rows of every layer that ``shard`` owns: BP4 into
     ``out`` (times ``step`` where fused), then, unless fused, the update."""
+    model, samples, ws, opt, out = borrowed((model, samples, ws, opt, out))
     pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
     for l in range(model.table.shape[0]):
         j0, j1 = _layer_rows(model, shard, ws.n_shards, l)

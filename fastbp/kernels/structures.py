@@ -35,7 +35,11 @@ cache reliably). Python code builds them; kernels only read them.
 
 from collections import namedtuple
 
+import numba
 import numpy as np
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .gemm import PACK_SIZE
 from .layout import aligned_zeros, n_activations, n_deltas
@@ -81,3 +85,34 @@ def workspace(table, cap, dtype, n_shards, training=True, n_features=0):
         n_shards=int(n_shards),
         seen=np.zeros(features, dtype=np.bool_),
         present=np.zeros(features, dtype=np.int64))
+
+
+def _without_owner(context, builder, typ, value):
+    """``value`` with every array in it (through nested tuples) marked as owned by no
+    one: a null meminfo, which Numba's reference counting skips."""
+    if isinstance(typ, types.Array):
+        array = context.make_array(typ)(context, builder, value=value)
+        array.meminfo = cgutils.get_null_value(array.meminfo.type)
+        array.parent = cgutils.get_null_value(array.parent.type)
+        return array._getvalue()
+    if isinstance(typ, types.BaseTuple):
+        for i, item in enumerate(typ):
+            value = builder.insert_value(
+                value, _without_owner(context, builder, item, builder.extract_value(value, i)), i)
+    return value
+
+
+@intrinsic
+def borrowed(typingctx, value):
+    """The same structures, their arrays borrowed: valid while the caller's are, and
+    free of reference counting. Every read of an array from a namedtuple takes a
+    reference, an atomic add on a counter that all threads share; a thread's work on a
+    small batch reads hundreds."""
+    def codegen(context, builder, signature, args):
+        return _without_owner(context, builder, signature.args[0], args[0])
+    return value(value), codegen
+
+
+if numba.config.DISABLE_JIT:  # plain Python: nothing is counted
+    def borrowed(value):
+        return value
