@@ -45,6 +45,8 @@ MAX_LABEL = 2**31 - 1
 MAX_CLASS_CHARS = 200
 # Where train writes the model without -o (refused when it exists).
 DEFAULT_MODEL = "model.npz"
+DATA_HELP = ("digits, fashion-mnist, or a .npz (arrays, or sparse: see below) or .csv file "
+             "(default: digits)")
 # The split of a model file that does not record one (files of earlier versions).
 DEFAULT_SEED, DEFAULT_TEST_SIZE = 0, 0.25
 
@@ -253,9 +255,7 @@ def build_parser():
                                 formatter_class=formatter, epilog=EPILOG,
                                 description="Train a network, print a table per epoch and "
                                             "the final test metrics, save the model.")
-    train.add_argument("--data", default="digits",
-                       help="digits, fashion-mnist, or a .npz (arrays, or sparse: see below) "
-                            "or .csv file (default: digits)")
+    train.add_argument("--data", default="digits", help=DATA_HELP)
     train.add_argument("--test-size", type=float, default=DEFAULT_TEST_SIZE,
                        help="held-out fraction when the data has no test part (default "
                             f"{DEFAULT_TEST_SIZE}; stored in the model for evaluate)")
@@ -315,9 +315,7 @@ def build_parser():
                                    "a data set, split as the model was trained unless told "
                                    "otherwise.")
     evaluate.add_argument("model", help="a model file written by 'fastbp train'")
-    evaluate.add_argument("--data", default="digits",
-                          help="digits, fashion-mnist, or a .npz (arrays, or sparse: see below) "
-                            "or .csv file (default: digits)")
+    evaluate.add_argument("--data", default="digits", help=DATA_HELP)
     evaluate.add_argument("--test-size", type=float, default=None,
                           help="held-out fraction (default: the model's, else "
                                f"{DEFAULT_TEST_SIZE})")
