@@ -1,8 +1,9 @@
 """Training speed, memory and correctness of fastbp's Trainer.
 
 Speed: one epoch of mini-batch SGD on each workload of ``common.WORKLOADS``, on 1 thread
-and on all threads. ``setup`` builds the Trainer and runs one untimed epoch, so Numba's
-compilation (or loading from its on-disk cache) is never part of a measurement.
+and on all threads (and on L and XL with ``precision="bf16-mixed"``). ``setup`` builds the
+Trainer and runs one untimed epoch, so Numba's compilation (or loading from its on-disk
+cache) is never part of a measurement.
 """
 
 import time
@@ -39,6 +40,30 @@ class _Epoch(Benchmark):
 
 
 class TimeTraining(_Epoch):
+    def time_epoch(self, workload, threads):
+        """Wall time of one epoch."""
+        self.trainer.fit(self.X, self.y, epochs=1)
+
+
+class TimeTrainingBF16(_Epoch):
+    """One epoch with ``precision="bf16-mixed"`` (bfloat16 operands for the three matrix
+    products per layer, float32 sums and weights), against TimeTraining's float32 epoch of
+    the same workload: L and XL, whose time the products dominate. Skipped where the CPU
+    cannot multiply bfloat16 numbers (``fastbp.tuning.bf16_products()`` is None)."""
+
+    params = (["L", "XL"], thread_counts())
+    param_names = ["workload", "threads"]
+
+    def setup(self, workload, threads):
+        from fastbp import tuning
+
+        if tuning.bf16_products() is None:
+            raise NotImplementedError("precision='bf16-mixed' needs AVX512-BF16")   # asv: skip
+        w = WORKLOADS[workload]
+        self.X, self.y = fashion_like(w.n_samples)
+        self.trainer = make_trainer(workload, threads, precision="bf16-mixed")
+        self.trainer.fit(self.X, self.y, epochs=1)   # compile / load kernels, allocate
+
     def time_epoch(self, workload, threads):
         """Wall time of one epoch."""
         self.trainer.fit(self.X, self.y, epochs=1)

@@ -7,6 +7,7 @@
     python benchmarks/compare.py --scaling 1 2 4 8 16
     python benchmarks/compare.py --check         # fastbp and JAX: the same loss after an epoch
     python benchmarks/compare.py --sparse        # sparse inputs: fastbp, scikit-learn, PyTorch
+    python benchmarks/compare.py --precision bf16-mixed   # bfloat16 products (and --scaling)
 
 For each workload one epoch of shuffled mini-batch SGD on Fashion-MNIST-shaped data
 (784 inputs, 10 classes, float32) is timed; the table gives the median samples/s over
@@ -26,6 +27,13 @@ matrix, and PyTorch's idiomatic sparse model from fastbp's initial weights, an
 by plain ``torch.optim.SGD``; with each one's accuracy on held-out rows after the timed
 epochs (every implementation trains as many).
 
+``--precision bf16-mixed`` trains fastbp with ``precision="bf16-mixed"`` (bfloat16 operands
+for the matrix products, float32 sums and weights; a CPU with AVX512-BF16) and runs
+PyTorch's forward pass and loss under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (its
+backward pass follows the forward's types, the SGD step updates float32 weights); JAX and
+NumPy stay float32, and the roof is still the float32 one (the heading says so). It
+applies to the default table and ``--scaling``.
+
 JAX runs the whole epoch as one ``jax.jit`` call (``lax.scan`` over the mini-batches) in a
 worker process per thread count, timed from here. XLA reads its flags and makes its CPU
 thread pool once per process, so ``XLA_FLAGS`` must be set before jax is imported; and in
@@ -35,6 +43,8 @@ other implementations' N threads float over all cores) before it imports jax.
 """
 
 import argparse
+import contextlib
+import functools
 import importlib.metadata
 import importlib.util
 import os
@@ -64,8 +74,8 @@ SETTLE_SECONDS = 0.3  # lets other libraries' spinning threads go to sleep
 
 # -- fastbp -----------------------------------------------------------------------------
 
-def fastbp_epoch(workload, X, y, threads):
-    trainer = make_trainer(workload, threads, learning_rate=LEARNING_RATE)
+def fastbp_epoch(workload, X, y, threads, precision="32"):
+    trainer = make_trainer(workload, threads, learning_rate=LEARNING_RATE, precision=precision)
 
     def run():
         trainer.fit(X, y, epochs=1)
@@ -74,7 +84,7 @@ def fastbp_epoch(workload, X, y, threads):
 
 # -- PyTorch ----------------------------------------------------------------------------
 
-def torch_epoch(workload, X, y, threads):
+def torch_epoch(workload, X, y, threads, precision="32"):
     import torch
     torch.set_num_threads(threads)
     sizes, act, _, cost, batch, _ = WORKLOADS[workload]
@@ -92,17 +102,25 @@ def torch_epoch(workload, X, y, threads):
     Yt = torch.nn.functional.one_hot(yt, 10).float()
     ce = torch.nn.CrossEntropyLoss()
     rng = np.random.default_rng(0)
+    # bf16-mixed: the forward pass and the loss under autocast (bfloat16 matrix products,
+    # float32 weights), the backward pass after it, as PyTorch's recipe has it.
+    if precision == "bf16-mixed":
+        def cast():
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+    else:
+        cast = contextlib.nullcontext
 
     def run():
         torch.set_num_threads(threads)   # per call: --scaling runs several counts
         order = torch.from_numpy(rng.permutation(len(X)))
         for start in range(0, len(X), batch):
             idx = order[start:start + batch]
-            out = model(Xt[idx])
-            if cost == "quadratic":
-                loss = 0.5 * ((out - Yt[idx]) ** 2).sum() / len(idx)
-            else:
-                loss = ce(out, yt[idx])
+            with cast():
+                out = model(Xt[idx])
+                if cost == "quadratic":
+                    loss = 0.5 * ((out - Yt[idx]) ** 2).sum() / len(idx)
+                else:
+                    loss = ce(out, yt[idx])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -437,11 +455,13 @@ def machine_description():
     return f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}"
 
 
-def implementations(skip, numpy=True):
+def implementations(skip, numpy=True, precision="32"):
     """fastbp and those of its peers that are installed and not in ``skip``: name -> the
-    function that makes an epoch's ``run``."""
-    found = {"fastbp": fastbp_epoch}
-    for name, make in (("torch", torch_epoch), ("jax", jax_epoch)):
+    function that makes an epoch's ``run``. ``precision`` reaches fastbp and PyTorch
+    (JAX and NumPy run in float32 whatever it says)."""
+    found = {"fastbp": functools.partial(fastbp_epoch, precision=precision)}
+    for name, make in (("torch", functools.partial(torch_epoch, precision=precision)),
+                       ("jax", jax_epoch)):
         if name not in skip and importlib.util.find_spec(name):
             found[name] = make
     if numpy and "numpy" not in skip:
@@ -462,10 +482,21 @@ def versions(skip):
     return "; ".join(found)
 
 
+def precision_note(precision, roof=True):
+    """What ``--precision`` changes, for a heading ("" for the default, float32)."""
+    if precision == "32":
+        return ""
+    note = (f"; precision {precision}: fastbp, and torch under torch.autocast('cpu', "
+            f"bfloat16); jax")
+    return note + (" and numpy in float32, % roof against the float32 roof" if roof
+                   else " in float32")
+
+
 def print_heading(args, details, header):
     """The machine; the threads, the versions and ``details``; a table's ``header``."""
     print(f"machine: {machine_description()}")
-    print(f"threads: {args.threads}; {versions(args.skip)}; {details}")
+    print(f"threads: {args.threads}; {versions(args.skip)}; {details}"
+          f"{precision_note(args.precision)}")
     print(header)
     print("-" * len(header))
 
@@ -496,7 +527,14 @@ def main(argv=None):
     parser.add_argument("--sparse", action="store_true",
                         help="instead: the sparse workloads (CSR inputs) against "
                              "scikit-learn's MLPClassifier and PyTorch's EmbeddingBag model")
+    parser.add_argument("--precision", default="32", choices=["32", "bf16-mixed"],
+                        help="bf16-mixed: fastbp trains with precision='bf16-mixed' and "
+                             "PyTorch under torch.autocast('cpu', bfloat16); JAX and NumPy "
+                             "stay float32 (default table and --scaling only; default: 32)")
     args = parser.parse_args(argv)
+    if args.precision != "32" and (args.sparse or args.check):
+        parser.error("--precision bf16-mixed times the dense workloads: the default table "
+                     "or --scaling (not --sparse or --check)")
     if args.sparse:
         return sparse(args)
     if args.scaling is not None:
@@ -504,7 +542,7 @@ def main(argv=None):
     if args.check:
         return check(args)
 
-    runners = implementations(args.skip)
+    runners = implementations(args.skip, precision=args.precision)
     roof = roof_gflops()
     print_heading(args, f"roof (numpy float32 1024^3 matmul, all cores): {roof:.1f} GFLOP/s; "
                         f"median of {args.repeats} epochs",
@@ -537,11 +575,12 @@ def scaling(args):
     cores = max_threads()
     asked = args.scaling or [args.threads]
     counts = sorted({1} | {min(max(t, 1), cores) for t in asked})
-    runners = implementations(args.skip, numpy=False)
+    runners = implementations(args.skip, numpy=False, precision=args.precision)
     print(f"machine: {machine_description()}")
     capped = f" (capped at {cores} cores)" if max(asked) > cores else ""
     print(f"threads: {' '.join(map(str, counts))}{capped}; {versions(args.skip)}; "
-          f"median of {args.repeats} epochs")
+          f"median of {args.repeats} epochs"
+          f"{precision_note(args.precision, roof=False)}")
     header = (f"{'workload':<12}{'impl':<8}{'threads':>8}{'samples/s':>12}{'speed-up':>10}"
               f"{'efficiency':>12}")
     print(header)

@@ -104,7 +104,7 @@ def _kernel_cache_dir():
     sources = sorted((package / "kernels").rglob("*.py")) + [Path(__file__).resolve()]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
     _prune(root / "kernels", keep=digest)
-    return root / "kernels" / digest / tuning.kernel_variant().name
+    return root / "kernels" / digest / tuning.build_name()
 
 
 KEEP_SOURCE_STATES = 4  # compiled kernels of this many states of the sources are kept

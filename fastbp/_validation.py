@@ -28,6 +28,28 @@ def check_choice(value, choices, name):
     return value
 
 
+PRECISIONS = ("32", "bf16-mixed")
+
+
+def check_precision(precision, dtype):
+    """``precision`` checked: one of PRECISIONS; "bf16-mixed" for a float32 network on
+    a CPU that multiplies bfloat16 numbers (see ``tuning.bf16_products``)."""
+    from . import tuning
+
+    check_choice(precision, PRECISIONS, "precision")
+    if precision == "bf16-mixed":
+        if np.dtype(dtype) != np.float32:
+            raise ValueError(f"precision='bf16-mixed' needs a float32 network; this one "
+                             f"is {np.dtype(dtype).name}")
+        if tuning.bf16_products() is None:
+            raise ValueError(
+                f"precision='bf16-mixed' needs a CPU with AVX512-BF16 (the feature "
+                f"{', '.join(tuning.BF16_FEATURES)}); this one ({tuning.cpu_model()}) "
+                f"lacks it. Use precision='32', or set {tuning.BF16_ENV}=emulated to run "
+                f"the same numerics, slowly, in float32 arithmetic")
+    return precision
+
+
 def check_int(value, name, minimum=None, maximum=None):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {value!r}")

@@ -31,6 +31,7 @@ from . import io
 from ._csv import read_csv
 from ._saved_state import SavedState
 from ._threads import max_threads
+from ._validation import PRECISIONS
 from ._version import __version__
 from .datasets import load_digits, load_fashion_mnist, train_test_split
 from .kernels.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
@@ -325,8 +326,9 @@ def build_parser():
     info = commands.add_parser(
         "info", help="this machine as fastbp sees it: CPU, kernel variant, threads, caches",
         description="Print the CPU and its vector features, the kernel variant chosen for it "
-                    "(FASTBP_KERNEL forces one, FASTBP_KERNEL=tune measures again), "
-                    "Numba's threading layer, the thread counts, and the cache directories.")
+                    "(FASTBP_KERNEL forces one, FASTBP_KERNEL=tune measures again), how it "
+                    "multiplies bfloat16 numbers (--precision bf16-mixed), Numba's threading "
+                    "layer, the thread counts, and the cache directories.")
     info.add_argument("--compile", action="store_true",
                       help="also compile (or load) the float32 training kernels, as a "
                            "container image or a cluster job would before its first run")
@@ -356,6 +358,11 @@ def _add_training_options(parser):
     parser.add_argument("--threads", type=int, default=None,
                         help=f"threads per batch (default: all {max_threads()})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--precision", default="32", choices=PRECISIONS,
+                        help="32: float32 throughout; bf16-mixed: bfloat16 operands for "
+                             "training's matrix products, float32 sums and weights, dense "
+                             "data only (needs a CPU with AVX512-BF16, see 'fastbp info', or "
+                             "FASTBP_BF16=emulated; evaluation stays float32) (default: 32)")
 
 
 def _train(args, data="digits", save=None):
@@ -378,7 +385,7 @@ def _train(args, data="digits", save=None):
     n_classes = int(max(np.max(y_train), np.max(y_test))) + 1
     kwargs = dict(activation=args.activation, learning_rate=args.learning_rate,
                   batch_size=args.batch_size, threads=args.threads, seed=args.seed,
-                  epochs=args.epochs, verbose=True)
+                  epochs=args.epochs, precision=args.precision, verbose=True)
     cost = getattr(args, "cost", "cross_entropy")
     if args.command == "train":
         kwargs.update(optimizer=args.optimizer, momentum=args.momentum, nesterov=args.nesterov,
@@ -420,7 +427,9 @@ def _train(args, data="digits", save=None):
 def _load_model(path):
     """(trainer, classes or None, seed, test size) of a model file, every field checked."""
     model = io.load(path)
-    trainer = Trainer._from_loaded(model, path)
+    # Evaluation and prediction run in float32 whatever the model was trained with: a
+    # bf16-mixed model is read on any CPU.
+    trainer = Trainer._from_loaded(model, path, precision="32")
     saved = SavedState(model, path)
     n_out = trainer.network.sizes[-1]
     classes = saved.strings("cli_classes", max(n_out, 2), MAX_CLASS_CHARS, default=None)
@@ -516,6 +525,8 @@ def _info(args):
                 f" (forced: {details['forced_by']})" if details["forced_by"] else
                 " (measured)" if len(details["variants"]) > 1 else " (the only one)")),
             ("variants", " ".join(details["variants"])),
+            ("bf16 products", details["bf16_products"] or
+             f"none (--precision bf16-mixed needs AVX512-BF16, or {tuning.BF16_ENV}=emulated)"),
             ("threading layer", threading_layer()),
             ("threads", f"up to {max_threads()}; {free_cores()} free now "
                         f"(threads=None chooses by measurement)"),

@@ -12,8 +12,8 @@ schedules "step" and "cosine"; the
 stopping criterion watches the validation *loss* under ``early_stopping`` (scikit-learn
 watches the validation score); ``warm_start`` also keeps the optimiser's state;
 ``loss_`` and ``loss_curve_`` leave out the L2 penalty; ``coefs_`` and ``intercepts_``
-are read-only views; and there are fastbp's own ``rho``, ``dropout``, ``threads`` and
-``dtype``.
+are read-only views; and there are fastbp's own ``rho``, ``dropout``, ``threads``,
+``dtype`` and ``precision``.
 
 X may be a SciPy sparse matrix (TF-IDF, hashed or one-hot features): it is read as CSR
 (another format converted once), never densified, and the network's first layer is
@@ -55,7 +55,7 @@ from ._params import (
     Options,
     check_parameters,
 )
-from ._validation import check_dtype, check_int
+from ._validation import PRECISIONS, check_dtype, check_int
 from .kernels.activations import HIDDEN_ACTIVATIONS
 from .optim import OPTIMIZERS, SCHEDULES
 from .trainer import Trainer
@@ -152,6 +152,12 @@ default="constant"
     dtype : float32 or float64, default=np.float32
         Type of the parameters and of all computation. Predictions and probabilities
         are returned as float64 either way.
+    precision : {{"32", "bf16-mixed"}}, default="32"
+        "bf16-mixed": training's matrix products take bfloat16 operands and accumulate
+        in float32, while the weights, optimiser state and everything else stay float32
+        (the Trainer's ``precision``). Needs ``dtype=np.float32``, dense X and a CPU
+        with AVX512-BF16 (``FASTBP_BF16=emulated``: the same numerics, slowly, on any
+        CPU). Prediction, probabilities and scores are computed in float32.
     verbose : bool, default=False
         Print the loss after each epoch, in scikit-learn's words ("Iteration 1, loss =
         0.69314718"), the validation score with ``early_stopping``, and why training
@@ -266,6 +272,7 @@ class _BaseMLP(BaseEstimator):
         "dropout": [Interval(Real, 0, 1, "left"), ARRAY_LIKE],
         "threads": [Interval(Integral, 1, None, "left"), NONE],
         "dtype": [DTYPE],
+        "precision": [Options(*PRECISIONS)],
         "verbose": [VERBOSE],
     }
     _PARAMETER_HINTS = {"learning_rate": _rate_hint}
@@ -277,7 +284,7 @@ class _BaseMLP(BaseEstimator):
                  n_iter_no_change=10, early_stopping=False, validation_fraction=0.1,
                  momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, rho=0.99, warm_start=False, dropout=0.0, threads=None,
-                 dtype=np.float32, verbose=False):
+                 dtype=np.float32, precision="32", verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -303,6 +310,7 @@ class _BaseMLP(BaseEstimator):
         self.dropout = dropout
         self.threads = threads
         self.dtype = dtype
+        self.precision = precision
         self.verbose = verbose
 
     # -- what subclasses provide --------------------------------------------------------
@@ -355,6 +363,7 @@ class _BaseMLP(BaseEstimator):
                       dtype=self._compute_dtype(), optimizer=self.solver,
                       weight_decay=self.alpha, lr_schedule=self._schedule(),
                       power_t=self.power_t, shuffle=self.shuffle, dropout=self.dropout,
+                      precision=self.precision,
                       progress=False)  # the estimator prints scikit-learn's lines itself
         kwargs.update({setting: getattr(self, _SOLVER_SETTINGS[setting])
                        for setting in OPTIMIZERS[self.solver].reads

@@ -17,11 +17,13 @@ from ._saved_state import SavedState, check_optimizer_state
 from ._sparse import SparseRows, as_sparse, check_sparse_inputs, is_sparse, samples_of
 from ._threads import check_threads, max_threads, using_threads
 from ._validation import (
+    PRECISIONS,
     check_choice,
     check_dtype,
     check_inputs,
     check_int,
     check_positive_float,
+    check_precision,
     check_sample_weight,
     check_targets,
 )
@@ -40,6 +42,7 @@ from .comm import get_comm, usable_cores
 from .distributed import DataParallelSteps
 from .kernels.costs import COSTS
 from .kernels.layout import aligned_zeros, biases_of, relayout, weights_of, without_inputs
+from .kernels.mixed import mixed_model, mixed_table
 from .kernels.step import (
     COST,
     DELTAS,
@@ -147,6 +150,14 @@ class Trainer:
         all-reduce per step adds the gradients. Parameters and shuffling come from rank
         0; only rank 0 prints, draws progress and writes checkpoints. With ``comm`` and
         ``threads=None``, each process gets its share of its machine's cores.
+    precision : {"32", "bf16-mixed"}
+        "bf16-mixed": training's three matrix products per layer (forward, BP2, BP4)
+        take bfloat16 operands, rounded from float32, and accumulate in float32; the
+        weights, biases, optimiser state, activations, deltas and cost stay float32
+        (see :mod:`fastbp.kernels.mixed`). Needs a float32 network, dense inputs and a
+        CPU with AVX512-BF16 (``fastbp info`` lists its features); results are still
+        bit-identical for any thread count. :meth:`gradients` takes the same products;
+        :meth:`evaluate`, :meth:`predict` and validation run in float32 on the weights.
 
     Attributes
     ----------
@@ -168,7 +179,8 @@ class Trainer:
                  nesterov=False, beta1=0.9, beta2=0.999, epsilon=1e-8, rho=0.99,
                  weight_decay=0.0,
                  lr_schedule="constant", lr_step_size=10, lr_gamma=0.1, power_t=0.5,
-                 dropout=0.0, shuffle=True, verbose=False, progress=None, comm=None):
+                 dropout=0.0, shuffle=True, verbose=False, progress=None, comm=None,
+                 precision="32"):
         self.cost = check_choice(cost, COSTS, "cost")
         if isinstance(network, Network):
             self.network = network
@@ -179,6 +191,7 @@ class Trainer:
         else:
             raise TypeError(f"network must be a Network or a sequence of layer sizes; "
                             f"got {network!r}")
+        self.precision = check_precision(precision, self.network.dtype)
         required = COSTS[cost].output
         if COSTS[cost].needs_output and self.network.activations[-1] != required:
             raise ValueError(f"cost={cost!r} needs a {required} output layer; the network's "
@@ -212,6 +225,8 @@ class Trainer:
         self.stopped_epoch = self.best_epoch = None
         self._rng = np.random.default_rng(seed)
         self._workspaces = {}
+        self._operands = {}  # bf16-mixed: (mtable, w16, ops) per batch size
+        self._sums = None  # bf16-mixed with plain SGD: the batch sums
 
     # -- data ---------------------------------------------------------------------------
 
@@ -243,21 +258,50 @@ class Trainer:
                                               n_features=net.sizes[0] if sparse else 0)
         return self._workspaces[key]._replace(n_shards=threads)
 
-    def _kernel_data(self, X, Y, weight, order, cap, threads):
+    def _kernel_data(self, X, Y, weight, order, cap, threads, products=True):
         """(model, samples, workspace) as the kernels take them, for checked inputs X
-        (dense X read as CSR where W[1] is stored feature-major)."""
+        (dense X read as CSR where W[1] is stored feature-major); with ``products``
+        false, float32 products whatever ``precision`` says (evaluation)."""
         net = self.network
         if isinstance(X, np.ndarray) and net.feature_major:
             X = as_sparse(X)
         sparse = isinstance(X, SparseRows)
         model = Model(net.params, net._table_for(X), COSTS[self.cost].code)
+        if products and self.precision == "bf16-mixed":
+            if sparse:
+                raise ValueError("precision='bf16-mixed' trains on dense X only; use "
+                                 "precision='32' for sparse inputs")
+            model = self._mixed_model(model, cap)
         return model, samples_of(X, Y, weight, order), self._workspace(cap, threads, sparse)
+
+    def _mixed_model(self, model, cap):
+        """``model`` with its bfloat16 operands for batches of up to ``cap`` samples
+        (allocated once per batch size, the last two kept)."""
+        key = (cap, self.network.sizes)
+        if key not in self._operands:
+            if len(self._operands) >= 2:
+                del self._operands[next(iter(self._operands))]
+            mtable, w_words, op_words = mixed_table(model.table, cap)
+            self._operands[key] = (mtable, aligned_zeros(w_words, np.uint32),
+                                   aligned_zeros(op_words, np.uint32))
+        mtable, w16, ops = self._operands[key]
+        return mixed_model(model, w16, ops, mtable)
 
     def _optim(self, hyper):
         """The optimiser as the kernels take it, with its state for this network."""
         opt = self.optimizer
-        return Optim(opt.code, hyper, opt.t, *opt.buffers(self.network.params.size,
-                                                           self.network.dtype))
+        net = self.network
+        grad, state1, state2 = opt.buffers(net.params.size, net.dtype)
+        if self.precision == "bf16-mixed" and opt.fused:  # no fused SGD: sums in grad
+            grad = self._sums_buffer()
+        return Optim(opt.code, hyper, opt.t, grad, state1, state2)
+
+    def _sums_buffer(self):
+        """A buffer for the gradient's batch sums, where the optimiser keeps none."""
+        size = self.network.params.size
+        if self._sums is None or self._sums.size != size:
+            self._sums = aligned_zeros(size, self.network.dtype)
+        return self._sums
 
     # -- training -----------------------------------------------------------------------
 
@@ -625,7 +669,7 @@ class Trainer:
         total, correct = 0.0, 0
         threads = self.threads_chosen
         model, samples, ws = self._kernel_data(X, Y, NO_WEIGHTS, np.arange(n, dtype=np.int64),
-                                               cap, threads)
+                                               cap, threads, products=False)
         with using_threads(threads):
             for start in range(0, n, cap):
                 m = min(cap, n - start)
@@ -651,7 +695,7 @@ class Trainer:
 
     # -- files --------------------------------------------------------------------------
 
-    _SETTINGS = ("learning_rate", "batch_size", "epochs", "threads", "shuffle")
+    _SETTINGS = ("learning_rate", "batch_size", "epochs", "threads", "shuffle", "precision")
     _OPTIMIZER_SETTINGS = ("name", "momentum", "nesterov", "beta1", "beta2", "epsilon", "rho",
                            "weight_decay", "schedule", "step_size", "gamma", "horizon",
                            "power_t")
@@ -706,27 +750,28 @@ class Trainer:
                 extra={**extra, **callers})
 
     @classmethod
-    def load(cls, path, *, threads=None):
+    def load(cls, path, *, threads=None, precision=None):
         """A Trainer from a file written by :meth:`save` (or a network saved with
         :func:`fastbp.io.save`, which gets default settings). ``threads`` overrides the
-        saved thread count (results do not depend on it). Every saved setting and state
+        saved thread count (results do not depend on it), ``precision`` the saved
+        precision (say "32" on a CPU without AVX512-BF16). Every saved setting and state
         is checked; a wrong one is a :class:`fastbp.ModelFileError` naming it."""
-        return cls._from_loaded(io.load(path), path, threads)
+        return cls._from_loaded(io.load(path), path, threads, precision)
 
     @classmethod
-    def _from_loaded(cls, model, path, threads=None):
+    def _from_loaded(cls, model, path, threads=None, precision=None):
         """``load`` of a file already read by :func:`fastbp.io.load`."""
         if threads is not None:
             threads = check_threads(threads)
         if "learning_rate" not in model.extra:  # a network saved by fastbp.io.save
             implied = {c.output: name for name, c in COSTS.items()}
             cost = model.cost or implied.get(model.network.activations[-1], "quadratic")
-            return cls(model.network, cost, threads=threads)
+            return cls(model.network, cost, threads=threads, precision=precision or "32")
         if model.cost is None:
             raise io.ModelFileError(f"{path!s}: a trainer's file must hold its cost")
         saved = SavedState(model, path)
         try:
-            return cls._from_settings(model, saved, threads)
+            return cls._from_settings(model, saved, threads, precision)
         except io.ModelFileError:
             raise
         except (TypeError, ValueError) as error:  # settings valid alone, not together
@@ -734,7 +779,7 @@ class Trainer:
                                     f"({error})") from None
 
     @classmethod
-    def _from_settings(cls, model, saved, threads):
+    def _from_settings(cls, model, saved, threads, precision):
         inf = np.inf
         fraction = {"high_open": True}
         positive = {"low_open": True, "high_open": True}
@@ -761,7 +806,8 @@ class Trainer:
             lr_step_size=saved.integer("optimizer_step_size", 1, default=10),
             lr_gamma=saved.real("optimizer_gamma", 0, inf, default=0.1, **positive),
             power_t=saved.real("optimizer_power_t", 0, inf, default=0.5, high_open=True),
-            shuffle=saved.flag("shuffle", default=True), dropout=dropout)
+            shuffle=saved.flag("shuffle", default=True), dropout=dropout,
+            precision=precision or saved.choice("precision", PRECISIONS, default="32"))
         opt = trainer.optimizer
         opt.horizon = saved.integer("optimizer_horizon", 1, default=opt.horizon)
         trainer._restore_state(model, saved)
@@ -831,8 +877,11 @@ class Trainer:
             return saved.integer("run_epochs")
         return saved.integer("run_epoch")
 
-    def __getstate__(self):
-        return {**self.__dict__, "_workspaces": {}}  # scratch buffers, rebuilt on demand
+    def __getstate__(self):  # scratch buffers, rebuilt on demand
+        return {**self.__dict__, "_workspaces": {}, "_operands": {}, "_sums": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update({"precision": "32", "_operands": {}, "_sums": None, **state})
 
     def __repr__(self):
         return (f"Trainer({self.network!r}, cost={self.cost!r}, "

@@ -357,6 +357,33 @@ def _decide():
     return chosen
 
 
+# -- bfloat16 products (precision="bf16-mixed") -------------------------------------------
+
+BF16_ENV = "FASTBP_BF16"
+BF16_FEATURES = ("avx512bf16",)  # as LLVM names them; AMX-BF16 CPUs have them too
+
+
+def bf16_products():
+    """How this process multiplies bfloat16 numbers (see ``kernels.tiles``):
+    "avx512bf16" where the CPU has the instruction, "emulated" (float32 fused
+    multiply-adds on the same operands: the numerics on any CPU, slowly) where
+    ``FASTBP_BF16=emulated`` says so, else None: bf16-mixed training is refused."""
+    forced = os.environ.get(BF16_ENV, "").strip()
+    if forced not in ("", "emulated"):
+        raise ValueError(f"{BF16_ENV}={forced!r}: only 'emulated' (or nothing) is understood")
+    if forced:
+        return "emulated"
+    features = set(host_features())
+    return "avx512bf16" if set(BF16_FEATURES) <= features else None
+
+
+def build_name():
+    """What the kernels of this process are compiled for: the variant, and how
+    bfloat16 products are made where that is not the CPU's own instruction."""
+    suffix = "-bf16emu" if bf16_products() == "emulated" else ""
+    return kernel_variant().name + suffix
+
+
 def describe():
     """What ``fastbp info`` prints: the CPU, the variants and the choice."""
     chosen = kernel_variant()
@@ -370,5 +397,6 @@ def describe():
         "forced_by": f"{ENV}={os.environ[ENV]}" if os.environ.get(ENV, "").strip() not in
         ("", "tune") else None,
         "variants": [v.name for v in candidates()],
+        "bf16_products": bf16_products(),
         "cache_dir": str(directory) if directory is not None else None,
     }

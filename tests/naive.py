@@ -86,12 +86,26 @@ def cost(a, y, name, sample_weight=None):
     return c.mean()
 
 
-def forward(weights, biases, activations, X, masks=None):
+def bf16(x):
+    """x rounded to float32, then to the nearest bfloat16 (ties to even), as float64."""
+    bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
+    return rounded.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def bf16_product(a, b):
+    """A matrix product as precision "bf16-mixed" takes it: bfloat16 operands, the sums
+    in float64 (the kernels': float32)."""
+    return bf16(a) @ bf16(b)
+
+
+def forward(weights, biases, activations, X, masks=None, product=np.matmul):
     """Lists Z[1..L] and A[0..L] (A[0] = X). ``masks``: inverted dropout, one array
-    M[l] / (1 - p_l) per hidden layer multiplied into its output."""
+    M[l] / (1 - p_l) per hidden layer multiplied into its output. ``product``: how the
+    matrix products are taken (``bf16_product`` for "bf16-mixed")."""
     zs, As = [], [X]
     for l, (W, b, f) in enumerate(zip(weights, biases, activations)):
-        z = As[-1] @ W.T + b
+        z = product(As[-1], W.T) + b
         zs.append(z)
         a = ACTIVATIONS[f](z)
         As.append(a * masks[l] if masks is not None and l < len(masks) else a)
@@ -115,11 +129,13 @@ def chain_rule(z, a, grad_a, activation):
     return grad_a * DERIVATIVES[activation](z)
 
 
-def backprop(weights, biases, activations, cost_name, X, Y, sample_weight=None, masks=None):
+def backprop(weights, biases, activations, cost_name, X, Y, sample_weight=None, masks=None,
+             product=np.matmul):
     """Gradients of the mean cost: lists dC/dW[1..L], dC/db[1..L]. With
     ``sample_weight`` the cost is the mean of the weighted per-sample costs; with
-    ``masks`` (see ``forward``) that of the network with those units dropped."""
-    zs, As = forward(weights, biases, activations, X, masks)
+    ``masks`` (see ``forward``) that of the network with those units dropped;
+    ``product`` as in ``forward``."""
+    zs, As = forward(weights, biases, activations, X, masks, product)
     m = X.shape[0]
     delta = output_delta(zs[-1], As[-1], Y, activations[-1], cost_name)
     if sample_weight is not None:
@@ -128,16 +144,16 @@ def backprop(weights, biases, activations, cost_name, X, Y, sample_weight=None, 
     grad_b = [None] * len(weights)
     for l in range(len(weights) - 1, -1, -1):
         grad_b[l] = delta.sum(axis=0) / m                      # BP3
-        grad_w[l] = delta.T @ As[l] / m                        # BP4
+        grad_w[l] = product(delta.T, As[l]) / m                # BP4
         if l > 0:
-            delta = (delta @ weights[l]) * DERIVATIVES[activations[l - 1]](zs[l - 1])  # BP2
+            delta = product(delta, weights[l]) * DERIVATIVES[activations[l - 1]](zs[l - 1])  # BP2
             if masks is not None:
                 delta = delta * masks[l - 1]
     return grad_w, grad_b
 
 
 def train_epoch(weights, biases, activations, cost_name, X, Y, order, batch_size, learning_rate,
-                sample_weight=None):
+                sample_weight=None, product=np.matmul):
     """One epoch of mini-batch SGD in the given sample order; returns the updated
     parameters and the mean cost of the samples, each taken before its batch's update
     (weighted by ``sample_weight`` when given)."""
@@ -147,9 +163,10 @@ def train_epoch(weights, biases, activations, cost_name, X, Y, order, batch_size
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         w = None if sample_weight is None else sample_weight[batch]
-        _, As = forward(weights, biases, activations, X[batch])
+        _, As = forward(weights, biases, activations, X[batch], product=product)
         total += cost(As[-1], Y[batch], cost_name, w) * len(batch)
-        grad_w, grad_b = backprop(weights, biases, activations, cost_name, X[batch], Y[batch], w)
+        grad_w, grad_b = backprop(weights, biases, activations, cost_name, X[batch], Y[batch], w,
+                                  product=product)
         for l in range(len(weights)):
             weights[l] -= learning_rate * grad_w[l]
             biases[l] -= learning_rate * grad_b[l]

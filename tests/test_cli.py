@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import fastbp.tuning
 from fastbp.cli import main
 
 
@@ -132,6 +133,33 @@ def test_train_with_the_newer_optimisers_and_activations(data_files, capsys, opt
     opt = trainer.optimizer
     assert (opt.name, opt.weight_decay, opt.rho) == (optimizer, 0.01, 0.9)
     assert trainer.network.activations[0] == activation
+
+
+@pytest.mark.skipif(fastbp.tuning.bf16_products() is None,
+                    reason="--precision bf16-mixed needs AVX512-BF16 (or FASTBP_BF16=emulated)")
+def test_train_with_bf16_mixed_precision(data_files, capsys, monkeypatch):
+    tmp_path, _, _ = data_files
+    model = tmp_path / "mixed.npz"
+    assert main(["train", "--data", str(tmp_path / "train.npz"), "--hidden", "8", "--epochs",
+                 "2", "--precision", "bf16-mixed", "-o", str(model)]) == 0
+    assert "final test accuracy" in capsys.readouterr().out
+    from fastbp import Trainer
+    assert Trainer.load(model).precision == "bf16-mixed"
+    # evaluate and predict run in float32: a bf16-mixed model on a CPU without AVX512-BF16
+    monkeypatch.setattr(fastbp.tuning, "bf16_products", lambda: None)
+    assert main(["evaluate", str(model), "--data", str(tmp_path / "train.npz")]) == 0
+    assert main(["predict", str(model), "--data", str(tmp_path / "train.npz")]) == 0
+    assert main(["train", "--data", str(tmp_path / "train.npz"), "--epochs", "1",
+                 "--precision", "bf16-mixed", "-o", str(tmp_path / "refused.npz")]) == 2
+    assert "AVX512-BF16" in capsys.readouterr().err
+
+
+def test_a_bad_precision_is_refused_by_argparse(capsys):
+    for argv in (["train", "--precision", "bf16"], ["--precision", "16"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+        assert "invalid choice" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv,message", [

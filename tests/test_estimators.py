@@ -25,6 +25,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 import fastbp
+import fastbp.tuning
 from fastbp import MLPClassifier, MLPRegressor
 
 # One thread: results do not depend on the number, and on a busy machine one is fastest
@@ -264,6 +265,39 @@ def test_parameters_reach_the_trainer(iris):
     assert MLPClassifier(dropout=0.2, max_iter=2, **SMALL).fit(X, y).trainer_.dropout == (0.2,)
 
 
+NO_BF16 = pytest.mark.skipif(fastbp.tuning.bf16_products() is None,
+                             reason="precision='bf16-mixed' needs AVX512-BF16 (or "
+                                    "FASTBP_BF16=emulated)")
+
+
+def test_precision_is_a_parameter():
+    clf = MLPClassifier(**SMALL)
+    assert clf.get_params()["precision"] == "32"
+    clf.set_params(precision="bf16-mixed")
+    assert clone(clf).get_params()["precision"] == "bf16-mixed"
+    assert "precision" in MLPRegressor().get_params()
+
+
+@NO_BF16
+def test_bf16_mixed_precision_reaches_the_trainer(iris, regression):
+    X, y = iris
+    mixed = MLPClassifier(precision="bf16-mixed", max_iter=5, batch_size=16, random_state=0,
+                          **SMALL)
+    assert mixed.fit(X, y).trainer_.precision == "bf16-mixed"
+    assert mixed.get_params()["precision"] == "bf16-mixed"
+    assert mixed.predict_proba(X).shape == (150, 3) and mixed.score(X, y) > 0.8
+    plain = MLPClassifier(max_iter=5, batch_size=16, random_state=0, **SMALL).fit(X, y)
+    assert plain.trainer_.precision == "32"
+    # bfloat16 products: other bits, nearly the same loss
+    assert not np.array_equal(plain.trainer_.network.params, mixed.trainer_.network.params)
+    assert mixed.loss_ == pytest.approx(plain.loss_, rel=0.05)
+    reg = MLPRegressor(precision="bf16-mixed", max_iter=2, random_state=0, **SMALL)
+    assert reg.fit(*regression).trainer_.precision == "bf16-mixed"
+    import scipy.sparse
+    with pytest.raises(ValueError, match="bf16-mixed"):  # dense X only
+        clone(mixed).fit(scipy.sparse.csr_matrix(X), y)
+
+
 @pytest.mark.parametrize("params,error,match", [
     (dict(solver="lbfgs"), ValueError, "'solver' parameter"),
     (dict(rho=1.0), ValueError, "'rho' parameter"),
@@ -283,6 +317,8 @@ def test_parameters_reach_the_trainer(iris):
     (dict(dtype="int32"), TypeError, "dtype must be float32 or float64"),
     (dict(dropout=1.0), ValueError, "'dropout' parameter"),
     (dict(dropout=[0.1, 0.2]), ValueError, "dropout must be one rate or 1 rates"),
+    (dict(precision="bf16"), ValueError, "'precision' parameter"),
+    (dict(precision="bf16-mixed", dtype=np.float64), ValueError, "needs a float32 network"),
 ])
 def test_bad_parameters_name_themselves(iris, params, error, match):
     with pytest.raises(error, match=match):

@@ -105,7 +105,8 @@ def test_info_names_the_cpu_variant_threads_and_caches(capsys):
 
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    for field in ("cpu", "features", "kernel variant", "threading layer", "threads", "cache"):
+    for field in ("cpu", "features", "kernel variant", "bf16 products", "threading layer",
+                  "threads", "cache"):
         assert any(line.startswith(field) for line in out.splitlines()), field
     assert tuning.kernel_variant().name in out
 

@@ -7,9 +7,9 @@ from .structures import Matrix, Rows
 
 
 @jit
-def delta_backward(D_next, W, F, activation_code, D, rows, k0, k1, pack):
-    """BP2 for neurons ``k0:k1`` of ``rows`` consecutive samples:
-    ``D[l] = (D[l+1] W[l+1]) * f_l'(Z[l])``.
+def delta_product(D_next, W, D, rows, k0, k1, pack):
+    """The first factor of BP2, ``D[l] = (D[l+1] W[l+1]) * f_l'(Z[l])``, for neurons
+    ``k0:k1`` of ``rows`` consecutive samples (``derivative_rows`` is the second).
 
     Parameters
     ----------
@@ -17,27 +17,24 @@ def delta_backward(D_next, W, F, activation_code, D, rows, k0, k1, pack):
         D[l+1], ``D_next.ld`` = n_{l+1} per sample.
     W : Rows
         W[l+1], shape (n_{l+1}, n_l), rows ``W.ld`` apart.
-    F : Rows
-        What f_l' is computed from, n_l per sample: A[l], or Z[l] for activations that
-        need z (see ``activations``).
     D : Rows
         Receives D[l], ``D.ld`` = n_l per sample.
     pack : ndarray, 1-D
         The calling thread's scratch for ``gemm``.
     """
-    delta_product(D_next, W, D, rows, k0, k1, pack)
+    gemm(rows, k1 - k0, D_next.ld, 1.0, Matrix(D_next.data, D_next.offset, D_next.ld, 1),
+         Rows(W.data, W.offset + k0, W.ld), Rows(D.data, D.offset + k0, D.ld), False, pack)
+
+
+@jit
+def derivative_rows(F, activation_code, D, rows, k0, k1):
+    """The second factor of BP2: D[l] *= f_l' for neurons ``k0:k1`` of ``rows``
+    samples; ``F`` (n_l per sample) is what f_l' is computed from: A[l], or Z[l] for
+    activations that need z (see ``activations``)."""
     for s in range(rows):
         d = D.offset + s * D.ld
         f = F.offset + s * F.ld
         multiply_by_derivative(D.data[d + k0:d + k1], F.data[f + k0:f + k1], activation_code)
-
-
-@jit
-def delta_product(D_next, W, D, rows, k0, k1, pack):
-    """The first factor of BP2, ``D[l+1] W[l+1]``, for neurons ``k0:k1`` (arguments as
-    in ``delta_backward``); the caller multiplies by f_l'."""
-    gemm(rows, k1 - k0, D_next.ld, 1.0, Matrix(D_next.data, D_next.offset, D_next.ld, 1),
-         Rows(W.data, W.offset + k0, W.ld), Rows(D.data, D.offset + k0, D.ld), False, pack)
 
 
 @jit

@@ -66,6 +66,7 @@ def _pack_a(a, a_off, a_rs, a_cs, rows, kc, alpha, packed):
         dst = i * kc
         for p in range(kc):
             for r in range(min(ROWS, rows - i)):
+                # (bfloat16 pairs are copied with alpha 1: as float64, then back, exactly)
                 packed[dst + p * ROWS + r] = alpha * a[a_off + (i + r) * a_rs + p * a_cs]
 
 
@@ -171,17 +172,30 @@ def _gemm_nt(m, n, k, A, W, bias, b_off, Z):
 
 # -- compiled once per dtype (see ``linked``), called from the kernels --------------------
 
+def _matrix(dtype):
+    array = types.Array(dtype, 1, "C")
+    return array, types.Tuple((array, intp, intp, intp)), types.Tuple((array, intp, intp))
+
+
 def _signatures(kernel):
-    """{dtype: signature} of ``_gemm`` or ``_gemm_nt``; Matrix and Rows as plain tuples."""
+    """{dtype: signature} of ``_gemm`` or ``_gemm_nt``; Matrix and Rows as plain tuples.
+    "bf16": A and B (``gemm``), A and W (``gemm_nt``) of bfloat16 pairs (uint32 words,
+    see ``simd``), the rest float32, k counting pairs (``gemm``'s scratch is of words)."""
     found = {}
     for dtype in (types.float32, types.float64):
-        array = types.Array(dtype, 1, "C")
-        matrix, rows = types.Tuple((array, intp, intp, intp)), types.Tuple((array, intp, intp))
+        array, matrix, rows = _matrix(dtype)
         if kernel == "gemm":
             found[str(dtype)] = types.void(intp, intp, intp, types.float64, matrix, rows, rows,
                                            types.boolean, array)
         else:
             found[str(dtype)] = types.void(intp, intp, intp, rows, rows, array, intp, rows)
+    words, pairs, pair_rows = _matrix(types.uint32)
+    array, _, rows = _matrix(types.float32)
+    if kernel == "gemm":
+        found["bf16"] = types.void(intp, intp, intp, types.float64, pairs, pair_rows, rows,
+                                   types.boolean, words)
+    else:
+        found["bf16"] = types.void(intp, intp, intp, pair_rows, pair_rows, array, intp, rows)
     return found
 
 

@@ -36,7 +36,7 @@ from numba.extending import intrinsic
 
 from .. import _config
 from .._config import BEFORE_LOAD, cfunc
-from .simd import VARIANT
+from .simd import BUILD
 
 _pending = {}  # symbol -> (body, signature), not compiled in this process yet
 _compiled = {}  # symbol -> its C function, kept alive for as long as the process runs
@@ -46,7 +46,7 @@ _bodies = {}  # name -> body of each kernel made with ``compile_per_signature``
 def symbol(name, key):
     """The process-wide symbol of kernel ``name`` for signature ``key`` and this
     process's kernel variant: code compiled for another variant never finds it."""
-    return f"fastbp_{name}_{VARIANT.name.replace('-', '_')}_{key}"
+    return f"fastbp_{name}_{BUILD.replace('-', '_')}_{key}"
 
 
 def _fits(given, wanted):

@@ -8,16 +8,25 @@ with ``FASTBP_KERNEL``. Each intrinsic takes the tile's shape at run time and br
 
 - ``axpy_tile``: C (+)= A B for MAX_ROWS rows (or 1) and two vectors of columns.
 - ``dot_tile``: Z = A W^T + b for DOT x DOT dot products (or 1 x DOT, DOT x 1, 1 x 1).
+
+Both also multiply bfloat16 numbers (precision "bf16-mixed"): given uint32 arrays for
+A and B (W), whose words each hold a pair of bfloat16 numbers consecutive along k (see
+``tiles``), and float32 C (Z, bias), they add both products of each pair, by
+``vdpbf16ps`` or, where ``tuning.bf16_products`` says so, emulated.
 """
 
 import numba
+import numpy as np
+from llvmlite import binding
 from numba import types
 from numba.extending import intrinsic
 
-from ..tuning import kernel_variant
-from .tiles import Operands, emit_axpy, emit_dot, switch
+from ..tuning import bf16_products, build_name, kernel_variant
+from .tiles import Operands, dpbf16_emulated, dpbf16_ir, dpbf16_native, emit_axpy, emit_dot, switch
 
 VARIANT = kernel_variant()
+BUILD = build_name()  # the variant, and how bfloat16 pairs are multiplied
+BF16 = bf16_products()
 VECTOR_BYTES = VARIANT.vector_bytes
 MAX_ROWS = VARIANT.rows  # rows of the axpy tile
 DOT = VARIANT.dot  # the dot tile is DOT x DOT
@@ -35,7 +44,20 @@ def _lanes(itemsize):
     return VECTOR_BYTES // itemsize
 
 
-def _operands(context, builder, sig, args):
+def _pairs(context):
+    """The multiply-add of bfloat16 pairs (see ``tiles``) for this process; the native
+    one's function, written as IR text, is linked into the code being compiled."""
+    if BF16 == "emulated":
+        return dpbf16_emulated
+    if BF16 is None:
+        raise TypeError("bfloat16 products need a CPU with AVX512-BF16 (or FASTBP_BF16="
+                        "emulated)")
+    _, text = dpbf16_ir(_lanes(4))
+    context.active_code_library.add_llvm_module(binding.parse_assembly(text))
+    return dpbf16_native
+
+
+def _operands(context, builder, sig, args, pairs=None):
     """The intrinsic's arguments as ``tiles.Operands``: arrays as their data pointers,
     booleans as i1, integers as intp."""
     values = []
@@ -49,7 +71,8 @@ def _operands(context, builder, sig, args):
         values.append(value)
     array = next(t for t in sig.args if isinstance(t, types.Array))
     return Operands(values, context.get_value_type(types.intp),
-                    context.get_value_type(array.dtype), _lanes(array.dtype.bitwidth // 8))
+                    context.get_value_type(array.dtype), _lanes(array.dtype.bitwidth // 8),
+                    pairs)
 
 
 @intrinsic
@@ -59,14 +82,17 @@ def axpy_tile(typingctx, rows, width, c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_
     width <= 2 lanes, on flat arrays: C[r, q] is ``c[c_off + r*ldc + q]``, A[r, p] is
     ``a[a_off + r*a_rs + p*a_cs]``, B[p, q] is ``b[b_off + p*ldb + q]``. With
     ``accumulate`` false C is overwritten. A width under 2 lanes is loaded and stored
-    masked."""
-    if not (isinstance(c, types.Array) and c.dtype == a.dtype == b.dtype):
+    masked. With uint32 A and B and a float32 C, kc counts pairs of bfloat16 numbers."""
+    if not (isinstance(c, types.Array) and isinstance(a, types.Array)):
+        return None
+    pairs = c.dtype == types.float32 and a.dtype == b.dtype == types.uint32
+    if not (pairs or c.dtype == a.dtype == b.dtype):
         return None
     sig = types.void(rows, width, c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc,
                      accumulate)
 
     def codegen(context, builder, sig, args):
-        o = _operands(context, builder, sig, args)
+        o = _operands(context, builder, sig, args, _pairs(context) if pairs else None)
         rows, width = o.values[0], o.values[1]
         partial = builder.icmp_signed("<", width, o.const(2 * o.lanes))
         selector = builder.add(builder.mul(rows, o.const(2)), builder.zext(partial, o.intp))
@@ -96,14 +122,18 @@ def dot_tile(typingctx, rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw,
     """Z[:rows, :cols] = s + A[:rows, :k] W[:cols, :k]^T for rows, cols in {1, DOT}, on flat
     arrays: Z[r, c] is ``z[z_off + r*ldz + c]``, A[r, p] is ``a[a_off + r*lda + p]``,
     W[c, p] is ``w[w_off + c*ldw + p]``, and s is ``bias[b_off + c]``, or Z[r, c] itself
-    when ``accumulate`` is true. The last, partial vector of k is loaded masked."""
-    if not (isinstance(z, types.Array) and z.dtype == a.dtype == w.dtype == bias.dtype):
+    when ``accumulate`` is true. The last, partial vector of k is loaded masked. With
+    uint32 A and W and float32 Z and bias, k counts pairs of bfloat16 numbers."""
+    if not (isinstance(z, types.Array) and isinstance(a, types.Array)):
+        return None
+    pairs = z.dtype == bias.dtype == types.float32 and a.dtype == w.dtype == types.uint32
+    if not (pairs or z.dtype == a.dtype == w.dtype == bias.dtype):
         return None
     sig = types.void(rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off,
                      accumulate)
 
     def codegen(context, builder, sig, args):
-        o = _operands(context, builder, sig, args)
+        o = _operands(context, builder, sig, args, _pairs(context) if pairs else None)
         rows, cols = o.values[0], o.values[1]
         selector = builder.add(builder.mul(rows, o.const(DOT + 1)), cols)
         switch(builder, selector, o.intp, {
@@ -116,6 +146,16 @@ def dot_tile(typingctx, rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw,
 
 # -- plain Python, for NUMBA_DISABLE_JIT=1 (debuggers, coverage) ---------------------------
 
+def _unpaired(x):
+    """Words of bfloat16 pairs as float32 numbers, the pairs side by side (other
+    arrays as they are)."""
+    x = np.asarray(x)
+    if x.dtype != np.uint32:
+        return x
+    halves = np.stack([x << np.uint32(16), x & np.uint32(0xFFFF0000)], axis=-1)
+    return halves.view(np.float32)
+
+
 def _axpy_tile_python(rows, width, c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc,
                       accumulate):
     for r in range(rows):
@@ -123,7 +163,9 @@ def _axpy_tile_python(rows, width, c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off
             i = c_off + r * ldc + q
             total = c[i] if accumulate else c.dtype.type(0)
             for p in range(kc):
-                total += a[a_off + r * a_rs + p * a_cs] * b[b_off + p * ldb + q]
+                x = _unpaired(a[a_off + r * a_rs + p * a_cs])
+                y = _unpaired(b[b_off + p * ldb + q])
+                total += (x * y).sum() if x.ndim else x * y
             c[i] = total
 
 
@@ -133,8 +175,8 @@ def _dot_tile_python(rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k,
         for col in range(cols):
             i = z_off + r * ldz + col
             start = z[i] if accumulate else bias[b_off + col]
-            x = a[a_off + r * lda:a_off + r * lda + k]
-            y = w[w_off + col * ldw:w_off + col * ldw + k]
+            x = _unpaired(a[a_off + r * lda:a_off + r * lda + k])
+            y = _unpaired(w[w_off + col * ldw:w_off + col * ldw + k])
             z[i] = start + (x * y).sum(dtype=z.dtype)
 
 

@@ -32,31 +32,18 @@ The updates:
   every sample feeds, are updated as for dense inputs.
 """
 
-from numba import types
-from numba.extending import overload
-
 from .._config import jit
 from .backprop import bias_rows
 from .dense import activate_rows
 from .layout import W_LD, W_OFF, W_T
 from .optimizers import update_entries
-from .structures import Matrix, SparseSamples
+from .structures import Matrix, SparseSamples, by_structure
 
 
 def by_input(dense, sparse):
     """A function of (samples, ...) that runs ``dense`` for ``Samples`` and ``sparse``
     for ``SparseSamples``; compiled code chooses by the type, so each compiles alone."""
-    def dispatch(samples, *args):
-        return (sparse if isinstance(samples, SparseSamples) else dense)(samples, *args)
-
-    @overload(dispatch)
-    def _typed(samples, *args):
-        chosen = (sparse if isinstance(samples, types.NamedTuple)
-                  and samples.instance_class is SparseSamples else dense)
-        return lambda samples, *args: chosen(samples, *args)
-
-    dispatch.__name__ = f"{dense.__name__}_or_{sparse.__name__}"
-    return dispatch
+    return by_structure(SparseSamples, dense, sparse)
 
 
 @jit

@@ -45,13 +45,23 @@ from numba import prange
 
 from .._config import jit
 from .activations import SOFTMAX
-from .backprop import delta_backward, delta_product, gradient_rows
+from .backprop import delta_product, derivative_rows, gradient_rows
 from .checks import max_abs_range
 from .costs import cost, output_delta
 from .dense import dense_forward
 from .dropout import drop_outputs, multiply_by_dropped_derivative
 from .gemm import PACK_SIZE
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, Z_OFF
+from .mixed import (
+    deltas_to_pairs,
+    inputs_to_pairs,
+    mixed_delta_product,
+    mixed_forward,
+    mixed_layer_step,
+    outputs_to_pairs,
+    pack_rows,
+    pack_weights,
+)
 from .optimizers import (
     ADAM,
     ADAMW,
@@ -76,7 +86,7 @@ from .sparse import (
     sparse_gradient_rows,
     zero_feature_rows,
 )
-from .structures import Batch, Rows, borrowed
+from .structures import Batch, MixedModel, Rows, borrowed, by_structure
 
 # The divergence guard (``admissible``): a bound on an update's entries, per dtype. Far
 # beyond any sound training step, far below overflow.
@@ -102,6 +112,15 @@ def by_neuron_pays(table, n_shards):
 @jit
 def _shard_bounds(shard, n_shards, m):
     return shard * m // n_shards, (shard + 1) * m // n_shards
+
+
+@jit
+def _even_bounds(shard, n_shards, n):
+    """Samples of a shard in the phases of a batch, or rows of a layer in the update: an
+    even number (but the last shard's), so that no pair of ``mixed`` straddles two
+    threads."""
+    half = (n + 1) // 2
+    return min(n, 2 * (shard * half // n_shards)), min(n, 2 * ((shard + 1) * half // n_shards))
 
 
 @jit
@@ -167,7 +186,7 @@ def _weights(model, l):
 
 
 @jit
-def _forward(model, samples, l, ws, batch, s0, s1, j0, j1, drop):
+def _forward(model, samples, l, ws, batch, s0, s1, j0, j1, drop, pack):
     """Neurons ``j0:j1`` of layer row ``l`` for samples ``s0:s1``; with dropout (see
     ``dropout``) when ``drop.rates`` holds a rate per layer row."""
     table, cap, a_ws = model.table, ws.cap, ws.a
@@ -175,11 +194,22 @@ def _forward(model, samples, l, ws, batch, s0, s1, j0, j1, drop):
     x_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
     a_off = cap * table[l, A_OFF] + s0 * n_out
     z_off = cap * table[l, Z_OFF] + s0 * n_out if table[l, Z_OFF] >= 0 else -1  # Z kept?
-    _layer_forward(samples, model, l, batch.start + s0, Rows(a_ws, x_off + s0 * n_in, n_in),
-                   Rows(a_ws, a_off, n_out), z_off, s1 - s0, j0, j1)
+    _product_forward(model, samples, l, batch.start + s0, Rows(a_ws, x_off + s0 * n_in, n_in),
+                     Rows(a_ws, a_off, n_out), z_off, s0, s1 - s0, j0, j1, pack)
     if _dropping(drop.rates, l):
         drop_outputs(a_ws, a_off, n_out, s1 - s0, s0, j0, j1, drop.rates[l], drop.seed,
                      batch.t, l)
+    outputs_to_pairs(model, ws, l, s0, s1, j0, j1)
+
+
+@jit
+def _float_forward(model, samples, l, first, In, A, z_off, s0, rows, j0, j1, pack):
+    _layer_forward(samples, model, l, first, In, A, z_off, rows, j0, j1)
+
+
+@jit
+def _mixed_forward(model, samples, l, first, In, A, z_off, s0, rows, j0, j1, pack):
+    mixed_forward(model, l, A, z_off, model.table[l, ACT], s0, rows, j0, j1, pack)
 
 
 @jit
@@ -202,6 +232,7 @@ def _sparse_layer_forward(samples, model, l, first, In, A, z_off, rows, j0, j1):
 
 
 _layer_forward = by_input(_dense_layer_forward, _sparse_layer_forward)
+_product_forward = by_structure(MixedModel, _float_forward, _mixed_forward)
 
 
 @jit
@@ -213,14 +244,27 @@ def _backward(model, l, ws, s0, s1, k0, k1, pack, drop, t):
     from_z = table[l, Z_OFF] >= 0  # f_l' from Z[l] where it needs z, else from A[l]
     f_off = cap * (table[l, Z_OFF] if from_z else table[l, A_OFF]) + s0 * n
     d_off = cap * table[l, D_OFF] + s0 * n
-    D_next, W = Rows(d_ws, dn_off, n_next), _weights(model, l + 1)
     F, D = Rows(ws.a, f_off, n), Rows(d_ws, d_off, n)
+    _product_backward(model, l, Rows(d_ws, dn_off, n_next), D, s0, s1 - s0, k0, k1, pack)
     if _dropping(drop.rates, l):
-        delta_product(D_next, W, D, s1 - s0, k0, k1, pack)
         multiply_by_dropped_derivative(D, F, s1 - s0, s0, k0, k1, table[l, ACT], from_z, drop,
                                        t, l)
     else:
-        delta_backward(D_next, W, F, table[l, ACT], D, s1 - s0, k0, k1, pack)
+        derivative_rows(F, table[l, ACT], D, s1 - s0, k0, k1)
+    deltas_to_pairs(model, ws, l, s0, s1, k0, k1)
+
+
+@jit
+def _float_backward(model, l, D_next, D, s0, rows, k0, k1, pack):
+    delta_product(D_next, _weights(model, l + 1), D, rows, k0, k1, pack)
+
+
+@jit
+def _mixed_backward(model, l, D_next, D, s0, rows, k0, k1, pack):
+    mixed_delta_product(model, l, D, s0, rows, k0, k1, pack)
+
+
+_product_backward = by_structure(MixedModel, _float_backward, _mixed_backward)
 
 
 @jit
@@ -280,14 +324,16 @@ def _shard_magnitude(model, ws, s0, s1, shard):
 def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
     """Phase ``phase`` of layer row ``l`` for samples ``s0:s1`` and neurons ``j0:j1``,
     by the thread of shard ``shard`` (its scratch, its row of ``ws.magnitude``)."""
+    pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
     if phase == GATHER:
         _gather_inputs(samples, model, ws, batch, s0, s1)
+        inputs_to_pairs(model, ws, s0, s1)
     elif phase == FORWARD:
-        _forward(model, samples, l, ws, batch, s0, s1, j0, j1, drop)
+        _forward(model, samples, l, ws, batch, s0, s1, j0, j1, drop, pack)
     elif phase == OUTPUT:
         _output_error(model, samples, ws, batch, s0, s1)
+        deltas_to_pairs(model, ws, l, s0, s1, 0, model.table[l, N_OUT])
     elif phase == BACKWARD:
-        pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
         _backward(model, l, ws, s0, s1, j0, j1, pack, drop, batch.t)
     else:
         _shard_magnitude(model, ws, s0, s1, shard)
@@ -298,7 +344,7 @@ def _shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
     samples, through all layers."""
     model, samples, ws, drop = borrowed((model, samples, ws, drop))
     L = model.table.shape[0]
-    s0, s1 = _shard_bounds(shard, n_shards, batch.m)
+    s0, s1 = _even_bounds(shard, n_shards, batch.m)
     for i in range(_n_phases(L, depth)):
         phase, l = _phase_at(i, L)
         _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0,
@@ -341,7 +387,7 @@ def _phase_by_neuron(model, samples, ws, drop, batch, phase, l):
     else:
         n_shards = min(batch.m, ws.n_shards)
         for shard in prange(0, n_shards):
-            s0, s1 = _shard_bounds(shard, n_shards, batch.m)
+            s0, s1 = _even_bounds(shard, n_shards, batch.m)
             _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0, n_out)
 
 
@@ -358,7 +404,12 @@ def backprop_batch(model, samples, ws, drop, batch, depth, by_neuron):
     of a barrier per layer: for networks with large layers. The results are the same to
     the bit. None, not False: Numba then prunes the other branch before typing it, so
     only the way in use is compiled.
+
+    A ``MixedModel``'s weights are first rounded to its bfloat16 operands, unless that
+    was done since the call began (``gradient_step`` and ``update`` keep them in step
+    with the weights, see ``mixed``).
     """
+    pack_weights(model, ws.n_shards)
     if by_neuron is None:
         _phases_by_sample(model, samples, ws, drop, batch, depth)
     else:
@@ -389,7 +440,7 @@ def batch_totals(ws, m, x_max):
 @jit
 def _layer_rows(model, shard, n_shards, l):
     """Rows ``j0:j1`` of layer row ``l`` owned by ``shard``."""
-    return _shard_bounds(shard, n_shards, model.table[l, N_OUT])
+    return _even_bounds(shard, n_shards, model.table[l, N_OUT])
 
 
 @jit(parallel=True)
@@ -406,7 +457,7 @@ def gradient_step(model, samples, ws, opt, batch):
     first layer's as ``sparse`` says: the rows of ``opt.grad`` of the features absent
     from the batch are neither written nor read.
     """
-    fused = opt.code == SGD and opt.hyper[WEIGHT_DECAY] == 0
+    fused = opt.code == SGD and opt.hyper[WEIGHT_DECAY] == 0 and _fusable(model)
     out = model.params if fused else opt.grad
     step = opt.hyper[ETA] / batch.m if fused else 0.0
     n_present = 0 if fused else _batch_features(samples, ws, batch)
@@ -431,6 +482,11 @@ def _dense_layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step, 
                           pack):
     """BP3/BP4 of rows ``j0:j1`` of layer row ``l`` into ``out`` (or applied, with
     ``step``), and the optimiser's update of those rows unless fused or ``opt.code`` -1."""
+    _layer_step(model, ws, opt, l, batch, j0, j1, out, step, pack)
+
+
+@jit
+def _float_layer_step(model, ws, opt, l, batch, j0, j1, out, step, pack):
     table, cap, m = model.table, ws.cap, batch.m
     n_in, n_out = table[l, N_IN], table[l, N_OUT]
     a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
@@ -439,6 +495,28 @@ def _dense_layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step, 
                   Rows(out, w_off, w_ld), b_off, j0, j1, step, pack)
     if step == 0 and opt.code >= 0:
         update_rows(opt, Rows(model.params, w_off, w_ld), n_in, b_off, j0, j1, m, batch.t)
+
+
+@jit
+def _mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, step, pack):
+    mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, pack)
+
+
+_layer_step = by_structure(MixedModel, _float_layer_step, _mixed_layer_step)
+
+
+@jit
+def _true(model):
+    return True
+
+
+@jit
+def _false(model):
+    return False
+
+
+# Plain SGD is fused into BP4 in float32 only: bf16-mixed's sums pass through opt.grad.
+_fusable = by_structure(MixedModel, _true, _false)
 
 
 @jit
@@ -505,6 +583,7 @@ def update(model, samples, ws, opt, batch):
             j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
             if j0 < j1:
                 _layer_update(samples, model, ws, opt, l, batch, j0, j1, n_present)
+                pack_rows(model, l, j0, j1)
 
 
 @jit

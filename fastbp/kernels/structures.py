@@ -5,6 +5,8 @@ and caches the kernels that take it on disk (jitclass and structref instances do
 cache reliably). Python code builds them; kernels only read them.
 
     Model      params, table, cost_code        the network (see ``layout``) and its cost
+    MixedModel the same, and w16, ops,         with bfloat16 operands (see ``mixed``)
+               mtable, packed
     Samples    X, Y, weight, order             inputs, targets, a weight per sample
                                                (empty: all 1), the order batches visit
     SparseSamples  indptr, indices, data,      the same with sparse inputs, as SciPy's
@@ -39,12 +41,13 @@ import numba
 import numpy as np
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from .gemm import PACK_SIZE
 from .layout import aligned_zeros, n_activations, n_deltas
 
 Model = namedtuple("Model", "params table cost_code")
+MixedModel = namedtuple("MixedModel", "params table cost_code w16 ops mtable packed")
 Samples = namedtuple("Samples", "X Y weight order")
 SparseSamples = namedtuple("SparseSamples", "indptr indices data Y weight order")
 Optim = namedtuple("Optim", "code hyper t grad state1 state2")
@@ -58,6 +61,23 @@ Rows = namedtuple("Rows", "data offset ld")
 
 NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
 NO_DROPOUT = Dropout(np.zeros(0), 0)
+
+
+def by_structure(kind, general, special):
+    """A function of (x, ...) that runs ``special`` where x is a ``kind`` (one of the
+    namedtuples here) and ``general`` otherwise; compiled code chooses by the type, so
+    each compiles alone, and only where it is used."""
+    def dispatch(x, *args):
+        return (special if isinstance(x, kind) else general)(x, *args)
+
+    @overload(dispatch)
+    def _typed(x, *args):
+        chosen = (special if isinstance(x, types.NamedTuple) and x.instance_class is kind
+                  else general)
+        return lambda x, *args: chosen(x, *args)
+
+    dispatch.__name__ = f"{general.__name__}_or_{special.__name__}"
+    return dispatch
 
 
 def no_update(hyper, grad):

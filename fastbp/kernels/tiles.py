@@ -32,10 +32,16 @@ def _fma(builder, ty):
     return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty, ty, ty]), name)
 
 
+def _element_name(element):
+    if isinstance(element, ir.IntType):
+        return f"i{element.width}"
+    return "f32" if element == ir.FloatType() else "f64"
+
+
 def _masked(builder, name, ty, args):
     """Call ``llvm.masked.load``/``store`` (the form with an alignment argument)."""
     vec = ty if name == "load" else args[0].type
-    suffix = f"v{vec.count}{'f32' if vec.element == ir.FloatType() else 'f64'}.p0"
+    suffix = f"v{vec.count}{_element_name(vec.element)}.p0"
     function = cgutils.get_or_insert_function(
         builder.module, ir.FunctionType(ty, [a.type for a in args]), f"llvm.masked.{name}.{suffix}")
     return builder.call(function, args)
@@ -69,15 +75,30 @@ def _hsum(builder, v, lanes):
 
 
 class Operands:
-    """A tile's arguments in LLVM form (data pointers, intp integers, i1 flags) and its
-    vector type: ``lanes`` elements of the arrays' type."""
+    """A tile's arguments in LLVM form (data pointers, intp integers, i1 flags), its
+    vector type (``lanes`` elements of C's type) and its multiply-add.
 
-    def __init__(self, values, intp, element, lanes):
+    With ``pairs`` (see ``bf16``) the factors of the axpy tile are 32-bit words that
+    each hold two bfloat16 numbers, consecutive along k: B is read as ``lanes``-word
+    vectors, A's words are broadcast, and ``pairs(builder, x, b, acc)`` adds both
+    products of each lane's pair to the float32 accumulator."""
+
+    def __init__(self, values, intp, element, lanes, pairs=None):
         self.values, self.intp, self.lanes = list(values), intp, lanes
         self.vec = ir.VectorType(element, lanes)
+        self.factor = ir.VectorType(_I32, lanes) if pairs else self.vec
+        self.pairs = pairs
 
     def const(self, x):
         return ir.Constant(self.intp, x)
+
+    def madd(self, builder):
+        """(x, b, acc) -> acc + x b, lane by lane: one fused multiply-add, or for
+        bfloat16 pairs the sum of both products."""
+        if self.pairs is not None:
+            return lambda x, b, acc: self.pairs(builder, x, b, acc)
+        fma = _fma(builder, self.vec)
+        return lambda x, b, acc: builder.call(fma, [x, b, acc])
 
 
 def switch(builder, selector, intp, cases):
@@ -100,17 +121,17 @@ def emit_axpy(builder, o, rows, masked):
     masked_vectors = (masked, masked)
     (rows_arg, width, c, c_off, ldc, a, a_off, a_rs, a_cs, b, b_off, ldb, kc,
      accumulate) = o.values
-    vec, lanes, intp = o.vec, o.lanes, o.intp
-    vptr = vec.as_pointer()
-    fma = _fma(builder, vec)
+    vec, factor, lanes, intp = o.vec, o.factor, o.lanes, o.intp
+    vptr, fptr = vec.as_pointer(), factor.as_pointer()
+    madd = o.madd(builder)
     align = ir.Constant(_I32, 1)
     masks = [_lane_mask(builder, builder.sub(width, o.const(v * lanes)), lanes, intp)
              if masked else None for v, masked in enumerate(masked_vectors)]
 
-    def load(ptr, v):
+    def load(ptr, v, ty=vec):
         if masks[v] is None:
             return builder.load(ptr, align=1)
-        return _masked(builder, "load", vec, [ptr, align, masks[v], ir.Constant(vec, None)])
+        return _masked(builder, "load", ty, [ptr, align, masks[v], ir.Constant(ty, None)])
 
     def store(value, ptr, v):
         if masks[v] is None:
@@ -137,13 +158,13 @@ def emit_axpy(builder, o, rows, masked):
         p = loop.index
         b_row = builder.add(b_off, builder.mul(p, ldb))
         b_vec = [load(builder.bitcast(builder.gep(b, [builder.add(b_row, o.const(v * lanes))]),
-                                      vptr), v) for v in range(n_vec)]
+                                      fptr), v, factor) for v in range(n_vec)]
         a_col = builder.add(a_off, builder.mul(p, a_cs))
         for r in range(rows):
             x = builder.load(builder.gep(a, [builder.add(a_col, builder.mul(o.const(r), a_rs))]))
-            x = _splat(builder, x, vec)
+            x = _splat(builder, x, factor)
             for v in range(n_vec):
-                builder.store(builder.call(fma, [x, b_vec[v], builder.load(acc[r][v])]), acc[r][v])
+                builder.store(madd(x, b_vec[v], builder.load(acc[r][v])), acc[r][v])
     for r in range(rows):
         for v in range(n_vec):
             store(builder.load(acc[r][v]), c_ptr(r, v), v)
@@ -154,9 +175,9 @@ def emit_axpy(builder, o, rows, masked):
 def emit_dot(builder, o, rows, cols):
     (rows_arg, cols_arg, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off,
      accumulate) = o.values
-    vec, lanes = o.vec, o.lanes
-    vptr = vec.as_pointer()
-    fma = _fma(builder, vec)
+    vec, factor, lanes = o.vec, o.factor, o.lanes
+    fptr = factor.as_pointer()
+    madd = o.madd(builder)
     a_rows = [builder.add(a_off, builder.mul(o.const(r), lda)) for r in range(rows)]
     w_rows = [builder.add(w_off, builder.mul(o.const(c), ldw)) for c in range(cols)]
     acc = [[cgutils.alloca_once(builder, vec) for _ in range(cols)] for _ in range(rows)]
@@ -165,14 +186,13 @@ def emit_dot(builder, o, rows, cols):
             builder.store(ir.Constant(vec, None), acc[r][c])
 
     def step(p, load):
-        va = [load(builder.bitcast(builder.gep(a, [builder.add(a_rows[r], p)]), vptr))
+        va = [load(builder.bitcast(builder.gep(a, [builder.add(a_rows[r], p)]), fptr))
               for r in range(rows)]
-        vw = [load(builder.bitcast(builder.gep(w, [builder.add(w_rows[c], p)]), vptr))
+        vw = [load(builder.bitcast(builder.gep(w, [builder.add(w_rows[c], p)]), fptr))
               for c in range(cols)]
         for r in range(rows):
             for c in range(cols):
-                builder.store(builder.call(fma, [va[r], vw[c], builder.load(acc[r][c])]),
-                              acc[r][c])
+                builder.store(madd(va[r], vw[c], builder.load(acc[r][c])), acc[r][c])
 
     n_full = builder.sdiv(k, o.const(lanes))
     with cgutils.for_range(builder, n_full) as loop:
@@ -181,8 +201,8 @@ def emit_dot(builder, o, rows, cols):
     remaining = builder.sub(k, p_tail)
     with builder.if_then(builder.icmp_signed(">", remaining, o.const(0))):
         mask = _lane_mask(builder, remaining, lanes, o.intp)  # the last, partial vector
-        step(p_tail, lambda ptr: _masked(builder, "load", vec, [
-            ptr, ir.Constant(_I32, 1), mask, ir.Constant(vec, None)]))
+        step(p_tail, lambda ptr: _masked(builder, "load", factor, [
+            ptr, ir.Constant(_I32, 1), mask, ir.Constant(factor, None)]))
     for r in range(rows):
         for c in range(cols):
             total = _hsum(builder, builder.load(acc[r][c]), lanes)
@@ -191,3 +211,57 @@ def emit_dot(builder, o, rows, cols):
             b_ptr = builder.gep(bias, [builder.add(b_off, o.const(c))])
             start = builder.load(builder.select(accumulate, z_ptr, b_ptr))
             builder.store(builder.fadd(start, total), z_ptr)
+
+
+# -- bfloat16 pairs -----------------------------------------------------------------------
+# A 32-bit word holds two bfloat16 numbers, the one of even index in its low half: the
+# layout of AVX512-BF16's ``vdpbf16ps``, which adds both products of each lane's pair to
+# a float32 lane. A bfloat16 number is the top half of a float32, so the products are
+# exact in float32.
+
+def dpbf16_ir(lanes):
+    """(name, IR text) of a function ``<lanes x float> (acc, <lanes x i32> x,
+    <lanes x i32> b)`` that runs ``vdpbf16ps`` on the pairs. llvmlite's IR builder has
+    no bfloat type, so the bitcasts to it are written as text and linked in."""
+    bits = 32 * lanes
+    name = f"fastbp_dpbf16ps_{lanes}"
+    pair, f32 = f"<{2 * lanes} x bfloat>", f"<{lanes} x float>"
+    i32 = f"<{lanes} x i32>"
+    intrinsic = f"llvm.x86.avx512bf16.dpbf16ps.{bits}"
+    text = f"""
+define weak_odr {f32} @{name}({f32} %acc, {i32} %x, {i32} %b) alwaysinline {{
+  %xp = bitcast {i32} %x to {pair}
+  %bp = bitcast {i32} %b to {pair}
+  %r = call {f32} @{intrinsic}({f32} %acc, {pair} %xp, {pair} %bp)
+  ret {f32} %r
+}}
+declare {f32} @{intrinsic}({f32}, {pair}, {pair})
+"""
+    return name, text
+
+
+def dpbf16_native(builder, x, b, acc):
+    """acc + x_odd b_odd + x_even b_even per lane, by ``vdpbf16ps`` (``dpbf16_ir``'s
+    function, which the caller links in)."""
+    lanes = acc.type.count
+    name, _ = dpbf16_ir(lanes)
+    function = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(acc.type, [acc.type, x.type, b.type]), name)
+    return builder.call(function, [acc, x, b])
+
+
+def dpbf16_emulated(builder, x, b, acc):
+    """The same in float32 arithmetic: the odd products, then the even ones, each added
+    by a fused multiply-add (exact products, one rounding each)."""
+    fvec, ivec = acc.type, x.type
+    fma = _fma(builder, fvec)
+    top = ir.Constant(ivec, [0xFFFF0000 - (1 << 32)] * ivec.count)  # as a signed i32
+    shift = ir.Constant(ivec, [16] * ivec.count)
+
+    def halves(v):
+        return (builder.bitcast(builder.and_(v, top), fvec),
+                builder.bitcast(builder.shl(v, shift), fvec))
+
+    (x_odd, x_even), (b_odd, b_even) = halves(x), halves(b)
+    acc = builder.call(fma, [x_odd, b_odd, acc])
+    return builder.call(fma, [x_even, b_even, acc])

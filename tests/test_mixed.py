@@ -1,0 +1,193 @@
+"""precision="bf16-mixed": bfloat16 operands, float32 sums, float32 everything else.
+
+Checked against the plain-NumPy reference taking its products as ``naive.bf16_product``
+(operands rounded to bfloat16, sums in float64), per product (``gradients``) and per
+epoch, for any thread count and both ways of sharing a batch; on the CPU's own
+instruction and, in a child process, on the emulated one.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import naive
+import numpy as np
+import pytest
+import scipy.sparse
+from conftest import make_targets, shared_by_neurons
+
+from fastbp import Network, Trainer, tuning
+from fastbp._threads import max_threads
+from fastbp.kernels.mixed import bf16_bits
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_bf16 = pytest.mark.skipif(tuning.bf16_products() is None,
+                                reason="this CPU has no AVX512-BF16 (FASTBP_BF16=emulated)")
+pytestmark = needs_bf16
+
+# The kernels sum in float32 what the reference sums in float64, and round to
+# bfloat16 from their float32 values (the reference from its float64 ones, rounded to
+# float32 first): the few operands that land on the other side of a tie move by one
+# bfloat16 step.
+TOLERANCE = 2e-4
+
+
+def assert_close(actual, expected, what):
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    scale = max(np.abs(expected).max(), 1e-3)
+    error = np.abs(actual - expected).max() / scale
+    assert error <= TOLERANCE, f"{what}: relative error {error:.3g}"
+
+
+def params64(net):
+    return ([np.array(W, np.float64) for W in net.weights],
+            [np.array(b, np.float64) for b in net.biases])
+
+
+def test_rounding_is_to_nearest_even():
+    cases = [(1.0, 0x3F80), (-2.5, 0xC020), (1 + 2**-8, 0x3F80), (1 + 3 * 2**-8, 0x3F82),
+             (1 + 2**-8 + 2**-20, 0x3F81), (3.4e38, 0x7F80), (np.inf, 0x7F80), (0.0, 0),
+             (-0.0, 0x8000)]
+    for x, expected in cases:
+        bits = np.array([x], np.float32).view(np.uint32)[0]
+        assert bf16_bits(bits) == expected, x
+        assert naive.bf16(x) == np.array([expected << 16], np.uint32).view(np.float32)[0]
+    nan = bf16_bits(np.array([np.nan], np.float32).view(np.uint32)[0])
+    assert (nan & 0x7F80) == 0x7F80 and (nan & 0x7F) != 0  # a NaN stays a NaN
+
+
+@pytest.mark.parametrize("by_neuron", [False, True])
+@pytest.mark.parametrize("sizes,hidden", [((13, 9, 7, 5), "tanh"), ((20, 33, 4), "gelu"),
+                                          ((6, 40, 17, 3), "relu")])
+def test_gradients_match_the_reference(rng, sizes, hidden, by_neuron):
+    """Odd and even layer sizes and batch: every pair completed by a zero is right."""
+    net = Network(sizes, hidden, "softmax", seed=2)
+    X = rng.standard_normal((11, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], 11)
+    trainer = Trainer(net, precision="bf16-mixed",
+                      threads=min(2, max_threads()) if by_neuron else None)
+    with shared_by_neurons(by_neuron):
+        grad_w, grad_b = trainer.gradients(X, y)
+    weights, biases = params64(net)
+    want_w, want_b = naive.backprop(weights, biases, net.activations, "cross_entropy",
+                                    X.astype(np.float64), naive.one_hot(y, sizes[-1]),
+                                    product=naive.bf16_product)
+    plain_w, _ = naive.backprop(weights, biases, net.activations, "cross_entropy",
+                                X.astype(np.float64), naive.one_hot(y, sizes[-1]))
+    for l in range(net.n_layers):
+        assert_close(grad_w[l], want_w[l], f"dC/dW[{l + 1}]")
+        assert_close(grad_b[l], want_b[l], f"dC/db[{l + 1}]")
+    # and the products really are in bfloat16: float32 ones are further away
+    gap = max(np.abs(grad_w[l] - plain_w[l]).max() / np.abs(plain_w[l]).max()
+              for l in range(net.n_layers))
+    assert gap > 10 * TOLERANCE * 2**-8
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("by_neuron", [False, True])
+def test_epochs_match_the_reference(rng, optimizer, by_neuron):
+    """Two epochs of SGD against the reference's; Adam against float32 training (the
+    reference has no Adam), within bfloat16's rounding."""
+    net = Network([5, 40, 7, 3], ["tanh", "relu"], "softmax", seed=3)
+    weights, biases = params64(net)
+    n, batch_size, seed, eta = 23, 5, 7, 0.3
+    X = rng.standard_normal((n, 5)).astype(np.float32)
+    Y = make_targets(rng, "cross_entropy", "softmax", n, 3).astype(np.float32)
+    threads = min(2, max_threads()) if by_neuron else None
+    kw = {"learning_rate": 0.01} if optimizer == "adam" else {"learning_rate": eta}
+    if optimizer == "adam":
+        twin = Trainer(Network([5, 40, 7, 3], ["tanh", "relu"], "softmax", seed=3),
+                       batch_size=batch_size, seed=seed, optimizer="adam", **kw)
+        twin.fit(X, Y, epochs=2)
+    trainer = Trainer(net, batch_size=batch_size, seed=seed, threads=threads,
+                      optimizer=optimizer, precision="bf16-mixed", **kw)
+    with shared_by_neurons(by_neuron):
+        history = trainer.fit(X, Y, epochs=2)
+    if optimizer == "adam":
+        for l in range(net.n_layers):
+            moved = np.abs(twin.network.weights[l] - weights[l]).max()
+            assert np.abs(net.weights[l] - twin.network.weights[l]).max() < 0.05 * moved
+        return
+    shuffles = np.random.default_rng(seed)
+    losses = []
+    for _ in range(2):
+        weights, biases, loss = naive.train_epoch(
+            weights, biases, net.activations, "cross_entropy", X.astype(np.float64),
+            Y.astype(np.float64), shuffles.permutation(n), batch_size, eta,
+            product=naive.bf16_product)
+        losses.append(loss)
+    for l in range(net.n_layers):
+        assert_close(net.weights[l], weights[l], f"W[{l + 1}]")
+        assert_close(net.biases[l], biases[l], f"b[{l + 1}]")
+    assert_close(history["loss"], losses, "loss")
+
+
+def _train(threads, by_neuron, X, y, optimizer="sgd"):
+    trainer = Trainer([30, 64, 33, 4], batch_size=9, seed=5, threads=threads,
+                      optimizer=optimizer, precision="bf16-mixed", dropout=0.1)
+    with shared_by_neurons(by_neuron):
+        trainer.fit(X, y, epochs=2)
+    return trainer.network.params.copy()
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_same_bits_for_any_thread_count(rng, optimizer):
+    X = rng.standard_normal((61, 30)).astype(np.float32)
+    y = rng.integers(0, 4, 61)
+    first = _train(1, False, X, y, optimizer)
+    for threads in range(2, min(4, max_threads()) + 1):
+        for by_neuron in (False, True):
+            assert np.array_equal(_train(threads, by_neuron, X, y, optimizer), first), \
+                (threads, by_neuron)
+
+
+def test_weights_changed_between_calls_are_used(rng):
+    """The rounded copies follow the weights a user sets between calls."""
+    X = rng.standard_normal((8, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 8)
+    trainer = Trainer([6, 5, 3], precision="bf16-mixed", seed=0)
+    before = trainer.gradients(X, y)[0][0].copy()
+    trainer.network.weights[0][...] *= 2
+    assert not np.allclose(trainer.gradients(X, y)[0][0], before)
+
+
+def test_checkpoint_keeps_master_weights_and_precision(tmp_path, rng):
+    X = rng.standard_normal((40, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    trainer = Trainer([6, 8, 3], precision="bf16-mixed", seed=0, batch_size=8)
+    trainer.fit(X, y, epochs=1)
+    trainer.save(tmp_path / "t.npz")
+    loaded = Trainer.load(tmp_path / "t.npz")
+    assert loaded.precision == "bf16-mixed"
+    assert np.array_equal(loaded.network.params, trainer.network.params)  # float32, exact
+    trainer.fit(X, y, epochs=1)
+    loaded.fit(X, y, epochs=1)
+    assert np.array_equal(loaded.network.params, trainer.network.params)
+    assert Trainer.load(tmp_path / "t.npz", precision="32").precision == "32"
+
+
+def test_refusals_name_what_is_wrong(monkeypatch, rng):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Trainer([4, 3], precision="bf16")
+    with pytest.raises(ValueError, match="float32 network"):
+        Trainer([4, 3], precision="bf16-mixed", dtype=np.float64)
+    X = scipy.sparse.random(10, 4, density=0.5, format="csr", dtype=np.float32)
+    with pytest.raises(ValueError, match="dense X only"):
+        Trainer([4, 3], precision="bf16-mixed").fit(X, np.arange(10) % 3, epochs=1)
+    monkeypatch.setattr(tuning, "bf16_products", lambda: None)
+    with pytest.raises(ValueError, match="avx512bf16"):
+        Trainer([4, 3], precision="bf16-mixed")
+
+
+@pytest.mark.skipif(tuning.bf16_products() != "avx512bf16",
+                    reason="the emulated products are what this process runs already")
+def test_emulated_products_give_the_reference_results():
+    """The same tests in a child process whose products are emulated (FASTBP_BF16)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         "tests/test_mixed.py", "-k", "not emulated"],
+        capture_output=True, text=True, cwd=ROOT, timeout=1800,
+        env=dict(os.environ, FASTBP_BF16="emulated", PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
