@@ -147,10 +147,9 @@ KC_NT = 1024
 def _gemm_nt(m, n, k, A, W, bias, b_off, Z):
     """Z = A W^T + b for an (m x k) A, an (n x k) W and n biases; a serial worker.
 
-    ``A``, ``W``, ``Z`` are ``Rows`` (A's rows k apart: ``A.ld`` = k), b[j] =
-    ``bias[b_off + j]``.
+    ``A``, ``W``, ``Z`` are ``Rows``, b[j] = ``bias[b_off + j]``.
     """
-    a, a_off, _ = A
+    a, a_off, lda = A
     w, w_off, ldw = W
     z, z_off, ldz = Z
     # k in slices of KC_NT, so that DOT rows of A and of W (4 x 4 KiB each) stay in L1
@@ -164,7 +163,7 @@ def _gemm_nt(m, n, k, A, W, bias, b_off, Z):
             i = 0
             while i < m:
                 rows = DOT if m - i >= DOT else 1
-                dot_tile(rows, cols, z, z_off + i * ldz + j, ldz, a, a_off + i * k + k0, k,
+                dot_tile(rows, cols, z, z_off + i * ldz + j, ldz, a, a_off + i * lda + k0, lda,
                          w, w_off + j * ldw + k0, ldw, kc, bias, b_off + j, k0 > 0)
                 i += rows
             j += cols

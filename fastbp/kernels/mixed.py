@@ -12,20 +12,21 @@ float32, and so does every sum (BP3 included).
 
 The operands travel as 32-bit words that each hold two bfloat16 numbers consecutive
 along the sum's index, the one of even index in the low half (the tiles of ``simd``
-multiply such pairs, ``vdpbf16ps``): each product is a ``gemm`` or ``gemm_nt`` as in
-float32, whose k counts pairs. Per layer row l (offsets in ``MixedModel.mtable``, in
-words):
+multiply such pairs, ``vdpbf16ps``): each product is a ``gemm_nt`` (forward, BP2: the
+dot-product form, both factors along k) or a ``gemm`` (BP4) as in float32, whose k
+counts pairs. Per layer row l (offsets in ``MixedModel.mtable``, in words):
 
     WR   W[l] paired along its inputs:    WR[j, p] = (W[j, 2p], W[j, 2p+1])   forward's W
-    WB   W[l] paired along its outputs:   WB[p, i] = (W[2p, i], W[2p+1, i])   BP2's B
+    WT   W[l] paired along its outputs:   WT[i, p] = (W[2p, i], W[2p+1, i])   BP2's W
     XR   A[l-1] paired along neurons:     XR[s, p] = (A[s, 2p], A[s, 2p+1])   forward's A
     XP   A[l-1] paired along samples:     XP[p, i] = (A[2p, i], A[2p+1, i])   BP4's B
     DR   D[l] paired along neurons                                            BP2's A
     DP   D[l] paired along samples                                            BP4's A
 
-The rows of WR and XP are WR_LD and XP_LD (``layout.weight_stride``) words apart: as
-W's, so that rows read together do not share cache sets. An odd count is completed
-by a zero. WR and WB (in ``w16``) are rounded from the master weights once per weight
+The rows of WR, WT, XP and DR are WR_LD, WT_LD, XP_LD and DR_LD
+(``layout.weight_stride``) words apart: as W's, so that rows read together do not share
+cache sets. An odd count is completed
+by a zero. WR and WT (in ``w16``) are rounded from the master weights once per weight
 per step: by the thread that has just updated a block of rows (``pack_rows``), and by
 ``pack_weights`` before the first batch of a call (``MixedModel.packed[0]`` is 0 until
 then); XR/XP and DR/DP (in ``ops``) by the thread that has just computed the block of
@@ -39,12 +40,12 @@ from numba import prange
 from .._config import jit
 from .backprop import bias_rows
 from .dense import activate_rows
-from .gemm import gemm, gemm_nt
+from .gemm import PACK_SIZE, gemm, gemm_nt
 from .layout import A_OFF, ALIGN, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, weight_stride
 from .optimizers import update_rows
 from .structures import Matrix, MixedModel, Rows, by_structure
 
-WR_OFF, WB_OFF, XR_OFF, XP_OFF, DR_OFF, DP_OFF, WR_LD, XP_LD = range(8)
+WR_OFF, WT_OFF, XR_OFF, XP_OFF, DR_OFF, DP_OFF, WR_LD, WT_LD, XP_LD, DR_LD = range(10)
 
 
 def _half(n):
@@ -58,15 +59,17 @@ def _up(n):
 def mixed_table(table, cap):
     """(mtable, words of ``w16``, words of ``ops``) of the network of ``table`` for
     batches of up to ``cap`` samples."""
-    mtable = np.zeros((table.shape[0], 8), dtype=np.int64)
+    mtable = np.zeros((table.shape[0], 10), dtype=np.int64)
     w = o = 0
     for l, row in enumerate(table):
         n_in, n_out = int(row[N_IN]), int(row[N_OUT])
         mtable[l, WR_LD] = weight_stride(_half(n_in))
+        mtable[l, WT_LD] = weight_stride(_half(n_out))
         mtable[l, XP_LD] = weight_stride(n_in)
-        sizes = ((WR_OFF, mtable[l, WR_LD] * n_out, True), (WB_OFF, _half(n_out) * n_in, True),
+        mtable[l, DR_LD] = weight_stride(_half(n_out))
+        sizes = ((WR_OFF, mtable[l, WR_LD] * n_out, True), (WT_OFF, n_in * mtable[l, WT_LD], True),
                  (XR_OFF, cap * _half(n_in), False), (XP_OFF, _half(cap) * mtable[l, XP_LD], False),
-                 (DR_OFF, cap * _half(n_out), False), (DP_OFF, _half(cap) * n_out, False))
+                 (DR_OFF, cap * mtable[l, DR_LD], False), (DP_OFF, _half(cap) * n_out, False))
         for column, words, of_weights in sizes:
             if of_weights:
                 mtable[l, column], w = w, _up(w + words)
@@ -76,9 +79,10 @@ def mixed_table(table, cap):
 
 
 def mixed_model(model, w16, ops, mtable):
-    """``model`` (a ``structures.Model``) with its bfloat16 operands, WR and WB to be
+    """``model`` (a ``structures.Model``) with its bfloat16 operands, WR and WT to be
     rounded from the weights before they are used."""
-    return MixedModel(*model, w16, ops, mtable, np.zeros(1, dtype=np.int64))
+    zeros = np.zeros(int(model.table[:, N_IN].max()), dtype=np.float32)  # BP2's "biases"
+    return MixedModel(*model, w16, ops, mtable, zeros, np.zeros(1, dtype=np.int64))
 
 
 @jit
@@ -97,28 +101,48 @@ def _pair(lo, hi):
 
 
 @jit
-def to_pairs(src, off, n, s0, s1, j0, j1, ops, r_off, p_off, p_ld):
-    """Samples ``s0:s1`` (s0 even; s1 even or the batch's end) and neurons ``j0:j1``
-    (j0 even; j1 even or n) of the float32 matrix ``src[off + s*n + j]`` as bfloat16
-    pairs: along j into ``ops[r_off + s*ceil(n/2) + j//2]``, along s into
-    ``ops[p_off + (s//2)*p_ld + j]``. A pair missing its odd member gets a zero."""
-    bits = src.view(np.uint32)
-    h = (n + 1) // 2
-    q0, q1 = j0 // 2, (j1 - j0) // 2 + j0 // 2  # whole pairs of neurons
-    for s in range(s0, s1):
-        row, out = off + s * n, r_off + s * h
-        for q in range(q0, q1):
-            ops[out + q] = _pair(bits[row + 2 * q], bits[row + 2 * q + 1])
-        if (j1 - j0) % 2:
-            ops[out + q1] = bf16_bits(bits[row + j1 - 1])
-    for s in range(s0, s1 - 1, 2):
-        row, out = off + s * n, p_off + (s // 2) * p_ld
-        for j in range(j0, j1):
-            ops[out + j] = _pair(bits[row + j], bits[row + n + j])
-    if (s1 - s0) % 2:
-        row, out = off + (s1 - 1) * n, p_off + ((s1 - 1) // 2) * p_ld
-        for j in range(j0, j1):
-            ops[out + j] = bf16_bits(bits[row + j])
+def _round(x, out):
+    """out[i] = bf16(x[i]): float32 bits to bfloat16 halves (slices: the loop vectorises)."""
+    for i in range(out.shape[0]):
+        out[i] = bf16_bits(x[i])
+
+
+@jit
+def _round_pairs(lo, hi, out):
+    """out[i] = (bf16(lo[i]), bf16(hi[i])) as words."""
+    for i in range(out.shape[0]):
+        out[i] = _pair(lo[i], hi[i])
+
+
+@jit
+def to_pairs(S, n, s0, s1, j0, j1, R, P):
+    """Rows ``s0:s1`` (s0 even; s1 even or the last row) and columns ``j0:j1`` (j0 even;
+    j1 even or n) of the float32 matrix S (``Rows``, n columns) as bfloat16 pairs:
+    along columns into the words of ``R`` (``Rows``: row s from ``R.offset + s*R.ld``),
+    along rows into those of ``P`` (word (p, j) at ``P.offset + p*P.ld + j``; None:
+    not wanted). A pair missing its odd member gets a zero."""
+    bits = S.data.view(np.uint32)
+    halves = R.data.view(np.uint16)  # little-endian: the low half first
+    for s in range(s0, s1):  # a row of bfloat16 numbers is a row of their pairs
+        row, out = S.offset + s * S.ld, 2 * (R.offset + s * R.ld)
+        _round(bits[row + j0:row + j1], halves[out + j0:out + j1])
+        if j1 == n and n % 2:
+            halves[out + n] = 0
+    if P is not None:
+        _pair_rows(S, s0, s1, j0, j1, P)
+
+
+@jit
+def _pair_rows(S, s0, s1, j0, j1, P):
+    """``to_pairs``'s pairs along rows: word (p, j) at ``P.offset + p*P.ld + j``."""
+    bits, words = S.data.view(np.uint32), P.data
+    for s in range(s0, s1, 2):
+        row, out = S.offset + s * S.ld, P.offset + (s // 2) * P.ld
+        if s + 1 < s1:
+            _round_pairs(bits[row + j0:row + j1], bits[row + S.ld + j0:row + S.ld + j1],
+                         words[out + j0:out + j1])
+        else:
+            _round(bits[row + j0:row + j1], words[out + j0:out + j1])
 
 
 # -- the products -------------------------------------------------------------------------
@@ -144,11 +168,11 @@ def mixed_forward(model, l, A, z_off, activation_code, s0, rows, j0, j1, pack):
 def mixed_delta_product(model, l, D, s0, rows, k0, k1, pack):
     """``backprop.delta_product`` into D[l] of layer row ``l`` (``D``) on the bfloat16
     operands of D[l+1] and W[l+1], for samples ``s0:s0 + rows`` and neurons ``k0:k1``."""
-    table, mt = model.table, model.mtable
-    n, h = table[l, N_OUT], (table[l + 1, N_OUT] + 1) // 2
-    gemm(rows, k1 - k0, h, 1.0, Matrix(model.ops, mt[l + 1, DR_OFF] + s0 * h, h, 1),
-         Rows(model.w16, mt[l + 1, WB_OFF] + k0, n), Rows(D.data, D.offset + k0, D.ld), False,
-         _words(pack))
+    mt = model.mtable
+    h, ld, wt_ld = (model.table[l + 1, N_OUT] + 1) // 2, mt[l + 1, DR_LD], mt[l + 1, WT_LD]
+    gemm_nt(rows, k1 - k0, h, Rows(model.ops, mt[l + 1, DR_OFF] + s0 * ld, ld),
+            Rows(model.w16, mt[l + 1, WT_OFF] + k0 * wt_ld, wt_ld), model.zeros, 0,
+            Rows(D.data, D.offset + k0, D.ld))
 
 
 @jit
@@ -175,7 +199,7 @@ ROW_BLOCK = 48
 def mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, pack):
     """BP3/BP4 of rows ``j0:j1`` (j0 even) of layer row ``l`` into ``out`` and, unless
     ``opt.code`` is -1, the optimiser's update of those rows and their rounding into WR
-    and WB, a block of rows at a time."""
+    and WT, a block of rows at a time."""
     table, m = model.table, batch.m
     n_in, n_out = table[l, N_IN], table[l, N_OUT]
     D = Rows(ws.d, ws.cap * table[l, D_OFF], n_out)
@@ -185,7 +209,7 @@ def mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, pack):
         mixed_gradient_rows(model, l, D, m, out, jb, je, pack)
         if opt.code >= 0:
             update_rows(opt, W, n_in, table[l, B_OFF], jb, je, m, batch.t)
-            _pack_layer(model, l, jb, je)
+            _pack_layer(model, l, jb, je, pack)
 
 
 # -- rounding the weights, once per step --------------------------------------------------
@@ -198,37 +222,47 @@ def _even_bounds(shard, n_shards, n):
 
 
 @jit
-def _pack_layer(model, l, j0, j1):
-    """Rows ``j0:j1`` (j0 even; j1 even or n_out) of W[l] into WR and WB: ``to_pairs``
-    with W's rows as samples."""
+def _pack_layer(model, l, j0, j1, pack):
+    """Rows ``j0:j1`` (j0 even; j1 even or n_out) of W[l] into WR and WT; ``pack``: the
+    thread's scratch (``gemm``'s)."""
     table, mt, w16 = model.table, model.mtable, model.w16
-    n_in, w_ld, w_off = table[l, N_IN], table[l, W_LD], table[l, W_OFF]
-    bits = model.params.view(np.uint32)
-    h = (n_in + 1) // 2
-    wr, ld, wb = mt[l, WR_OFF], mt[l, WR_LD], mt[l, WB_OFF]
-    for j in range(j0, j1):
-        row, out = w_off + j * w_ld, wr + j * ld
-        for q in range(n_in // 2):
-            w16[out + q] = _pair(bits[row + 2 * q], bits[row + 2 * q + 1])
-        if n_in % 2:
-            w16[out + h - 1] = bf16_bits(bits[row + n_in - 1])
-    for j in range(j0, j1 - 1, 2):
-        row, out = w_off + j * w_ld, wb + (j // 2) * n_in
-        for i in range(n_in):
-            w16[out + i] = _pair(bits[row + i], bits[row + w_ld + i])
-    if (j1 - j0) % 2:
-        row, out = w_off + (j1 - 1) * w_ld, wb + ((j1 - 1) // 2) * n_in
-        for i in range(n_in):
-            w16[out + i] = bf16_bits(bits[row + i])
+    n_in = table[l, N_IN]
+    W = Rows(model.params, table[l, W_OFF], table[l, W_LD])
+    to_pairs(W, n_in, j0, j1, 0, n_in, Rows(w16, mt[l, WR_OFF], mt[l, WR_LD]), None)
+    _pairs_transposed(W, n_in, j0, j1, Rows(w16, mt[l, WT_OFF], mt[l, WT_LD]), _words(pack))
+
+
+PAIRS = 16  # pairs of rows that ``_pairs_transposed`` takes together: 64 bytes of T
+
+
+@jit
+def _pairs_transposed(S, n, j0, j1, T, scratch):
+    """Rows ``j0:j1`` (j0 even) of the float32 matrix S (``Rows``, n columns) paired
+    along rows into the words of ``T``, transposed: T[i, p] = (S[2p, i], S[2p+1, i]).
+    PAIRS pairs of rows at a time are rounded into ``scratch`` as rows of words (a
+    vectorised pass), then written out column by column, each into a row of T."""
+    chunk = scratch.shape[0] // PAIRS  # columns at a time
+    for jb in range(j0, j1, 2 * PAIRS):
+        je = min(jb + 2 * PAIRS, j1)
+        pairs = (je - jb + 1) // 2
+        for i0 in range(0, n, chunk):
+            i1 = min(i0 + chunk, n)
+            width = i1 - i0  # word (q, i) of the block at q*width + i - i0:
+            _pair_rows(S, jb, je, i0, i1, Rows(scratch, -(jb // 2) * width - i0, width))
+            for i in range(i0, i1):
+                out = T.data[T.offset + i * T.ld + jb // 2:][:pairs]
+                for q in range(pairs):
+                    out[q] = scratch[q * width + i - i0]
 
 
 @jit(parallel=True)
-def _pack_all(model, n_shards):
-    for shard in prange(0, n_shards):
+def _pack_all(model, ws):
+    for shard in prange(0, ws.n_shards):
+        pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
         for l in range(model.table.shape[0]):
-            j0, j1 = _even_bounds(shard, n_shards, model.table[l, N_OUT])
+            j0, j1 = _even_bounds(shard, ws.n_shards, model.table[l, N_OUT])
             if j0 < j1:
-                _pack_layer(model, l, j0, j1)
+                _pack_layer(model, l, j0, j1, pack)
 
 
 # -- what ``step`` calls: nothing for a float32 ``Model`` ---------------------------------
@@ -239,23 +273,23 @@ def _nothing(model, *args):
 
 
 @jit
-def _pack_mixed(model, n_shards):
+def _pack_mixed(model, ws):
     if model.packed[0] == 0:
-        _pack_all(model, n_shards)
+        _pack_all(model, ws)
         model.packed[0] = 1
 
 
-# Rounds all of WR and WB if they have not been since the call began.
+# Rounds all of WR and WT if they have not been since the call began.
 pack_weights = by_structure(MixedModel, _nothing, _pack_mixed)
-# Rounds rows j0:j1 (j0 even) of layer row l, just updated: (model, l, j0, j1).
+# Rounds rows j0:j1 (j0 even) of layer row l, just updated: (model, l, j0, j1, pack).
 pack_rows = by_structure(MixedModel, _nothing, _pack_layer)
 
 
 @jit
 def _inputs_to_pairs(model, ws, s0, s1):
-    n = model.table[0, N_IN]
-    to_pairs(ws.a, 0, n, s0, s1, 0, n, model.ops, model.mtable[0, XR_OFF],
-             model.mtable[0, XP_OFF], model.mtable[0, XP_LD])
+    n, mt = model.table[0, N_IN], model.mtable
+    to_pairs(Rows(ws.a, 0, n), n, s0, s1, 0, n, Rows(model.ops, mt[0, XR_OFF], (n + 1) // 2),
+             Rows(model.ops, mt[0, XP_OFF], mt[0, XP_LD]))
 
 
 @jit
@@ -264,16 +298,17 @@ def _outputs_to_pairs(model, ws, l, s0, s1, j0, j1):
     table, mt = model.table, model.mtable
     if l + 1 < table.shape[0]:
         n = table[l, N_OUT]
-        to_pairs(ws.a, ws.cap * table[l, A_OFF], n, s0, s1, j0, j1, model.ops,
-                 mt[l + 1, XR_OFF], mt[l + 1, XP_OFF], mt[l + 1, XP_LD])
+        to_pairs(Rows(ws.a, ws.cap * table[l, A_OFF], n), n, s0, s1, j0, j1,
+                 Rows(model.ops, mt[l + 1, XR_OFF], (n + 1) // 2),
+                 Rows(model.ops, mt[l + 1, XP_OFF], mt[l + 1, XP_LD]))
 
 
 @jit
 def _deltas_to_pairs(model, ws, l, s0, s1, j0, j1):
     table, mt = model.table, model.mtable
     n = table[l, N_OUT]
-    to_pairs(ws.d, ws.cap * table[l, D_OFF], n, s0, s1, j0, j1, model.ops, mt[l, DR_OFF],
-             mt[l, DP_OFF], n)
+    to_pairs(Rows(ws.d, ws.cap * table[l, D_OFF], n), n, s0, s1, j0, j1,
+             Rows(model.ops, mt[l, DR_OFF], mt[l, DR_LD]), Rows(model.ops, mt[l, DP_OFF], n))
 
 
 inputs_to_pairs = by_structure(MixedModel, _nothing, _inputs_to_pairs)

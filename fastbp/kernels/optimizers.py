@@ -22,6 +22,7 @@ momentum keeps eta outside the buffer), with the decay on the weights only.
 """
 
 import math
+from collections import namedtuple
 from typing import NamedTuple
 
 from .._config import jit
@@ -66,36 +67,46 @@ def keeps_squares(code):
 
 
 @jit
-def _moments(g, s1, s2, hyper):
+def _moments(g, s1, s2, k):
     """Adam's moments after gradient ``g``."""
-    b1, b2 = hyper[BETA1], hyper[BETA2]
-    return b1 * s1 + (1.0 - b1) * g, b2 * s2 + (1.0 - b2) * g * g
+    return k.beta1 * s1 + (1.0 - k.beta1) * g, k.beta2 * s2 + (1.0 - k.beta2) * g * g
+
+
+# The hyper-parameters an update reads, as scalars: read once per call, not once per
+# parameter (stores into the parameters could alias ``hyper`` as far as LLVM knows).
+Constants = namedtuple("Constants", "eta beta1 beta2 epsilon rho mu")
 
 
 @jit
-def _update(code, w, g, s1, s2, hyper, c1, c2, shrink):
-    """One parameter: its new value, and the new state in (s1, s2). ``shrink`` is
-    AdamW's decoupled decay factor 1 - eta lambda (1 for the biases)."""
-    eta = hyper[ETA]
+def _constants(hyper):
+    return Constants(hyper[ETA], hyper[BETA1], hyper[BETA2], hyper[EPSILON], hyper[RHO],
+                     hyper[MU])
+
+
+@jit
+def _update(code, w, g, s1, s2, k, c1, c2, shrink):
+    """One parameter: its new value, and the new state in (s1, s2); ``k`` the
+    ``Constants``. ``shrink`` is AdamW's decoupled decay factor 1 - eta lambda (1 for
+    the biases)."""
+    eta = k.eta
     if code == ADAM:
-        s1, s2 = _moments(g, s1, s2, hyper)
-        w = w - eta * (s1 * c1) / (math.sqrt(s2 * c2) + hyper[EPSILON])
+        s1, s2 = _moments(g, s1, s2, k)
+        w = w - eta * (s1 * c1) / (math.sqrt(s2 * c2) + k.epsilon)
     elif code == SGD:
         w = w - eta * g
     elif code == ADAMW:
-        s1, s2 = _moments(g, s1, s2, hyper)
-        w = w * shrink - eta * (s1 * c1) / (math.sqrt(s2 * c2) + hyper[EPSILON])
+        s1, s2 = _moments(g, s1, s2, k)
+        w = w * shrink - eta * (s1 * c1) / (math.sqrt(s2 * c2) + k.epsilon)
     elif code == RMSPROP:
-        rho = hyper[RHO]
-        s2 = rho * s2 + (1.0 - rho) * g * g
-        r = g / (math.sqrt(s2) + hyper[EPSILON])
-        if hyper[MU] > 0:
-            s1 = hyper[MU] * s1 + r
+        s2 = k.rho * s2 + (1.0 - k.rho) * g * g
+        r = g / (math.sqrt(s2) + k.epsilon)
+        if k.mu > 0:
+            s1 = k.mu * s1 + r
             r = s1
         w = w - eta * r
     else:
-        s1 = hyper[MU] * s1 - eta * g
-        w = w + (hyper[MU] * s1 - eta * g if code == NESTEROV else s1)
+        s1 = k.mu * s1 - eta * g
+        w = w + (k.mu * s1 - eta * g if code == NESTEROV else s1)
     return w, s1, s2
 
 
@@ -128,14 +139,27 @@ def update_entries(opt, params, first, count, stride, m, t, weights):
     """Apply the optimiser ``opt`` (see ``update_rows``) to ``count`` entries of
     ``params`` from ``first``, ``stride`` apart: weights (decayed) or, without
     ``weights``, biases."""
-    code, hyper, grad, state1, state2 = opt.code, opt.hyper, opt.grad, opt.state1, opt.state2
-    dtype = params.dtype.type
     last = first + count * stride
+    if stride == 1:  # contiguous slices: the loops vectorise
+        _update_slices(opt, params[first:last], opt.grad[first:last], opt.state1[first:last],
+                       opt.state2[first:last], m, t, weights)
+    else:
+        _update_slices(opt, params[first:last:stride], opt.grad[first:last:stride],
+                       opt.state1[first:last:stride], opt.state2[first:last:stride], m, t,
+                       weights)
+
+
+@jit
+def _update_slices(opt, params, grad, state1, state2, m, t, weights):
+    """``update_entries`` on slices of the parameters, the gradient sums and the state
+    (those of the state empty where plain SGD keeps none)."""
+    code, hyper = opt.code, opt.hyper
+    dtype = params.dtype.type
     if code == SGD and hyper[WEIGHT_DECAY] == 0:
-        # W -= (eta / m) G in the parameters' dtype: a vectorised axpy. (In one process
-        # this case is fused into BP4 and never comes here.)
+        # W -= (eta / m) G in the parameters' dtype: an axpy. (In one process this case
+        # is fused into BP4 and never comes here.)
         step = dtype(hyper[ETA] / m)
-        for i in range(first, last, stride):
+        for i in range(params.shape[0]):
             params[i] -= step * grad[i]
         return
     # Otherwise arithmetic in float64, stored in the parameters' dtype.
@@ -149,10 +173,11 @@ def update_entries(opt, params, first, count, stride, m, t, weights):
     if code in (ADAM, ADAMW):
         c1 = 1.0 / (1.0 - hyper[BETA1] ** t)
         c2 = 1.0 / (1.0 - hyper[BETA2] ** t)
-    for i in range(first, last, stride):
+    k = _constants(hyper)
+    for i in range(params.shape[0]):
         g = grad[i] * inv_m
         if weights:  # L2 decay on the weights only
             g = g + decay * params[i]
         w, s1, s2 = _update(code, float(params[i]), g, float(state1[i]), float(state2[i]),
-                            hyper, c1, c2, shrink)
+                            k, c1, c2, shrink)
         params[i], state1[i], state2[i] = dtype(w), dtype(s1), dtype(s2)

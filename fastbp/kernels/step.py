@@ -409,7 +409,7 @@ def backprop_batch(model, samples, ws, drop, batch, depth, by_neuron):
     was done since the call began (``gradient_step`` and ``update`` keep them in step
     with the weights, see ``mixed``).
     """
-    pack_weights(model, ws.n_shards)
+    pack_weights(model, ws)
     if by_neuron is None:
         _phases_by_sample(model, samples, ws, drop, batch, depth)
     else:
@@ -583,7 +583,7 @@ def update(model, samples, ws, opt, batch):
             j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
             if j0 < j1:
                 _layer_update(samples, model, ws, opt, l, batch, j0, j1, n_present)
-                pack_rows(model, l, j0, j1)
+                pack_rows(model, l, j0, j1, ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE])
 
 
 @jit

@@ -6,7 +6,7 @@ cache reliably). Python code builds them; kernels only read them.
 
     Model      params, table, cost_code        the network (see ``layout``) and its cost
     MixedModel the same, and w16, ops,         with bfloat16 operands (see ``mixed``)
-               mtable, packed
+               mtable, zeros, packed
     Samples    X, Y, weight, order             inputs, targets, a weight per sample
                                                (empty: all 1), the order batches visit
     SparseSamples  indptr, indices, data,      the same with sparse inputs, as SciPy's
@@ -47,7 +47,7 @@ from .gemm import PACK_SIZE
 from .layout import aligned_zeros, n_activations, n_deltas
 
 Model = namedtuple("Model", "params table cost_code")
-MixedModel = namedtuple("MixedModel", "params table cost_code w16 ops mtable packed")
+MixedModel = namedtuple("MixedModel", "params table cost_code w16 ops mtable zeros packed")
 Samples = namedtuple("Samples", "X Y weight order")
 SparseSamples = namedtuple("SparseSamples", "indptr indices data Y weight order")
 Optim = namedtuple("Optim", "code hyper t grad state1 state2")
