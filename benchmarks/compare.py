@@ -458,12 +458,17 @@ def machine_description():
 def implementations(skip, numpy=True, precision="32"):
     """fastbp and those of its peers that are installed and not in ``skip``: name -> the
     function that makes an epoch's ``run``. ``precision`` reaches fastbp and PyTorch
-    (JAX and NumPy run in float32 whatever it says)."""
+    (JAX and NumPy run in float32 whatever it says); with bf16-mixed, fastbp and PyTorch
+    in float32 are timed too ("fastbp32", "torch32")."""
     found = {"fastbp": functools.partial(fastbp_epoch, precision=precision)}
     for name, make in (("torch", functools.partial(torch_epoch, precision=precision)),
                        ("jax", jax_epoch)):
         if name not in skip and importlib.util.find_spec(name):
             found[name] = make
+    if precision != "32":  # and both in float32, measured in the same rounds
+        found["fastbp32"] = fastbp_epoch
+        if "torch" in found:
+            found["torch32"] = torch_epoch
     if numpy and "numpy" not in skip:
         found["numpy"] = numpy_epoch
     return found

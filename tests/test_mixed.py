@@ -183,10 +183,13 @@ def test_refusals_name_what_is_wrong(monkeypatch, rng):
 @pytest.mark.skipif(tuning.bf16_products() != "avx512bf16",
                     reason="the emulated products are what this process runs already")
 def test_emulated_products_give_the_reference_results():
-    """The same tests in a child process whose products are emulated (FASTBP_BF16)."""
+    """The reference tests in a child process whose products are emulated
+    (FASTBP_BF16), which compiles every kernel again: per product, whole epochs, and the
+    same bits for any thread count."""
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-         "tests/test_mixed.py", "-k", "not emulated"],
+         "tests/test_mixed.py", "-k",
+         "gradients_match or (epochs_match and sgd) or (thread_count and sgd)"],
         capture_output=True, text=True, cwd=ROOT, timeout=1800,
         env=dict(os.environ, FASTBP_BF16="emulated", PYTHONPATH=str(ROOT)))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
