@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from fastbp.kernels.mixed import FLOAT32_BELOW
+
 EPSILON = 1e-12  # the kernels' clipping of probabilities (fastbp.kernels.costs)
 _erfc = np.vectorize(math.erfc, otypes=[float])
 
@@ -146,7 +148,9 @@ def backprop(weights, biases, activations, cost_name, X, Y, sample_weight=None, 
         grad_b[l] = delta.sum(axis=0) / m                      # BP3
         grad_w[l] = product(delta.T, As[l]) / m                # BP4
         if l > 0:
-            delta = product(delta, weights[l]) * DERIVATIVES[activations[l - 1]](zs[l - 1])  # BP2
+            # bf16-mixed takes BP2 from a layer of few neurons in float32 (FLOAT32_BELOW)
+            bp2 = product if delta.shape[1] >= FLOAT32_BELOW else np.matmul
+            delta = bp2(delta, weights[l]) * DERIVATIVES[activations[l - 1]](zs[l - 1])  # BP2
             if masks is not None:
                 delta = delta * masks[l - 1]
     return grad_w, grad_b

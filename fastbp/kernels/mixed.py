@@ -8,7 +8,10 @@ operands, accumulated in float32; everything else in float32.
 bf16(x) rounds a float32 to the nearest bfloat16, ties to even (a NaN stays a NaN); a
 bfloat16 number is the top half of a float32, so each product of two is exact in
 float32. The master weights, biases, optimiser state, A, Z, D, f' and the cost stay
-float32, and so does every sum (BP3 included).
+float32, and so does every sum (BP3 included). BP2 from a layer of fewer than
+FLOAT32_BELOW neurons (a classifier's output layer) takes float32 operands: dot products
+of a few pairs cost more as pairs than they save (measured on XL: 0.6 ms against 0.16 ms
+a step).
 
 The operands travel as 32-bit words that each hold two bfloat16 numbers consecutive
 along the sum's index, the one of even index in the low half (the tiles of ``simd``
@@ -38,12 +41,14 @@ import numpy as np
 from numba import prange
 
 from .._config import jit
-from .backprop import bias_rows
+from .backprop import bias_rows, delta_product
 from .dense import activate_rows
 from .gemm import PACK_SIZE, gemm, gemm_nt
 from .layout import A_OFF, ALIGN, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, weight_stride
 from .optimizers import update_rows
 from .structures import Matrix, MixedModel, Rows, by_structure
+
+FLOAT32_BELOW = 32
 
 WR_OFF, WT_OFF, XR_OFF, XP_OFF, DR_OFF, DP_OFF, WR_LD, WT_LD, XP_LD, DR_LD = range(10)
 
@@ -165,9 +170,16 @@ def mixed_forward(model, l, A, z_off, activation_code, s0, rows, j0, j1, pack):
 
 
 @jit
-def mixed_delta_product(model, l, D, s0, rows, k0, k1, pack):
+def mixed_delta_product(model, l, D_next, D, s0, rows, k0, k1, pack):
     """``backprop.delta_product`` into D[l] of layer row ``l`` (``D``) on the bfloat16
-    operands of D[l+1] and W[l+1], for samples ``s0:s0 + rows`` and neurons ``k0:k1``."""
+    operands of D[l+1] and W[l+1] (float32 ones, ``D_next`` and the weights, below
+    FLOAT32_BELOW neurons in layer l+1), for samples ``s0:s0 + rows`` and neurons
+    ``k0:k1``."""
+    table = model.table
+    if table[l + 1, N_OUT] < FLOAT32_BELOW:
+        W = Rows(model.params, table[l + 1, W_OFF], table[l + 1, W_LD])
+        delta_product(D_next, W, D, rows, k0, k1, pack)
+        return
     mt = model.mtable
     h, ld, wt_ld = (model.table[l + 1, N_OUT] + 1) // 2, mt[l + 1, DR_LD], mt[l + 1, WT_LD]
     gemm_nt(rows, k1 - k0, h, Rows(model.ops, mt[l + 1, DR_OFF] + s0 * ld, ld),
@@ -229,7 +241,9 @@ def _pack_layer(model, l, j0, j1, pack):
     n_in = table[l, N_IN]
     W = Rows(model.params, table[l, W_OFF], table[l, W_LD])
     to_pairs(W, n_in, j0, j1, 0, n_in, Rows(w16, mt[l, WR_OFF], mt[l, WR_LD]), None)
-    _pairs_transposed(W, n_in, j0, j1, Rows(w16, mt[l, WT_OFF], mt[l, WT_LD]), _words(pack))
+    if l > 0 and table[l, N_OUT] >= FLOAT32_BELOW:  # BP2 reads WT
+        _pairs_transposed(W, n_in, j0, j1, Rows(w16, mt[l, WT_OFF], mt[l, WT_LD]),
+                          _words(pack))
 
 
 PAIRS = 16  # pairs of rows that ``_pairs_transposed`` takes together: 64 bytes of T

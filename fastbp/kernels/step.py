@@ -261,7 +261,7 @@ def _float_backward(model, l, D_next, D, s0, rows, k0, k1, pack):
 
 @jit
 def _mixed_backward(model, l, D_next, D, s0, rows, k0, k1, pack):
-    mixed_delta_product(model, l, D, s0, rows, k0, k1, pack)
+    mixed_delta_product(model, l, D_next, D, s0, rows, k0, k1, pack)
 
 
 _product_backward = by_structure(MixedModel, _float_backward, _mixed_backward)
