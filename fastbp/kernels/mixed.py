@@ -282,7 +282,12 @@ def _pack_all(model, ws):
 # -- what ``step`` calls: nothing for a float32 ``Model`` ---------------------------------
 
 @jit
-def _nothing(model, *args):
+def _no_packing(model, ws):
+    pass
+
+
+@jit
+def _no_row_packing(model, l, j0, j1, pack):
     pass
 
 
@@ -294,37 +299,40 @@ def _pack_mixed(model, ws):
 
 
 # Rounds all of WR and WT if they have not been since the call began.
-pack_weights = by_structure(MixedModel, _nothing, _pack_mixed)
+pack_weights = by_structure(MixedModel, _no_packing, _pack_mixed)
 # Rounds rows j0:j1 (j0 even) of layer row l, just updated: (model, l, j0, j1, pack).
-pack_rows = by_structure(MixedModel, _nothing, _pack_layer)
+pack_rows = by_structure(MixedModel, _no_row_packing, _pack_layer)
+
+
+# What a phase of ``step`` leaves for the products: nothing, the inputs A[0], the
+# outputs of layer row l, the deltas of layer row l.
+NO_OPERANDS, INPUT_OPERANDS, OUTPUT_OPERANDS, DELTA_OPERANDS = range(4)
 
 
 @jit
-def _inputs_to_pairs(model, ws, s0, s1):
-    n, mt = model.table[0, N_IN], model.mtable
-    to_pairs(Rows(ws.a, 0, n), n, s0, s1, 0, n, Rows(model.ops, mt[0, XR_OFF], (n + 1) // 2),
-             Rows(model.ops, mt[0, XP_OFF], mt[0, XP_LD]))
-
-
-@jit
-def _outputs_to_pairs(model, ws, l, s0, s1, j0, j1):
-    """A[l+1] (of layer row l) as the operands of the next layer row, if any."""
-    table, mt = model.table, model.mtable
-    if l + 1 < table.shape[0]:
+def _operands_of(model, ws, kind, l, s0, s1, j0, j1):
+    """Samples ``s0:s1`` and neurons ``j0:j1`` of what ``kind`` names, just computed, as
+    the bfloat16 operands of the products that read them."""
+    table, mt, cap = model.table, model.mtable, ws.cap
+    if kind == INPUT_OPERANDS:
+        n = table[0, N_IN]
+        to_pairs(Rows(ws.a, 0, n), n, s0, s1, 0, n, Rows(model.ops, mt[0, XR_OFF], (n + 1) // 2),
+                 Rows(model.ops, mt[0, XP_OFF], mt[0, XP_LD]))
+    elif kind == OUTPUT_OPERANDS and l + 1 < table.shape[0]:  # the next layer's inputs
         n = table[l, N_OUT]
-        to_pairs(Rows(ws.a, ws.cap * table[l, A_OFF], n), n, s0, s1, j0, j1,
+        to_pairs(Rows(ws.a, cap * table[l, A_OFF], n), n, s0, s1, j0, j1,
                  Rows(model.ops, mt[l + 1, XR_OFF], (n + 1) // 2),
                  Rows(model.ops, mt[l + 1, XP_OFF], mt[l + 1, XP_LD]))
+    elif kind == DELTA_OPERANDS:
+        n = table[l, N_OUT]
+        to_pairs(Rows(ws.d, cap * table[l, D_OFF], n), n, s0, s1, j0, j1,
+                 Rows(model.ops, mt[l, DR_OFF], mt[l, DR_LD]), Rows(model.ops, mt[l, DP_OFF], n))
 
 
 @jit
-def _deltas_to_pairs(model, ws, l, s0, s1, j0, j1):
-    table, mt = model.table, model.mtable
-    n = table[l, N_OUT]
-    to_pairs(Rows(ws.d, ws.cap * table[l, D_OFF], n), n, s0, s1, j0, j1,
-             Rows(model.ops, mt[l, DR_OFF], mt[l, DR_LD]), Rows(model.ops, mt[l, DP_OFF], n))
+def _no_operands(model, ws, kind, l, s0, s1, j0, j1):
+    pass
 
 
-inputs_to_pairs = by_structure(MixedModel, _nothing, _inputs_to_pairs)
-outputs_to_pairs = by_structure(MixedModel, _nothing, _outputs_to_pairs)
-deltas_to_pairs = by_structure(MixedModel, _nothing, _deltas_to_pairs)
+# (model, ws, kind, l, s0, s1, j0, j1): nothing for a float32 ``Model``.
+operands_of = by_structure(MixedModel, _no_operands, _operands_of)

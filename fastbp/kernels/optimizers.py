@@ -128,25 +128,24 @@ def update_rows(opt, W, n_in, b_off, j0, j1, m, t):
     t : int
         Adam's step count, from 1.
     """
-    params, w_off, w_ld = W
-    for j in range(j0, j1):
-        update_entries(opt, params, w_off + j * w_ld, n_in, 1, m, t, True)
-    update_entries(opt, params, b_off + j0, j1 - j0, 1, m, t, False)
+    params, grad, state1, state2 = W.data, opt.grad, opt.state1, opt.state2
+    # contiguous slices, so that the loops vectorise; the biases last (j = j1)
+    for j in range(j0, j1 + 1):
+        first, count = (W.offset + j * W.ld, n_in) if j < j1 else (b_off + j0, j1 - j0)
+        last = first + count
+        _update_slices(opt, params[first:last], grad[first:last], state1[first:last],
+                       state2[first:last], m, t, j < j1)
 
 
 @jit
 def update_entries(opt, params, first, count, stride, m, t, weights):
     """Apply the optimiser ``opt`` (see ``update_rows``) to ``count`` entries of
     ``params`` from ``first``, ``stride`` apart: weights (decayed) or, without
-    ``weights``, biases."""
+    ``weights``, biases. (Strided slices, compiled apart from ``update_rows``'s
+    contiguous ones: only the sparse inputs' lazy update takes them.)"""
     last = first + count * stride
-    if stride == 1:  # contiguous slices: the loops vectorise
-        _update_slices(opt, params[first:last], opt.grad[first:last], opt.state1[first:last],
-                       opt.state2[first:last], m, t, weights)
-    else:
-        _update_slices(opt, params[first:last:stride], opt.grad[first:last:stride],
-                       opt.state1[first:last:stride], opt.state2[first:last:stride], m, t,
-                       weights)
+    _update_slices(opt, params[first:last:stride], opt.grad[first:last:stride],
+                   opt.state1[first:last:stride], opt.state2[first:last:stride], m, t, weights)
 
 
 @jit

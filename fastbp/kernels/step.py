@@ -53,12 +53,14 @@ from .dropout import drop_outputs, multiply_by_dropped_derivative
 from .gemm import PACK_SIZE
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, Z_OFF
 from .mixed import (
-    deltas_to_pairs,
-    inputs_to_pairs,
+    DELTA_OPERANDS,
+    INPUT_OPERANDS,
+    NO_OPERANDS,
+    OUTPUT_OPERANDS,
     mixed_delta_product,
     mixed_forward,
     mixed_layer_step,
-    outputs_to_pairs,
+    operands_of,
     pack_rows,
     pack_weights,
 )
@@ -199,7 +201,6 @@ def _forward(model, samples, l, ws, batch, s0, s1, j0, j1, drop, pack):
     if _dropping(drop.rates, l):
         drop_outputs(a_ws, a_off, n_out, s1 - s0, s0, j0, j1, drop.rates[l], drop.seed,
                      batch.t, l)
-    outputs_to_pairs(model, ws, l, s0, s1, j0, j1)
 
 
 @jit
@@ -251,7 +252,6 @@ def _backward(model, l, ws, s0, s1, k0, k1, pack, drop, t):
                                        t, l)
     else:
         derivative_rows(F, table[l, ACT], D, s1 - s0, k0, k1)
-    deltas_to_pairs(model, ws, l, s0, s1, k0, k1)
 
 
 @jit
@@ -325,18 +325,23 @@ def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1)
     """Phase ``phase`` of layer row ``l`` for samples ``s0:s1`` and neurons ``j0:j1``,
     by the thread of shard ``shard`` (its scratch, its row of ``ws.magnitude``)."""
     pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
+    operands = NO_OPERANDS
     if phase == GATHER:
         _gather_inputs(samples, model, ws, batch, s0, s1)
-        inputs_to_pairs(model, ws, s0, s1)
+        operands = INPUT_OPERANDS
     elif phase == FORWARD:
         _forward(model, samples, l, ws, batch, s0, s1, j0, j1, drop, pack)
+        operands = OUTPUT_OPERANDS
     elif phase == OUTPUT:
         _output_error(model, samples, ws, batch, s0, s1)
-        deltas_to_pairs(model, ws, l, s0, s1, 0, model.table[l, N_OUT])
+        operands = DELTA_OPERANDS
     elif phase == BACKWARD:
         _backward(model, l, ws, s0, s1, j0, j1, pack, drop, batch.t)
+        operands = DELTA_OPERANDS
     else:
         _shard_magnitude(model, ws, s0, s1, shard)
+    # bf16-mixed: what the phase computed, as operands of the products (see ``mixed``)
+    operands_of(model, ws, operands, l, s0, s1, j0, j1)
 
 
 def _shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
