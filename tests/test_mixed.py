@@ -194,3 +194,20 @@ def test_emulated_products_give_the_reference_results():
         env=dict(os.environ, FASTBP_BF16="emulated", PYTHONPATH=str(ROOT)))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_emulated_ranks_match_one_process(rng):
+    """Data-parallel steps take the same products: the ranks' sums (each over its own
+    pairs of samples) add up to one process's to float32 rounding."""
+    from fastbp.comm import Emulated
+
+    X = rng.standard_normal((203, 7)).astype(np.float32)
+    y = rng.integers(0, 3, 203)
+    results = []
+    for comm in (None, Emulated(2), Emulated(3)):
+        trainer = Trainer([7, 40, 3], learning_rate=0.05, batch_size=15, seed=1, comm=comm,
+                          precision="bf16-mixed")
+        trainer.fit(X, y, epochs=3)
+        results.append(trainer.network.params.copy())
+    for params in results[1:]:
+        np.testing.assert_allclose(params, results[0], rtol=0, atol=2e-5)
