@@ -164,7 +164,7 @@ class KernelCache(FunctionCache):
 def announce_compilation(kernel):
     """Say on standard error, once per process, that ``kernel`` is about to be compiled
     because neither this process nor the on-disk cache has it: the first run on a
-    machine otherwise sits silent for about 20 seconds."""
+    machine otherwise sits silent for about 25 seconds."""
     global _announced
     if _announced or getattr(kernel, "signatures", True):  # compiled, or NUMBA_DISABLE_JIT
         return
@@ -173,7 +173,7 @@ def announce_compilation(kernel):
     if KERNEL_CACHE_DIR is not None and any(
             KERNEL_CACHE_DIR.rglob(f"{module}.{kernel.py_func.__name__}-*.nbi")):
         return
-    print("fastbp: compiling the kernels for this CPU (first run only, about 20 seconds; "
+    print("fastbp: compiling the kernels for this CPU (first run only, about 25 seconds; "
           "'fastbp info --compile' does it ahead of time)", file=sys.stderr, flush=True)
 
 

@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from fastbp import Trainer, TrainingDiverged
+from fastbp import Trainer, TrainingDiverged, tuning
 from fastbp.comm import Emulated, SingleProcess, get_comm
 
 SETTINGS = dict(learning_rate=0.05, batch_size=15, seed=1)
@@ -116,28 +116,35 @@ RANK_SCRIPT = textwrap.dedent("""
         open(f"{{sys.argv[1]}}/rank1-failed", "w").close()
         raise RuntimeError("rank 1 fails on purpose")
     trainer, history = train(comm, dtype=np.float{bits}, dropout={dropout},
-                             optimizer={optimizer!r}, threads=1)
+                             optimizer={optimizer!r}, threads=1, precision={precision!r})
     np.save(f"{{sys.argv[1]}}/rank{{comm.rank}}.npy", trainer.network.params)
     print("rank", comm.rank, "allreduce", history["allreduce_seconds"])
 """)
 
 
-def run_ranks(tmp_path, mode="train", bits=64, dropout=0.0, optimizer="sgd", timeout=600):
+def run_ranks(tmp_path, mode="train", bits=64, dropout=0.0, optimizer="sgd", precision="32",
+              timeout=600):
     script = tmp_path / "ranks.py"
     script.write_text(RANK_SCRIPT.format(tests=os.path.dirname(__file__), bits=bits,
-                                         dropout=dropout, optimizer=optimizer))
+                                         dropout=dropout, optimizer=optimizer,
+                                         precision=precision))
     return subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", str(script),
                            str(tmp_path), mode], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bits,dropout,optimizer", [(64, 0.0, "sgd"), (32, 0.3, "adam")])
-def test_two_mpi_processes_equal_the_emulation_bit_for_bit(tmp_path, bits, dropout, optimizer):
+@pytest.mark.parametrize("bits,dropout,optimizer,precision", [
+    (64, 0.0, "sgd", "32"), (32, 0.3, "adam", "32"),
+    pytest.param(32, 0.0, "sgd", "bf16-mixed", marks=pytest.mark.skipif(
+        tuning.bf16_products() is None, reason="this CPU has no AVX512-BF16"))])
+def test_two_mpi_processes_equal_the_emulation_bit_for_bit(tmp_path, bits, dropout, optimizer,
+                                                           precision):
     dtype = np.float64 if bits == 64 else np.float32
     # Also compiles the kernels, so that the two processes only load Numba's cache.
     emulated, _ = train(Emulated(2), dtype=dtype, dropout=dropout, optimizer=optimizer,
-                        threads=1)
-    result = run_ranks(tmp_path, bits=bits, dropout=dropout, optimizer=optimizer)
+                        threads=1, precision=precision)
+    result = run_ranks(tmp_path, bits=bits, dropout=dropout, optimizer=optimizer,
+                       precision=precision)
     assert result.returncode == 0, result.stderr
     rank0, rank1 = np.load(tmp_path / "rank0.npy"), np.load(tmp_path / "rank1.npy")
     np.testing.assert_array_equal(rank0, rank1)  # every rank holds the same weights
