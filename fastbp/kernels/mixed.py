@@ -30,10 +30,11 @@ The rows of WR, WT, XP and DR are WR_LD, WT_LD, XP_LD and DR_LD
 (``layout.weight_stride``) words apart: as W's, so that rows read together do not share
 cache sets. An odd count is completed
 by a zero. WR and WT (in ``w16``) are rounded from the master weights once per weight
-per step: by the thread that has just updated a block of rows (``pack_rows``), and by
-``pack_weights`` before the first batch of a call (``MixedModel.packed[0]`` is 0 until
-then); XR/XP and DR/DP (in ``ops``) by the thread that has just computed the block of
-A or D they hold. A block of samples starts at an even sample (``step``'s shards), and
+per step: by the thread that has just updated a block of rows (``mixed_layer_step``;
+``pack_rows`` after the data-parallel update), and by ``pack_weights`` before the first
+batch of a call (``MixedModel.packed[0]`` is 0 until then); XR/XP and DR/DP (in
+``ops``) by the thread that has just computed the block of A or D they hold
+(``operands_of``). A block of samples starts at an even sample (``step``'s shards), and
 of neurons at an even neuron, so no pair straddles two threads.
 """
 
