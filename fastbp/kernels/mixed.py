@@ -44,10 +44,10 @@ from numba import prange
 from .._config import jit
 from .backprop import bias_rows, delta_product
 from .dense import activate_rows
-from .gemm import PACK_SIZE, gemm, gemm_nt
+from .gemm import gemm, gemm_nt
 from .layout import A_OFF, ALIGN, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, weight_stride
 from .optimizers import update_rows
-from .structures import Matrix, MixedModel, Rows, by_structure
+from .structures import Matrix, MixedModel, Rows, by_structure, scratch
 
 FLOAT32_BELOW = 32
 
@@ -228,8 +228,10 @@ def mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, pack):
 # -- rounding the weights, once per step --------------------------------------------------
 
 @jit
-def _even_bounds(shard, n_shards, n):
-    """Rows of a shard, an even number of them (but the last shard's)."""
+def even_bounds(shard, n_shards, n):
+    """Rows ``j0:j1`` of n that shard ``shard`` of ``n_shards`` takes: an even number
+    (but the last shard's), so that no pair straddles two threads (``step``'s shards of
+    samples and of a layer's rows, and the rounding of the weights)."""
     half = (n + 1) // 2
     return min(n, 2 * (shard * half // n_shards)), min(n, 2 * ((shard + 1) * half // n_shards))
 
@@ -273,9 +275,9 @@ def _pairs_transposed(S, n, j0, j1, T, scratch):
 @jit(parallel=True)
 def _pack_all(model, ws):
     for shard in prange(0, ws.n_shards):
-        pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
+        pack = scratch(ws, shard)
         for l in range(model.table.shape[0]):
-            j0, j1 = _even_bounds(shard, ws.n_shards, model.table[l, N_OUT])
+            j0, j1 = even_bounds(shard, ws.n_shards, model.table[l, N_OUT])
             if j0 < j1:
                 _pack_layer(model, l, j0, j1, pack)
 

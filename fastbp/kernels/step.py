@@ -50,13 +50,13 @@ from .checks import max_abs_range
 from .costs import cost, output_delta
 from .dense import dense_forward
 from .dropout import drop_outputs, multiply_by_dropped_derivative
-from .gemm import PACK_SIZE
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, Z_OFF
 from .mixed import (
     DELTA_OPERANDS,
     INPUT_OPERANDS,
     NO_OPERANDS,
     OUTPUT_OPERANDS,
+    even_bounds,
     mixed_delta_product,
     mixed_forward,
     mixed_layer_step,
@@ -88,7 +88,7 @@ from .sparse import (
     sparse_gradient_rows,
     zero_feature_rows,
 )
-from .structures import Batch, MixedModel, Rows, borrowed, by_structure
+from .structures import Batch, MixedModel, Rows, borrowed, by_structure, scratch
 
 # The divergence guard (``admissible``): a bound on an update's entries, per dtype. Far
 # beyond any sound training step, far below overflow.
@@ -114,15 +114,6 @@ def by_neuron_pays(table, n_shards):
 @jit
 def _shard_bounds(shard, n_shards, m):
     return shard * m // n_shards, (shard + 1) * m // n_shards
-
-
-@jit
-def _even_bounds(shard, n_shards, n):
-    """Samples of a shard in the phases of a batch, or rows of a layer in the update: an
-    even number (but the last shard's), so that no pair of ``mixed`` straddles two
-    threads."""
-    half = (n + 1) // 2
-    return min(n, 2 * (shard * half // n_shards)), min(n, 2 * ((shard + 1) * half // n_shards))
 
 
 @jit
@@ -324,7 +315,7 @@ def _shard_magnitude(model, ws, s0, s1, shard):
 def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
     """Phase ``phase`` of layer row ``l`` for samples ``s0:s1`` and neurons ``j0:j1``,
     by the thread of shard ``shard`` (its scratch, its row of ``ws.magnitude``)."""
-    pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
+    pack = scratch(ws, shard)
     operands = NO_OPERANDS
     if phase == GATHER:
         _gather_inputs(samples, model, ws, batch, s0, s1)
@@ -349,7 +340,7 @@ def _shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
     samples, through all layers."""
     model, samples, ws, drop = borrowed((model, samples, ws, drop))
     L = model.table.shape[0]
-    s0, s1 = _even_bounds(shard, n_shards, batch.m)
+    s0, s1 = even_bounds(shard, n_shards, batch.m)
     for i in range(_n_phases(L, depth)):
         phase, l = _phase_at(i, L)
         _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0,
@@ -392,7 +383,7 @@ def _phase_by_neuron(model, samples, ws, drop, batch, phase, l):
     else:
         n_shards = min(batch.m, ws.n_shards)
         for shard in prange(0, n_shards):
-            s0, s1 = _even_bounds(shard, n_shards, batch.m)
+            s0, s1 = even_bounds(shard, n_shards, batch.m)
             _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0, n_out)
 
 
@@ -445,7 +436,7 @@ def batch_totals(ws, m, x_max):
 @jit
 def _layer_rows(model, shard, n_shards, l):
     """Rows ``j0:j1`` of layer row ``l`` owned by ``shard``."""
-    return _even_bounds(shard, n_shards, model.table[l, N_OUT])
+    return even_bounds(shard, n_shards, model.table[l, N_OUT])
 
 
 @jit(parallel=True)
@@ -474,7 +465,7 @@ def _gradient_shard(model, samples, ws, opt, batch, out, step, n_present, shard)
     """``gradient_step`` for the rows of every layer that ``shard`` owns: BP4 into
     ``out`` (times ``step`` where fused), then, unless fused, the update."""
     model, samples, ws, opt, out = borrowed((model, samples, ws, opt, out))
-    pack = ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
+    pack = scratch(ws, shard)
     for l in range(model.table.shape[0]):
         j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
         if j0 < j1:
@@ -588,7 +579,7 @@ def update(model, samples, ws, opt, batch):
             j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
             if j0 < j1:
                 _layer_update(samples, model, ws, opt, l, batch, j0, j1, n_present)
-                pack_rows(model, l, j0, j1, ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE])
+                pack_rows(model, l, j0, j1, scratch(ws, shard))
 
 
 @jit

@@ -43,6 +43,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from .._config import jit
 from .gemm import PACK_SIZE
 from .layout import aligned_zeros, n_activations, n_deltas
 
@@ -78,6 +79,12 @@ def by_structure(kind, general, special):
 
     dispatch.__name__ = f"{general.__name__}_or_{special.__name__}"
     return dispatch
+
+
+@jit
+def scratch(ws, shard):
+    """The gemm scratch of the thread of shard ``shard`` in ``ws.pack``."""
+    return ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
 
 
 def no_update(hyper, grad):
