@@ -249,14 +249,11 @@ class Trainer:
         allocated once per (layer sizes, batch size, dtype, kind of inputs) for
         ``self.threads``, the most any call uses; training's and evaluation's stay."""
         net = self.network
-        key = (cap, net.sizes, net.dtype, self.threads, sparse)
-        if key not in self._workspaces:
-            if len(self._workspaces) >= 2:
-                del self._workspaces[next(iter(self._workspaces))]
-            table = without_inputs(net._table) if sparse else net._table
-            self._workspaces[key] = workspace(table, cap, net.dtype, self.threads,
-                                              n_features=net.sizes[0] if sparse else 0)
-        return self._workspaces[key]._replace(n_shards=threads)
+        ws = _kept(self._workspaces, (cap, net.sizes, net.dtype, self.threads, sparse),
+                   lambda: workspace(without_inputs(net._table) if sparse else net._table, cap,
+                                     net.dtype, self.threads,
+                                     n_features=net.sizes[0] if sparse else 0))
+        return ws._replace(n_shards=threads)
 
     def _kernel_data(self, X, Y, weight, order, cap, threads, products=True):
         """(model, samples, workspace) as the kernels take them, for checked inputs X
@@ -277,14 +274,11 @@ class Trainer:
     def _mixed_model(self, model, cap):
         """``model`` with its bfloat16 operands for batches of up to ``cap`` samples
         (allocated once per batch size, the last two kept)."""
-        key = (cap, self.network.sizes)
-        if key not in self._operands:
-            if len(self._operands) >= 2:
-                del self._operands[next(iter(self._operands))]
+        def make():
             mtable, w_words, op_words = mixed_table(model.table, cap)
-            self._operands[key] = (mtable, aligned_zeros(w_words, np.uint32),
-                                   aligned_zeros(op_words, np.uint32))
-        mtable, w16, ops = self._operands[key]
+            return mtable, aligned_zeros(w_words, np.uint32), aligned_zeros(op_words, np.uint32)
+
+        mtable, w16, ops = _kept(self._operands, (cap, self.network.sizes), make)
         return mixed_model(model, w16, ops, mtable)
 
     def _optim(self, hyper):
@@ -907,6 +901,16 @@ class _UnmovedLoss(Callback):
         if not self.judged:
             self.judged = True
             trainer._warn_if_unmoved(self.before, trainer._loss_of(*self.first_batch))
+
+
+def _kept(cache, key, make):
+    """``cache[key]``, made by ``make()`` if missing; a cache keeps the last two (training's
+    and evaluation's buffers)."""
+    if key not in cache:
+        if len(cache) >= 2:
+            del cache[next(iter(cache))]
+        cache[key] = make()
+    return cache[key]
 
 
 def _root_mean_square(X):
