@@ -17,8 +17,9 @@ A and B (W), whose words each hold a pair of bfloat16 numbers consecutive along 
 
 import numba
 import numpy as np
-from llvmlite import binding
+from llvmlite import binding, ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ..tuning import bf16_products, build_name, kernel_variant
@@ -117,6 +118,29 @@ def vector_lanes(typingctx, array):
 
 
 @intrinsic
+def prefetch(typingctx, array, index, write):
+    """A hint that ``array[index]`` will be read (or written, if the constant ``write``
+    is true) soon: ``llvm.prefetch`` into all cache levels. Never faults, so the index
+    needs no check; nothing else happens."""
+    if not (isinstance(array, types.Array) and isinstance(write, types.BooleanLiteral)):
+        return None
+    rw = int(write.literal_value)
+
+    def codegen(context, builder, sig, args):
+        ptr = builder.gep(context.make_array(sig.args[0])(context, builder, args[0]).data,
+                          [context.cast(builder, args[1], sig.args[1], types.intp)])
+        i32, i8p = ir.IntType(32), ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, rw), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(array, index, write), codegen
+
+
+@intrinsic
 def dot_tile(typingctx, rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off,
              accumulate):
     """Z[:rows, :cols] = s + A[:rows, :k] W[:cols, :k]^T for rows, cols in {1, DOT}, on flat
@@ -185,3 +209,6 @@ if numba.config.DISABLE_JIT:  # intrinsics cannot run as Python: their plain twi
 
     def vector_lanes(array):
         return _lanes(array.itemsize)
+
+    def prefetch(array, index, write):
+        pass

@@ -12,6 +12,11 @@ j*rs + i*cs``). A network trained on sparse inputs stores it feature-major
 contiguous row W[1]^T[i, :] and every loop over neurons runs over contiguous memory;
 row-major (rs = W_LD, cs = 1) is read the same way, strided.
 
+The rows a batch names are scattered over W[1], mostly outside every cache, and each
+costs a trip to memory that the hardware cannot foresee; the loops over nonzeros ask
+for the row AHEAD nonzeros on (``prefetch``), across the end of a sample into the next,
+so that those trips overlap the work on the rows before.
+
 Threads share the forward pass by samples or by neurons, as for dense inputs; BP4 by
 neurons: a thread owns neurons j0:j1 (a contiguous slice of every row of W[1]^T) and
 goes through the batch in sample order, so each weight sees the same chain of roundings
@@ -37,6 +42,7 @@ from .backprop import bias_rows
 from .dense import activate_rows
 from .layout import W_LD, W_OFF, W_T
 from .optimizers import update_entries
+from .simd import prefetch
 from .structures import Matrix, SparseSamples, by_structure
 
 
@@ -71,10 +77,35 @@ def sparse_forward(X, order, first, W, b_off, A, z_off, activation_code, rows, j
         z = a_off + s * n_out
         for j in range(j0, j1):
             a[z + j] = w[b_off + j]
+        after = order[first + s + 1] if s + 1 < rows else row
         for p in range(X.indptr[row], X.indptr[row + 1]):
+            _prefetch_ahead(X, row, after, p, W, j0, j1, False)
             _add_scaled(a, z + j0, X.data[p], w, w_off + X.indices[p] * cs + j0 * rs, rs,
                         j1 - j0)
     activate_rows(A, z_off, activation_code, rows, j0, j1)
+
+
+AHEAD = 8  # nonzeros; each row's trip to memory overlaps the work on this many rows
+CACHE_LINE = 64  # bytes, on every x86 CPU
+
+
+@jit
+def _prefetch_ahead(X, row, after, p, W, j0, j1, write):
+    """Ask for elements j0:j1 of the row of W[1]^T that the nonzero AHEAD places after
+    ``p`` names (``p`` in sample ``row``, ``after`` the next sample, or ``row`` for the
+    last): every cache line of it when that row is contiguous (feature-major W[1])."""
+    w, w_off, rs, cs = W
+    if rs != 1:
+        return
+    q = p + AHEAD
+    end = X.indptr[row + 1]
+    if q >= end:
+        q = X.indptr[after] + (q - end)
+        if after == row or q >= X.indptr[after + 1]:
+            return
+    start = w_off + X.indices[q] * cs
+    for k in range(j0, j1, CACHE_LINE // w.itemsize):
+        prefetch(w, start + k, write)
 
 
 @jit
@@ -110,7 +141,9 @@ def sparse_gradient_rows(X, order, first, D, m, W, b_off, j0, j1, step):
     for s in range(m):
         row = order[first + s]
         d = d_off + s * n_out
+        after = order[first + s + 1] if s + 1 < m else row
         for p in range(X.indptr[row], X.indptr[row + 1]):
+            _prefetch_ahead(X, row, after, p, W, j0, j1, True)
             _add_products(w, w_off + X.indices[p] * cs + j0 * rs, rs, scale, delta, d + j0,
                           X.data[p], j1 - j0)
     bias_rows(D, m, w, b_off, j0, j1, step)
