@@ -205,6 +205,25 @@ class MemSparseTraining(_SparseEpoch):
 
     track_budget_mb.unit = "MB"
 
+    def track_data_peak_mb(self, workload, threads):
+        """The arrays' share of the peak, in MB, against ``track_budget_mb``: the CSR
+        matrix, a new network's parameters and what NumPy allocates (``tracemalloc``)
+        during its first fit; the process's own memory (Python, Numba, LLVM's code), which
+        ``peakmem_fit`` also counts, left out."""
+        import tracemalloc
+
+        X, trainer = self.X, make_sparse_trainer(workload, threads)
+        held = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes + trainer.network.params.nbytes
+        tracemalloc.start()
+        try:
+            trainer.fit(X, self.y, epochs=1)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return round((held + peak) / 1e6, 1)
+
+    track_data_peak_mb.unit = "MB"
+
 
 class TrackSparseThroughput(_SparseEpoch):
     epochs = TrackThroughput.epochs

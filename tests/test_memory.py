@@ -88,3 +88,42 @@ def test_peak_memory_of_fit():
     targets_and_order = 2000 * (10 * 4 + 8) * 2
     assert peak <= activations + scratch + targets_and_order + 200_000, out
     assert params > 1_500_000  # the bound would not hold with a copy of them
+
+
+SPARSE_PEAK_SCRIPT = textwrap.dedent("""
+    import tracemalloc
+    import numpy as np
+    import scipy.sparse as sp
+    from fastbp import Trainer
+    from fastbp.kernels.gemm import PACK_SIZE
+
+    X = sp.random(2000, 20000, density=0.005, format="csr", dtype=np.float32,
+                  random_state=0)
+    y = np.random.default_rng(0).integers(0, 10, 2000)
+    warm = Trainer([20000, 64, 10], batch_size=64, seed=0, threads=2)
+    warm.fit(X[:64], y[:64], epochs=1)
+    warm.evaluate(X[:64], y[:64])
+    trainer = Trainer([20000, 64, 10], batch_size=64, seed=0, threads=2)
+    tracemalloc.start()
+    trainer.fit(X, y, epochs=2)   # lays W[1] out feature-major: one new parameter buffer
+    peak = tracemalloc.get_traced_memory()[1]
+    params = trainer.network.params.nbytes
+    dense = X.shape[0] * X.shape[1] * 4
+    activations = 64 * (64 + 10) * 4 * 2   # a_ws and d_ws
+    features = 20000 * (8 + 1)             # the batch's features and their flags
+    scratch = 2 * PACK_SIZE * 4
+    print(peak, dense, params, activations + features + scratch)
+""")
+
+
+@pytest.mark.slow
+def test_peak_memory_of_fit_on_sparse_inputs():
+    """On CSR inputs fit never densifies X (160 MB here): beyond the data and the
+    network it allocates the parameters once more (W[1] laid out feature-major, the old
+    buffer freed), a batch's workspace, the targets and an epoch's order."""
+    out = subprocess.run([sys.executable, "-c", SPARSE_PEAK_SCRIPT], capture_output=True,
+                         text=True, timeout=600, check=True).stdout.split()
+    peak, dense, params, workspace = map(int, out)
+    targets_and_order = 2000 * (10 * 4 + 8) * 2
+    assert peak <= params + workspace + targets_and_order + 200_000, out
+    assert dense > 20 * peak
