@@ -141,11 +141,16 @@ def update_rows(opt, W, n_in, b_off, j0, j1, m, t):
 def update_entries(opt, params, first, count, stride, m, t, weights):
     """Apply the optimiser ``opt`` (see ``update_rows``) to ``count`` entries of
     ``params`` from ``first``, ``stride`` apart: weights (decayed) or, without
-    ``weights``, biases. (Strided slices, compiled apart from ``update_rows``'s
-    contiguous ones: only the sparse inputs' lazy update takes them.)"""
+    ``weights``, biases. (The sparse inputs' lazy update: its rows of a feature-major
+    W[1] are contiguous, of a row-major one strided.)"""
     last = first + count * stride
-    _update_slices(opt, params[first:last:stride], opt.grad[first:last:stride],
-                   opt.state1[first:last:stride], opt.state2[first:last:stride], m, t, weights)
+    if stride == 1:  # contiguous slices: the loops vectorise (update_rows' compiled code)
+        _update_slices(opt, params[first:last], opt.grad[first:last], opt.state1[first:last],
+                       opt.state2[first:last], m, t, weights)
+    else:
+        _update_slices(opt, params[first:last:stride], opt.grad[first:last:stride],
+                       opt.state1[first:last:stride], opt.state2[first:last:stride], m, t,
+                       weights)
 
 
 @jit
@@ -173,10 +178,41 @@ def _update_slices(opt, params, grad, state1, state2, m, t, weights):
         c1 = 1.0 / (1.0 - hyper[BETA1] ** t)
         c2 = 1.0 / (1.0 - hyper[BETA2] ** t)
     k = _constants(hyper)
+    # One loop per rule, each with its code a constant (see ``_apply``); a new optimiser
+    # adds its line here.
+    scalars = (inv_m, decay, weights, k, c1, c2, shrink)
+    if code == ADAM:
+        _apply(ADAM, params, grad, state1, state2, scalars)
+    elif code == ADAMW:
+        _apply(ADAMW, params, grad, state1, state2, scalars)
+    elif code == RMSPROP:
+        _apply(RMSPROP, params, grad, state1, state2, scalars)
+    elif code == MOMENTUM:
+        _apply(MOMENTUM, params, grad, state1, state2, scalars)
+    elif code == NESTEROV:
+        _apply(NESTEROV, params, grad, state1, state2, scalars)
+    else:
+        _apply(SGD, params, grad, state1, state2, scalars)
+
+
+@jit(inline=True)
+def _apply(code, params, grad, state1, state2, scalars):
+    """The loop of ``_update_slices`` for the rule ``code``. Inlined by Numba where
+    ``code`` is a constant, so that LLVM drops the other rules' branches and vectorises
+    the loop (about 7 times faster than one loop branching on a variable code); the
+    state a rule does not change is neither read nor written."""
+    inv_m, decay, weights, k, c1, c2, shrink = scalars
+    dtype = params.dtype.type
+    moves1, moves2 = code != SGD, keeps_squares(code)
     for i in range(params.shape[0]):
         g = grad[i] * inv_m
         if weights:  # L2 decay on the weights only
             g = g + decay * params[i]
-        w, s1, s2 = _update(code, float(params[i]), g, float(state1[i]), float(state2[i]),
-                            k, c1, c2, shrink)
-        params[i], state1[i], state2[i] = dtype(w), dtype(s1), dtype(s2)
+        s1 = float(state1[i]) if moves1 else 0.0
+        s2 = float(state2[i]) if moves2 else 0.0
+        w, s1, s2 = _update(code, float(params[i]), g, s1, s2, k, c1, c2, shrink)
+        params[i] = dtype(w)
+        if moves1:
+            state1[i] = dtype(s1)
+        if moves2:
+            state2[i] = dtype(s2)

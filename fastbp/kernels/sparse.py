@@ -41,7 +41,7 @@ from .._config import jit
 from .backprop import bias_rows
 from .dense import activate_rows
 from .layout import W_LD, W_OFF, W_T
-from .optimizers import update_entries
+from .optimizers import SGD, keeps_squares, update_entries
 from .simd import prefetch
 from .structures import Matrix, SparseSamples, by_structure
 
@@ -103,9 +103,14 @@ def _prefetch_ahead(X, row, after, p, W, j0, j1, write):
         q = X.indptr[after] + (q - end)
         if after == row or q >= X.indptr[after + 1]:
             return
-    start = w_off + X.indices[q] * cs
-    for k in range(j0, j1, CACHE_LINE // w.itemsize):
-        prefetch(w, start + k, write)
+    _prefetch_slice(w, w_off + X.indices[q] * cs, j0, j1, write)
+
+
+@jit
+def _prefetch_slice(array, start, j0, j1, write):
+    """Ask for every cache line of ``array[start + j0:start + j1]``."""
+    for k in range(j0, j1, CACHE_LINE // array.itemsize):
+        prefetch(array, start + k, write)
 
 
 @jit
@@ -188,6 +193,8 @@ def zero_feature_rows(W, present, count, j0, j1):
     w, w_off, rs, cs = W
     zero = w.dtype.type(0)
     for k in range(count):
+        if rs == 1 and k + AHEAD < count:
+            _prefetch_slice(w, w_off + present[k + AHEAD] * cs, j0, j1, True)
         col = w_off + present[k] * cs
         for j in range(j0, j1):
             w[col + j * rs] = zero
@@ -200,5 +207,13 @@ def lazy_update(opt, W, b_off, present, count, j0, j1, m, t):
     ``b_off``; ``opt.grad`` holds the batch sums in those places."""
     params, w_off, rs, cs = W
     for k in range(count):
+        if rs == 1 and k + AHEAD < count:
+            start = w_off + present[k + AHEAD] * cs
+            _prefetch_slice(params, start, j0, j1, True)
+            _prefetch_slice(opt.grad, start, j0, j1, False)
+            if opt.code != SGD:
+                _prefetch_slice(opt.state1, start, j0, j1, True)
+            if keeps_squares(opt.code):
+                _prefetch_slice(opt.state2, start, j0, j1, True)
         update_entries(opt, params, w_off + present[k] * cs + j0 * rs, j1 - j0, rs, m, t, True)
     update_entries(opt, params, b_off + j0, j1 - j0, 1, m, t, False)
