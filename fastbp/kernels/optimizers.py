@@ -25,6 +25,8 @@ import math
 from collections import namedtuple
 from typing import NamedTuple
 
+import numpy as np
+
 from .._config import jit
 
 SGD = 0
@@ -178,21 +180,22 @@ def _update_slices(opt, params, grad, state1, state2, m, t, weights):
         c1 = 1.0 / (1.0 - hyper[BETA1] ** t)
         c2 = 1.0 / (1.0 - hyper[BETA2] ** t)
     k = _constants(hyper)
-    # One loop per rule, each with its code a constant (see ``_apply``); a new optimiser
+    # One loop per rule, each with its code a constant (see ``_apply``; int64, not a
+    # literal, which Numba would compile ``_update`` for once per value); a new optimiser
     # adds its line here.
     scalars = (inv_m, decay, weights, k, c1, c2, shrink)
     if code == ADAM:
-        _apply(ADAM, params, grad, state1, state2, scalars)
+        _apply(np.int64(ADAM), params, grad, state1, state2, scalars)
     elif code == ADAMW:
-        _apply(ADAMW, params, grad, state1, state2, scalars)
+        _apply(np.int64(ADAMW), params, grad, state1, state2, scalars)
     elif code == RMSPROP:
-        _apply(RMSPROP, params, grad, state1, state2, scalars)
+        _apply(np.int64(RMSPROP), params, grad, state1, state2, scalars)
     elif code == MOMENTUM:
-        _apply(MOMENTUM, params, grad, state1, state2, scalars)
+        _apply(np.int64(MOMENTUM), params, grad, state1, state2, scalars)
     elif code == NESTEROV:
-        _apply(NESTEROV, params, grad, state1, state2, scalars)
+        _apply(np.int64(NESTEROV), params, grad, state1, state2, scalars)
     else:
-        _apply(SGD, params, grad, state1, state2, scalars)
+        _apply(np.int64(SGD), params, grad, state1, state2, scalars)
 
 
 @jit(inline=True)
