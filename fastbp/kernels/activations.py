@@ -139,7 +139,7 @@ def activate(a, code):
     # IDENTITY: a = z already.
 
 
-@jit
+@jit(inline=True)
 def _sigmoids(z, one):
     """(sigma(z), 1 - sigma(z)) = (sigma(z), sigma(-z)) without cancellation or overflow,
     in the type of ``one`` (1 in the compute type)."""

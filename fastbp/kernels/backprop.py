@@ -6,7 +6,7 @@ from .gemm import gemm
 from .structures import Matrix, Rows
 
 
-@jit
+@jit(inline=True)
 def delta_product(D_next, W, D, rows, k0, k1, pack):
     """The first factor of BP2, ``D[l] = (D[l+1] W[l+1]) * f_l'(Z[l])``, for neurons
     ``k0:k1`` of ``rows`` consecutive samples (``derivative_rows`` is the second).

@@ -34,7 +34,7 @@ _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _LOW16 = np.uint64(0xFFFF)
 
 
-@jit
+@jit(inline=True)
 def _mix(x):
     """SplitMix64's finaliser: a bijection of uint64 whose output bits look random."""
     x = (x ^ (x >> _S30)) * _M1
@@ -42,7 +42,7 @@ def _mix(x):
     return x ^ (x >> _S31)
 
 
-@jit
+@jit(inline=True)
 def row_key(seed, t, s, l):
     """The hash state of sample ``s`` of step ``t`` in layer row ``l``."""
     key = _mix(np.uint64(seed) + _GOLDEN)
@@ -51,14 +51,14 @@ def row_key(seed, t, s, l):
     return _mix(key ^ (np.uint64(l) * _M2))
 
 
-@jit
+@jit(inline=True)
 def threshold(rate):
     """``rate`` in units of 2^-16: a unit is dropped when its 16 random bits fall below
     this, so the rate used is ``ceil(rate * 65536) / 65536`` (exact to 1.5e-5)."""
     return np.uint64(math.ceil(rate * 65536.0))
 
 
-@jit
+@jit(inline=True)
 def effective_rate(rate):
     """The rate dropout actually uses: ``rate`` rounded up to a multiple of 2^-16."""
     return np.float64(threshold(rate)) / 65536.0
@@ -71,7 +71,7 @@ def unit_bits(key, j):
     return _mix(key + np.uint64(j // 4 + 1) * _GOLDEN)
 
 
-@jit
+@jit(inline=True)
 def keep(bits, j, limit):
     """Whether unit ``j`` is kept, from its row's ``unit_bits`` and ``threshold``."""
     return ((bits >> np.uint64(16 * (j % 4))) & _LOW16) >= limit

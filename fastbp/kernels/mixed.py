@@ -153,7 +153,7 @@ def _pair_rows(S, s0, s1, j0, j1, P):
 
 # -- the products -------------------------------------------------------------------------
 
-@jit
+@jit(inline=True)
 def _words(pack):
     return pack.view(np.uint32)
 
@@ -227,7 +227,7 @@ def mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, pack):
 
 # -- rounding the weights, once per step --------------------------------------------------
 
-@jit
+@jit(inline=True)
 def even_bounds(shard, n_shards, n):
     """Rows ``j0:j1`` of n that shard ``shard`` of ``n_shards`` takes: an even number
     (but the last shard's), so that no pair straddles two threads (``step``'s shards of
@@ -284,12 +284,12 @@ def _pack_all(model, ws):
 
 # -- what ``step`` calls: nothing for a float32 ``Model`` ---------------------------------
 
-@jit
+@jit(inline=True)
 def _no_packing(model, ws):
     pass
 
 
-@jit
+@jit(inline=True)
 def _no_row_packing(model, l, j0, j1, pack):
     pass
 
@@ -332,7 +332,7 @@ def _operands_of(model, ws, kind, l, s0, s1, j0, j1):
                  Rows(model.ops, mt[l, DR_OFF], mt[l, DR_LD]), Rows(model.ops, mt[l, DP_OFF], n))
 
 
-@jit
+@jit(inline=True)
 def _no_operands(model, ws, kind, l, s0, s1, j0, j1):
     pass
 

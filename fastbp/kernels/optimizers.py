@@ -62,13 +62,13 @@ OPTIMIZERS = {
 }
 
 
-@jit
+@jit(inline=True)
 def keeps_squares(code):
     """Whether ``state2`` holds a mean of squared gradients (``squares`` in the registry)."""
     return code in (ADAM, ADAMW, RMSPROP)
 
 
-@jit
+@jit(inline=True)
 def _moments(g, s1, s2, k):
     """Adam's moments after gradient ``g``."""
     return k.beta1 * s1 + (1.0 - k.beta1) * g, k.beta2 * s2 + (1.0 - k.beta2) * g * g
@@ -79,7 +79,7 @@ def _moments(g, s1, s2, k):
 Constants = namedtuple("Constants", "eta beta1 beta2 epsilon rho mu")
 
 
-@jit
+@jit(inline=True)
 def _constants(hyper):
     return Constants(hyper[ETA], hyper[BETA1], hyper[BETA2], hyper[EPSILON], hyper[RHO],
                      hyper[MU])

@@ -52,7 +52,7 @@ def by_input(dense, sparse):
     return by_structure(SparseSamples, dense, sparse)
 
 
-@jit
+@jit(inline=True)
 def input_weights(params, table):
     """W[1] in ``params`` (or a buffer of its layout) as a ``Matrix`` of element (j, i)."""
     ld = table[0, W_LD]
@@ -89,7 +89,7 @@ AHEAD = 8  # nonzeros; each row's trip to memory overlaps the work on this many 
 CACHE_LINE = 64  # bytes, on every x86 CPU
 
 
-@jit
+@jit(inline=True)
 def _prefetch_ahead(X, row, after, p, W, j0, j1, write):
     """Ask for elements j0:j1 of the row of W[1]^T that the nonzero AHEAD places after
     ``p`` names (``p`` in sample ``row``, ``after`` the next sample, or ``row`` for the
@@ -106,7 +106,7 @@ def _prefetch_ahead(X, row, after, p, W, j0, j1, write):
     _prefetch_slice(w, w_off + X.indices[q] * cs, j0, j1, write)
 
 
-@jit
+@jit(inline=True)
 def _prefetch_slice(array, start, j0, j1, write):
     """Ask for every cache line of ``array[start + j0:start + j1]``."""
     for k in range(j0, j1, CACHE_LINE // array.itemsize):

@@ -111,7 +111,7 @@ def by_neuron_pays(table, n_shards):
     return n_shards > 1 and int((table[:, N_IN] * table[:, N_OUT]).max()) >= BY_NEURON_MIN_WEIGHTS
 
 
-@jit
+@jit(inline=True)
 def _shard_bounds(shard, n_shards, m):
     return shard * m // n_shards, (shard + 1) * m // n_shards
 
@@ -124,7 +124,7 @@ def _column_bounds(shard, n_shards, n):
     return min(shard * chunk, n), min((shard + 1) * chunk, n)
 
 
-@jit
+@jit(inline=True)
 def _n_phases(L, depth):
     """Phases of a batch through ``depth`` (FORWARD_PASS, COST or DELTAS)."""
     if depth == FORWARD_PASS:
@@ -134,7 +134,7 @@ def _n_phases(L, depth):
     return 2 * L + 2
 
 
-@jit
+@jit(inline=True)
 def _phase_at(i, L):
     """Phase ``i`` of a batch as (phase, layer row): GATHER, FORWARD 0..L-1, OUTPUT,
     BACKWARD L-2..0, MAGNITUDE."""
@@ -149,7 +149,7 @@ def _phase_at(i, L):
     return MAGNITUDE, 0
 
 
-@jit
+@jit(inline=True)
 def _gather(samples, model, ws, batch, s0, s1):
     """A[0] of samples ``s0:s1``: rows ``order[start + s]`` of X."""
     n_0 = model.table[0, N_IN]
@@ -167,12 +167,12 @@ def _read_in_place(samples, model, ws, batch, s0, s1):
 _gather_inputs = by_input(_gather, _read_in_place)
 
 
-@jit
+@jit(inline=True)
 def _dropping(rates, l):
     return rates.shape[0] > 0 and rates[l] > 0
 
 
-@jit
+@jit(inline=True)
 def _weights(model, l):
     """W of layer row ``l`` in the parameter vector."""
     return Rows(model.params, model.table[l, W_OFF], model.table[l, W_LD])
@@ -245,7 +245,7 @@ def _backward(model, l, ws, s0, s1, k0, k1, pack, drop, t):
         derivative_rows(F, table[l, ACT], D, s1 - s0, k0, k1)
 
 
-@jit
+@jit(inline=True)
 def _float_backward(model, l, D_next, D, s0, rows, k0, k1, pack):
     delta_product(D_next, _weights(model, l + 1), D, rows, k0, k1, pack)
 
@@ -258,7 +258,7 @@ def _mixed_backward(model, l, D_next, D, s0, rows, k0, k1, pack):
 _product_backward = by_structure(MixedModel, _float_backward, _mixed_backward)
 
 
-@jit
+@jit(inline=True)
 def _argmax(v):
     best = 0
     for j in range(1, v.shape[0]):
@@ -433,7 +433,7 @@ def batch_totals(ws, m, x_max):
     return total, correct, d_max * a_max
 
 
-@jit
+@jit(inline=True)
 def _layer_rows(model, shard, n_shards, l):
     """Rows ``j0:j1`` of layer row ``l`` owned by ``shard``."""
     return even_bounds(shard, n_shards, model.table[l, N_OUT])
@@ -501,12 +501,12 @@ def _mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, step, pack):
 _layer_step = by_structure(MixedModel, _float_layer_step, _mixed_layer_step)
 
 
-@jit
+@jit(inline=True)
 def _true(model):
     return True
 
 
-@jit
+@jit(inline=True)
 def _false(model):
     return False
 
@@ -539,7 +539,7 @@ def _sparse_layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step,
 _layer_gradient = by_input(_dense_layer_gradient, _sparse_layer_gradient)
 
 
-@jit
+@jit(inline=True)
 def _no_features(samples, ws, batch):
     return 0
 
@@ -659,7 +659,7 @@ def parameter_magnitude(params, state1, state2, optimizer, magnitude, n_shards):
     return w_max, s_max
 
 
-@jit
+@jit(inline=True)
 def bounded(optimizer, hyper, t, g_max, w_max, s_max, limit):
     """Whether the update's bounds (see ``update_bounds``) stay below ``limit``; Adam's
     (AdamW's, RMSprop's) second moment holds squares, so its bound squared must too."""

@@ -35,6 +35,7 @@ cache reliably). Python code builds them; kernels only read them.
     Rows       data, offset, ld                one whose rows are contiguous, ld apart
 """
 
+import inspect
 from collections import namedtuple
 
 import numba
@@ -67,21 +68,31 @@ NO_DROPOUT = Dropout(np.zeros(0), 0)
 def by_structure(kind, general, special):
     """A function of (x, ...) that runs ``special`` where x is a ``kind`` (one of the
     namedtuples here) and ``general`` otherwise; compiled code chooses by the type, so
-    each compiles alone, and only where it is used."""
-    def dispatch(x, *args):
-        return (special if isinstance(x, kind) else general)(x, *args)
-
-    @overload(dispatch)
-    def _typed(x, *args):
-        chosen = (special if isinstance(x, types.NamedTuple) and x.instance_class is kind
-                  else general)
-        return lambda x, *args: chosen(x, *args)
-
+    each compiles alone, and only where it is used. Its parameters are spelled out, not
+    ``*args``: Numba's inliner takes none, and ``general`` or ``special`` may be
+    inlined (``jit(inline=True)``)."""
+    params = ", ".join(inspect.signature(general).parameters)
+    x = params.split(",")[0]
+    # names of the generated code's globals, apart from any parameter's
+    scope = {"__name__": __name__, "kind_": kind, "general_": general, "special_": special,
+             "chosen_": _chosen}
+    exec(f"def dispatch({params}):\n"
+         f"    return (special_ if isinstance({x}, kind_) else general_)({params})\n"
+         f"def typed({params}):\n"
+         f"    f_ = chosen_({x}, kind_, general_, special_)\n"
+         f"    return lambda {params}: f_({params})\n", scope)
+    dispatch = scope["dispatch"]
+    overload(dispatch)(scope["typed"])
     dispatch.__name__ = f"{general.__name__}_or_{special.__name__}"
     return dispatch
 
 
-@jit
+def _chosen(x, kind, general, special):
+    """``special`` where the Numba type ``x`` is the namedtuple ``kind``, else ``general``."""
+    return special if isinstance(x, types.NamedTuple) and x.instance_class is kind else general
+
+
+@jit(inline=True)
 def scratch(ws, shard):
     """The gemm scratch of the thread of shard ``shard`` in ``ws.pack``."""
     return ws.pack[shard * PACK_SIZE:(shard + 1) * PACK_SIZE]
