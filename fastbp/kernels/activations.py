@@ -68,7 +68,7 @@ INV_SQRT2 = 0.7071067811865476      # 1 / sqrt(2): Phi(z) = erfc(-z INV_SQRT2) /
 INV_SQRT_2PI = 0.3989422804014327   # 1 / sqrt(2 pi): phi(z) = INV_SQRT_2PI exp(-z^2 / 2)
 
 
-@jit
+@jit(inline=True)
 def activate(a, code):
     """Replace the pre-activations ``z`` held in the row ``a`` by ``f(z)``, in place.
 
@@ -196,7 +196,7 @@ def multiply_by_derivative(delta, x, code):
     # IDENTITY: f' = 1.
 
 
-@jit
+@jit(inline=True)
 def derivative_at(x, code):
     """f'(z) of one unit from ``x`` (its output ``a = f(z)``, or z where the activation
     ``needs_z``), in float64: the scalar form of ``multiply_by_derivative`` (not defined

@@ -26,7 +26,7 @@ def delta_product(D_next, W, D, rows, k0, k1, pack):
          Rows(W.data, W.offset + k0, W.ld), Rows(D.data, D.offset + k0, D.ld), False, pack)
 
 
-@jit
+@jit(inline=True)
 def derivative_rows(F, activation_code, D, rows, k0, k1):
     """The second factor of BP2: D[l] *= f_l' for neurons ``k0:k1`` of ``rows``
     samples; ``F`` (n_l per sample) is what f_l' is computed from: A[l], or Z[l] for
@@ -37,7 +37,7 @@ def derivative_rows(F, activation_code, D, rows, k0, k1):
         multiply_by_derivative(D.data[d + k0:d + k1], F.data[f + k0:f + k1], activation_code)
 
 
-@jit
+@jit(inline=True)
 def gradient_rows(D, A, m, W, b_off, j0, j1, step, pack):
     """BP3 and BP4 for neurons ``j0:j1`` as sums over the batch, D[l]^T A[l-1] and the
     column sums of D[l] (m times dC/dW[l] and dC/db[l]), written to W's rows and to

@@ -35,7 +35,7 @@ COSTS = {
 EPSILON = 1e-12
 
 
-@jit
+@jit(inline=True)
 def cost(a, y, cost_code):
     """C(a, y) for one sample, accumulated in float64.
 
@@ -62,7 +62,7 @@ def cost(a, y, cost_code):
     return total
 
 
-@jit
+@jit(inline=True)
 def output_delta(a, y, activation_code, cost_code, delta, x):
     """BP1: ``delta = dC/da * f'(z)`` for one sample of the output layer.
 

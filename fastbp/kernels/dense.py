@@ -7,7 +7,7 @@ from .gemm import gemm_nt
 from .structures import Rows
 
 
-@jit
+@jit(inline=True)
 def dense_forward(X, W, b_off, A, z_off, activation_code, rows, j0, j1):
     """Neurons ``j0:j1`` of A[l] = f(A[l-1] W[l]^T + b[l]) for ``rows`` consecutive samples.
 

@@ -77,7 +77,7 @@ def keep(bits, j, limit):
     return ((bits >> np.uint64(16 * (j % 4))) & _LOW16) >= limit
 
 
-@jit
+@jit(inline=True)
 def drop_outputs(a, a_off, n, rows, s0, j0, j1, rate, seed, t, l):
     """Apply the mask to units ``j0:j1`` of A[l] for ``rows`` samples from ``a_off``
     (``n`` per sample), the first being sample ``s0`` of the batch."""
@@ -97,7 +97,7 @@ def drop_outputs(a, a_off, n, rows, s0, j0, j1, rate, seed, t, l):
                 a[start + j] = zero
 
 
-@jit
+@jit(inline=True)
 def multiply_by_dropped_derivative(D, F, rows, s0, k0, k1, activation_code, from_z, drop, t, l):
     """``delta *= f'(z) * M / (1 - p)`` for units ``k0:k1`` of ``rows`` samples of D[l]
     (``D``, a ``Rows``), the first being sample ``s0`` of the batch, where ``F`` holds

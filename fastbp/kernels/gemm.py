@@ -45,7 +45,7 @@ PACK_SIZE = KC * (NC + MC)  # scratch elements one thread needs for gemm
 CONFLICT_STRIDE = 512  # bytes; see gemm
 
 
-@jit
+@jit(inline=True)
 def _pack_b(b, b_off, ldb, kc, q0, q1, panel, packed):
     """Copy B[:kc, q0:q1] into ``packed`` panel by panel: each ``panel``-wide slice of
     columns becomes kc contiguous rows of ``panel`` elements."""
@@ -58,7 +58,7 @@ def _pack_b(b, b_off, ldb, kc, q0, q1, panel, packed):
                 packed[dst + p * panel + x] = b[src + x]
 
 
-@jit
+@jit(inline=True)
 def _pack_a(a, a_off, a_rs, a_cs, rows, kc, alpha, packed):
     """Copy ``alpha`` A[:rows, :kc] into ``packed`` as blocks of ROWS rows, each stored
     p-major (element (r, p) of a block at p * ROWS + r), so the tile reads it in order."""

@@ -227,7 +227,7 @@ _layer_forward = by_input(_dense_layer_forward, _sparse_layer_forward)
 _product_forward = by_structure(MixedModel, _float_forward, _mixed_forward)
 
 
-@jit
+@jit(inline=True)
 def _backward(model, l, ws, s0, s1, k0, k1, pack, drop, t):
     """BP2 for neurons ``k0:k1`` of layer row ``l`` (not the last) for samples ``s0:s1``."""
     table, cap, d_ws = model.table, ws.cap, ws.d
@@ -267,7 +267,7 @@ def _argmax(v):
     return best
 
 
-@jit
+@jit  # not inline=True: Numba's inliner then got BP1 or the cost wrong (a reference test)
 def _output_error(model, samples, ws, batch, s0, s1):
     """Cost, correctness and BP1 for samples ``s0:s1`` whose forward pass is in ``ws.a``.
 
@@ -296,7 +296,7 @@ def _output_error(model, samples, ws, batch, s0, s1):
                 delta[j] = delta[j] * delta.dtype.type(w)
 
 
-@jit
+@jit(inline=True)
 def _shard_magnitude(model, ws, s0, s1, shard):
     """The largest |A[l]| and |D[l]| of samples ``s0:s1`` over layers 1..L, into row
     ``shard`` of ``ws.magnitude`` (for the divergence guard)."""
