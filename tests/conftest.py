@@ -1,5 +1,8 @@
 import contextlib
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +59,83 @@ def shared_by_neurons(enabled=True):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+# Test runs in child processes of their own (another kernel variant, emulated bfloat16
+# products), each compiling every kernel again: they start as soon as the tests are
+# collected, beside this process, which compiles on one core most of the time, and the
+# test that asks for one waits for its result. Niced: this process goes first.
+ROOT = Path(__file__).resolve().parents[1]
+CHILD_TIMEOUT = 1800  # seconds a child run may take, from its start
+
+
+def child_pytest(*args, **env):
+    """A mark for a test that checks ``python -m pytest *args`` run with ``env`` added
+    (through the ``child_run`` fixture)."""
+    return pytest.mark.child_pytest(*args, **env)
+
+
+class ChildRun:
+    """``python -m pytest -q -x *args`` in a child process, its output in files."""
+
+    def __init__(self, args, env):
+        # closed by ``stop``, at the end of the session
+        self.output = (tempfile.TemporaryFile("w+"),  # noqa: SIM115
+                       tempfile.TemporaryFile("w+"))  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *args],
+            stdout=self.output[0], stderr=self.output[1], text=True, cwd=ROOT,
+            env=dict(os.environ, **env), preexec_fn=lambda: os.nice(5))
+
+    def result(self):
+        """The finished run as a ``subprocess.CompletedProcess``."""
+        self.process.wait(timeout=CHILD_TIMEOUT)
+        stdout, stderr = (f.seek(0) or f.read() for f in self.output)
+        return subprocess.CompletedProcess(self.process.args, self.process.returncode,
+                                           stdout, stderr)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for f in self.output:
+            f.close()
+
+
+_child_runs = {}  # node id -> ChildRun
+
+
+def _start(item):
+    marker = item.get_closest_marker("child_pytest")
+    if item.nodeid not in _child_runs:
+        _child_runs[item.nodeid] = ChildRun(marker.args, marker.kwargs)
+    return _child_runs[item.nodeid]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "child_pytest(*args, **env): the test checks a "
+                            "child pytest run, started when the tests are collected")
+
+
+def pytest_collection_finish(session):
+    # the tests selected to run (after -k, -m and deselection)
+    for item in session.items:
+        skipped = any(m.args and m.args[0] is True for m in item.iter_markers("skipif"))
+        if item.get_closest_marker("child_pytest") is not None and not skipped:
+            _start(item)
+
+
+def pytest_sessionfinish(session):
+    for run in _child_runs.values():
+        run.stop()
+
+
+@pytest.fixture
+def child_run(request):
+    """The result of the test's ``child_pytest`` run, once it has finished."""
+    return _start(request.node).result()
+
+
+def assert_child_passed(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout

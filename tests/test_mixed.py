@@ -6,16 +6,13 @@ epoch, for any thread count and both ways of sharing a batch; on the CPU's own
 instruction and, in a child process, on the emulated one.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import naive
 import numpy as np
 import pytest
 import scipy.sparse
-from conftest import make_targets, shared_by_neurons
+from conftest import assert_child_passed, child_pytest, make_targets, shared_by_neurons
 
 from fastbp import Network, Trainer, tuning
 from fastbp._threads import max_threads
@@ -182,18 +179,14 @@ def test_refusals_name_what_is_wrong(monkeypatch, rng):
 
 @pytest.mark.skipif(tuning.bf16_products() != "avx512bf16",
                     reason="the emulated products are what this process runs already")
-def test_emulated_products_give_the_reference_results():
+@child_pytest("tests/test_mixed.py", "-k",
+              "gradients_match or (epochs_match and sgd) or (thread_count and sgd)",
+              FASTBP_BF16="emulated")
+def test_emulated_products_give_the_reference_results(child_run):
     """The reference tests in a child process whose products are emulated
     (FASTBP_BF16), which compiles every kernel again: per product, whole epochs, and the
     same bits for any thread count."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-         "tests/test_mixed.py", "-k",
-         "gradients_match or (epochs_match and sgd) or (thread_count and sgd)"],
-        capture_output=True, text=True, cwd=ROOT, timeout=1800,
-        env=dict(os.environ, FASTBP_BF16="emulated", PYTHONPATH=str(ROOT)))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert " passed" in result.stdout and "failed" not in result.stdout
+    assert_child_passed(child_run)
 
 
 def test_emulated_ranks_match_one_process(rng):

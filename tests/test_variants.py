@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_child_passed, child_pytest
 
 from fastbp import tuning
 from fastbp.kernels import simd
@@ -89,15 +90,11 @@ def test_a_variant_the_cpu_cannot_run_is_refused_by_name():
     assert tuning.candidates()[0].name in result.stderr
 
 
-@pytest.mark.parametrize("variant", [v.name for v in tuning.candidates()
-                                     if v != tuning.kernel_variant()])
-def test_every_other_variant_gives_the_reference_results(variant):
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *VARIANT_TESTS],
-        capture_output=True, text=True, cwd=ROOT, timeout=1800,
-        env=dict(os.environ, FASTBP_KERNEL=variant, PYTHONPATH=str(ROOT)))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert " passed" in result.stdout and "failed" not in result.stdout
+@pytest.mark.parametrize("variant", [
+    pytest.param(v.name, marks=child_pytest(*VARIANT_TESTS, FASTBP_KERNEL=v.name))
+    for v in tuning.candidates() if v != tuning.kernel_variant()])
+def test_every_other_variant_gives_the_reference_results(variant, child_run):
+    assert_child_passed(child_run)
 
 
 def test_info_names_the_cpu_variant_threads_and_caches(capsys):
