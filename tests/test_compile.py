@@ -77,8 +77,7 @@ from fastbp.kernels import linked, step
 rng = np.random.default_rng(0)
 X = rng.standard_normal((24, 4)).astype(np.float32)
 Trainer([4, 5, 2], batch_size=8, seed=0, threads=1).fit(X, rng.integers(0, 2, 24), epochs=1)
-print(*sorted(n.split("_")[1] for n in linked._compiled
-              if n.split("_")[1] in ("phase", "gradient")),
+print(*sorted(n.split("_")[1] for n in linked._compiled if "shard" in n),
       sum(step.train_epoch.stats.cache_hits.values()))
 """
 
@@ -90,7 +89,7 @@ def test_per_signature_kernels_are_found_by_cached_callers(tmp_path):
     for result in outputs:
         assert result.returncode == 0, result.stderr[-3000:]
     # Cold: compiled as their callers are typed, their signatures kept beside the cache.
-    assert outputs[0].stdout.strip() == "gradient phase 0"
+    assert outputs[0].stdout.strip() == "gradient shard 0"
     assert len(list(tmp_path.rglob("linked/fastbp_*.pickle"))) == 2
     # Warm: the cached epoch names both symbols; their kept signatures load them first.
-    assert outputs[1].stdout.strip() == "gradient phase 1"
+    assert outputs[1].stdout.strip() == "gradient shard 1"

@@ -5,7 +5,7 @@ Three layers, outermost first:
 - ``train_epoch`` (serial) loops over mini-batches without returning to Python;
 - ``backprop_batch``, ``gradient_step`` and ``update`` (parallel) share one batch among
   threads;
-- ``_phase`` (serial) does one phase of a batch (gathering the inputs, a layer's
+- ``_run_phase`` (serial) does one phase of a batch (gathering the inputs, a layer's
   forward pass, the cost and BP1, a layer's BP2, the divergence guard's maxima) for a
   range of samples and of neurons.
 
@@ -28,13 +28,14 @@ gradient has to be reduced.
 
 Arguments are the named structures of ``structures``.
 
-A thread's work (``_phase``, the same in both ways of sharing a batch, and
-``_gradient_shard``) is compiled once per signature as a C function called by symbol
-(see ``linked``), not again inside each parallel kernel and ``train_epoch`` above it.
+A thread's work in ``_phases_by_sample``, ``_phase_by_neuron`` and ``gradient_step``
+(``_shard_phases``, ``_phase``, ``_gradient_shard``) is compiled once per signature as a
+C function called by symbol (see ``linked``), not again inside each parallel kernel and
+``train_epoch`` above it.
 
 Parallel loops are written ``prange(0, n)``: Numba types the index of ``prange(n)`` as
 int64 when it types the kernel and as uint64 in the parallel body it then builds, and
-compiles every callee that takes the index twice (``_phase`` and all below it).
+compiles every callee that takes the index twice (``_run_phase`` and all below it).
 """
 
 import math
@@ -311,10 +312,10 @@ def _shard_magnitude(model, ws, s0, s1, shard):
     ws.magnitude[shard, 1] = d_max
 
 
-def _phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
+@jit(inline=True)  # compiled inside its callers only, not as a library of its own too
+def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
     """Phase ``phase`` of layer row ``l`` for samples ``s0:s1`` and neurons ``j0:j1``,
     by the thread of shard ``shard`` (its scratch, its row of ``ws.magnitude``)."""
-    model, samples, ws, drop = borrowed((model, samples, ws, drop))
     pack = scratch(ws, shard)
     operands = NO_OPERANDS
     if phase == GATHER:
@@ -335,23 +336,11 @@ def _phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
     operands_of(model, ws, operands, l, s0, s1, j0, j1)
 
 
-if numba.config.DISABLE_JIT:
-    _run_phase = _phase
-else:  # compiled once per signature (see ``linked``), for both ways of sharing a batch
-    from .linked import compile_per_signature
-
-    _phase_c = compile_per_signature("phase", _phase)
-
-    @jit
-    def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
-        """``_phase``, compiled once."""
-        _phase_c((model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1))
-
-
-@jit
 def _shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
     """Every phase through ``depth`` for shard ``shard`` (of ``n_shards``) of the
-    samples, through all layers."""
+    samples, through all layers: one call per shard and batch (passing the structures
+    at each phase's call cost S about 5% on one thread)."""
+    model, samples, ws, drop = borrowed((model, samples, ws, drop))
     L = model.table.shape[0]
     s0, s1 = even_bounds(shard, n_shards, batch.m)
     for i in range(_n_phases(L, depth)):
@@ -360,13 +349,39 @@ def _shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
                    model.table[l, N_OUT])
 
 
+def _phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
+    """One phase, for sharing by neurons: each in a parallel region of its own."""
+    model, samples, ws, drop = borrowed((model, samples, ws, drop))
+    _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1)
+
+
+if numba.config.DISABLE_JIT:
+    _run_shard_phases, _run_one_phase = _shard_phases, _phase
+else:  # compiled once per signature (see ``linked``): not again in each caller's code
+    from .linked import compile_per_signature
+
+    _shard_phases_c = compile_per_signature("shard_phases", _shard_phases)
+    _phase_c = compile_per_signature("phase", _phase)
+
+    @jit
+    def _run_shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
+        """``_shard_phases``, compiled once."""
+        _shard_phases_c((model, samples, ws, drop, batch, depth, shard, n_shards))
+
+    @jit
+    def _run_one_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
+        """``_phase``, compiled once (not twice inside ``_phase_by_neuron``, once in
+        each of its parallel loops)."""
+        _phase_c((model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1))
+
+
 @jit(parallel=True)
 def _phases_by_sample(model, samples, ws, drop, batch, depth):
     """Every phase through ``depth`` in one parallel region, each thread taking a shard
     of the samples through all layers."""
     n_shards = min(batch.m, ws.n_shards)
     for shard in prange(0, n_shards):
-        _shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards)
+        _run_shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards)
 
 
 @jit(parallel=True)
@@ -378,13 +393,13 @@ def _phase_by_neuron(model, samples, ws, drop, batch, phase, l):
         for shard in prange(0, ws.n_shards):
             j0, j1 = _column_bounds(shard, ws.n_shards, n_out)
             if j0 < j1:
-                _run_phase(model, samples, ws, drop, batch, phase, l, shard, 0, batch.m, j0,
+                _run_one_phase(model, samples, ws, drop, batch, phase, l, shard, 0, batch.m, j0,
                            j1)
     else:
         n_shards = min(batch.m, ws.n_shards)
         for shard in prange(0, n_shards):
             s0, s1 = even_bounds(shard, n_shards, batch.m)
-            _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0, n_out)
+            _run_one_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, 0, n_out)
 
 
 @jit
@@ -556,7 +571,7 @@ _batch_features = by_input(_no_features, _sparse_features)
 
 if numba.config.DISABLE_JIT:
     _run_gradient_shard = _gradient_shard
-else:  # compiled once per signature, as ``_phase``
+else:  # compiled once per signature, as ``_shard_phases``
     _gradient_shard_c = compile_per_signature("gradient_shard", _gradient_shard)
 
     @jit
