@@ -54,9 +54,37 @@ def test_rounding_is_to_nearest_even():
     assert (nan & 0x7F80) == 0x7F80 and (nan & 0x7F) != 0  # a NaN stays a NaN
 
 
+@pytest.mark.parametrize("j0,j1", [(0, 37), (4, 36), (2, 31), (0, 53), (6, 25)])
+def test_weights_paired_and_transposed(rng, j0, j1):
+    """BP2's copy of W: T[i, p] = (bf16(S[2p, i]), bf16(S[2p+1, i])), the blocks of 16 x
+    16 (or 8 x 8) words transposed in registers and the edges (columns, pairs, a missing
+    odd row) one by one; a scratch of 20 columns cuts the 45 columns into three chunks."""
+    from fastbp.kernels.mixed import _pairs_transposed
+    from fastbp.kernels.structures import Rows
+
+    n, ld, t_ld = 45, 48, 32
+    S = rng.standard_normal(60 * ld).astype(np.float32)
+    T = np.zeros(n * t_ld, np.uint32)
+    _pairs_transposed(Rows(S, 0, ld), n, j0, j1, Rows(T, 0, t_ld),
+                      np.zeros(16 * 20, np.uint32))
+    halves = bf16_bits_of(S.reshape(60, ld)[:, :n])  # [row, column]
+    for p in range(j0 // 2, (j1 + 1) // 2):
+        high = halves[2 * p + 1] if 2 * p + 1 < j1 else 0
+        np.testing.assert_array_equal(T.reshape(n, t_ld)[:, p], halves[2 * p] | high << 16)
+    untouched = np.ones((n, t_ld), bool)
+    untouched[:, j0 // 2:(j1 + 1) // 2] = False
+    assert not T.reshape(n, t_ld)[untouched].any()
+
+
+def bf16_bits_of(x):
+    """The bfloat16 halves of float32 ``x`` (nearest, ties to even), as uint32."""
+    u = x.view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint32)
+
+
 @pytest.mark.parametrize("by_neuron", [False, True])
 @pytest.mark.parametrize("sizes,hidden", [((13, 9, 7, 5), "tanh"), ((20, 33, 4), "gelu"),
-                                          ((6, 40, 33, 3), "relu")])
+                                          ((6, 40, 33, 3), "relu"), ((6, 40, 70, 3), "relu")])
 def test_gradients_match_the_reference(rng, sizes, hidden, by_neuron):
     """Odd and even layer sizes and batch: every pair completed by a zero is right."""
     net = Network(sizes, hidden, "softmax", seed=2)

@@ -47,6 +47,7 @@ from .dense import activate_rows
 from .gemm import gemm, gemm_nt
 from .layout import A_OFF, ALIGN, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, weight_stride
 from .optimizers import update_rows
+from .simd import TRANSPOSE, transpose_block, transpose_half_block
 from .structures import Matrix, MixedModel, Rows, by_structure, scratch
 
 FLOAT32_BELOW = 32
@@ -249,7 +250,8 @@ def _pack_layer(model, l, j0, j1, pack):
                           _words(pack))
 
 
-PAIRS = 16  # pairs of rows that ``_pairs_transposed`` takes together: 64 bytes of T
+PAIRS = TRANSPOSE  # pairs of rows that ``_pairs_transposed`` takes together: 64 bytes of T
+HALF = PAIRS // 2
 
 
 @jit
@@ -257,7 +259,8 @@ def _pairs_transposed(S, n, j0, j1, T, scratch):
     """Rows ``j0:j1`` (j0 even) of the float32 matrix S (``Rows``, n columns) paired
     along rows into the words of ``T``, transposed: T[i, p] = (S[2p, i], S[2p+1, i]).
     PAIRS pairs of rows at a time are rounded into ``scratch`` as rows of words (a
-    vectorised pass), then written out column by column, each into a row of T."""
+    vectorised pass), then transposed into T in square blocks of PAIRS (or HALF, for
+    fewer pairs) columns, in registers; the last columns and pairs one by one."""
     chunk = scratch.shape[0] // PAIRS  # columns at a time
     for jb in range(j0, j1, 2 * PAIRS):
         je = min(jb + 2 * PAIRS, j1)
@@ -266,9 +269,23 @@ def _pairs_transposed(S, n, j0, j1, T, scratch):
             i1 = min(i0 + chunk, n)
             width = i1 - i0  # word (q, i) of the block at q*width + i - i0:
             _pair_rows(S, jb, je, i0, i1, Rows(scratch, -(jb // 2) * width - i0, width))
+            # columns i0:done of pairs 0:covered in blocks
+            covered, done = 0, i0
+            if pairs == PAIRS:
+                covered = PAIRS
+                while done + PAIRS <= i1:
+                    transpose_block(scratch, done - i0, width, T.data,
+                                    T.offset + done * T.ld + jb // 2, T.ld)
+                    done += PAIRS
+            elif pairs >= HALF:
+                covered = HALF
+                while done + HALF <= i1:
+                    transpose_half_block(scratch, done - i0, width, T.data,
+                                         T.offset + done * T.ld + jb // 2, T.ld)
+                    done += HALF
             for i in range(i0, i1):
                 out = T.data[T.offset + i * T.ld + jb // 2:][:pairs]
-                for q in range(pairs):
+                for q in range(covered if i < done else 0, pairs):
                     out[q] = scratch[q * width + i - i0]
 
 

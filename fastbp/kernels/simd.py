@@ -140,6 +140,68 @@ def prefetch(typingctx, array, index, write):
     return types.void(array, index, write), codegen
 
 
+TRANSPOSE = 16  # words on a side of the block that ``transpose_block`` transposes
+
+
+def _swapped(builder, rows, d):
+    """One step of the block transpose: in each 2d x 2d block, the d x d block right of
+    the diagonal and the one below it swap places (as lanes of row pairs d apart)."""
+    n = len(rows)
+    mask = ir.VectorType(ir.IntType(32), n)
+    first = ir.Constant(mask, [k if not k & d else n + k - d for k in range(n)])
+    second = ir.Constant(mask, [k + d if not k & d else n + k for k in range(n)])
+    for r in range(n):
+        if not r & d:
+            a, b = rows[r], rows[r + d]
+            rows[r] = builder.shuffle_vector(a, b, first)
+            rows[r + d] = builder.shuffle_vector(a, b, second)
+
+
+def _transposer(n):
+    """An intrinsic that transposes an ``n`` x ``n`` block of 32-bit words in vector
+    registers: n loads, n log2(n) shuffles and n stores (an element-wise loop is scalar:
+    LLVM does not vectorise a transpose)."""
+    def transpose(typingctx, src, s_off, s_ld, dst, d_off, d_ld):
+        if not (isinstance(src, types.Array) and isinstance(dst, types.Array)
+                and src.dtype == dst.dtype and src.dtype.bitwidth == 32):
+            return None
+
+        def codegen(context, builder, sig, args):
+            pointer = ir.VectorType(ir.IntType(32), n).as_pointer()
+            ends = []
+            for array, off, ld, typ in ((args[0], args[1], args[2], sig.args[0]),
+                                        (args[3], args[4], args[5], sig.args[3])):
+                data = builder.bitcast(context.make_array(typ)(context, builder, array).data,
+                                       ir.IntType(32).as_pointer())
+                ends.append((data, context.cast(builder, off, sig.args[1], types.intp),
+                             context.cast(builder, ld, sig.args[2], types.intp)))
+
+            def row(end, r):
+                data, off, ld = end
+                at = builder.add(off, builder.mul(ld, ir.Constant(off.type, r)))
+                return builder.bitcast(builder.gep(data, [at]), pointer)
+
+            rows = [builder.load(row(ends[0], r), align=4) for r in range(n)]
+            d = 1
+            while d < n:
+                _swapped(builder, rows, d)
+                d *= 2
+            for i, vector in enumerate(rows):
+                builder.store(vector, row(ends[1], i), align=4)
+            return context.get_dummy_value()
+
+        return types.void(src, s_off, s_ld, dst, d_off, d_ld), codegen
+
+    transpose.__name__ = f"transpose_{n}"
+    transpose.__doc__ = (f"dst[d_off + i*d_ld + r] = src[s_off + r*s_ld + i] for r, i < {n}: "
+                         "a block of 32-bit words transposed in registers.")
+    return intrinsic(transpose)
+
+
+transpose_block = _transposer(TRANSPOSE)
+transpose_half_block = _transposer(TRANSPOSE // 2)
+
+
 @intrinsic
 def dot_tile(typingctx, rows, cols, z, z_off, ldz, a, a_off, lda, w, w_off, ldw, k, bias, b_off,
              accumulate):
@@ -212,3 +274,13 @@ if numba.config.DISABLE_JIT:  # intrinsics cannot run as Python: their plain twi
 
     def prefetch(array, index, write):
         pass
+
+    def _transposer(n):
+        def transpose(src, s_off, s_ld, dst, d_off, d_ld):
+            for r in range(n):
+                for i in range(n):
+                    dst[d_off + i * d_ld + r] = src[s_off + r * s_ld + i]
+        return transpose
+
+    transpose_block = _transposer(TRANSPOSE)
+    transpose_half_block = _transposer(TRANSPOSE // 2)
