@@ -164,17 +164,22 @@ class KernelCache(FunctionCache):
 def announce_compilation(kernel):
     """Say on standard error, once per process, that ``kernel`` is about to be compiled
     because neither this process nor the on-disk cache has it: the first run on a
-    machine otherwise sits silent for about 25 seconds."""
+    machine otherwise sits silent for 15-25 seconds."""
     global _announced
     if _announced or getattr(kernel, "signatures", True):  # compiled, or NUMBA_DISABLE_JIT
         return
     _announced = True
-    module = kernel.py_func.__module__.rsplit(".", 1)[-1]
-    if KERNEL_CACHE_DIR is not None and any(
-            KERNEL_CACHE_DIR.rglob(f"{module}.{kernel.py_func.__name__}-*.nbi")):
+    if is_cached(kernel):
         return
-    print("fastbp: compiling the kernels for this CPU (first run only, about 25 seconds; "
+    print("fastbp: compiling the kernels for this CPU (first run only, 15-25 seconds; "
           "'fastbp info --compile' does it ahead of time)", file=sys.stderr, flush=True)
+
+
+def is_cached(kernel):
+    """Whether the on-disk cache holds compiled code of ``kernel`` (a dispatcher)."""
+    module = kernel.py_func.__module__.rsplit(".", 1)[-1]
+    return KERNEL_CACHE_DIR is not None and any(
+        KERNEL_CACHE_DIR.rglob(f"{module}.{kernel.py_func.__name__}-*.nbi"))
 
 
 _announced = False

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import io
+from . import _compile_ahead, io
 from ._config import announce_compilation
 from ._exclusive import trainer_method
 from ._interrupt import DeferredInterrupt
@@ -46,6 +46,7 @@ from .kernels.mixed import mixed_model, mixed_table
 from .kernels.step import (
     COST,
     DELTAS,
+    admissible,
     backprop_batch,
     by_neuron_pays,
     gradient_step,
@@ -407,6 +408,7 @@ class Trainer:
             run.n, run.cap, run.classification)
         logs = {}
         announce_compilation(train_epoch)
+        self._compile_ahead(run)
         with DeferredInterrupt() as interrupt, contextlib.closing(bar):
             callbacks.on_train_begin(self, {"epochs": epochs, "initial_epoch": first_epoch,
                                             "steps": run.n_batches})
@@ -447,6 +449,22 @@ class Trainer:
             weight = weight[:-n_val] if weight.size else weight
         return SimpleNamespace(X=X, Y=Y, classification=classification, x_max=x_max,
                                weight=weight, validation=validation)
+
+    def _compile_ahead(self, run):
+        """On a cold kernel cache, the step's kernels for this fit compiled in two
+        processes (see ``_compile_ahead``)."""
+        if self.comm.size > 1 or not _compile_ahead.wanted(train_epoch):
+            return
+        order = np.arange(run.n, dtype=np.int64)
+        model, samples, ws = self._kernel_data(run.X, run.Y, run.weight, order, run.cap, 1)
+        opt = self._optim(self.optimizer.hyper(self.optimizer.epoch))
+        batch = Batch(0, run.cap, 1)  # as train_epoch passes them: int64s, float64s
+        by_neuron = True if self._by_neuron_for(self._pace.best, run.X) else None
+        _compile_ahead.compile_in_two(
+            helper=[(gradient_step, (model, samples, ws, opt, batch)),
+                    (admissible, (model, ws, opt, 0.0, 0.0, 0, 0))],
+            here=[(backprop_batch, (model, samples, ws, run.drop, batch, np.int64(DELTAS),
+                                    by_neuron))])
 
     def _start_run(self, run):
         """Buffers of a ``fit`` call (added to ``run``), its flags reset, and with

@@ -1,7 +1,7 @@
 """What is compiled, and when: the matrix products once per dtype and a thread's work
 in the parallel kernels once per signature, as C functions (``kernels.linked``),
 compiled or loaded only when needed; one compiled batch kernel for training and
-evaluation."""
+evaluation; half the step in a helper process on a first fit (``_compile_ahead``)."""
 
 import os
 import subprocess
@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fastbp import Trainer
+from fastbp.comm import usable_cores
 from fastbp.kernels import linked, simd, step
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,3 +95,31 @@ def test_per_signature_kernels_are_found_by_cached_callers(tmp_path):
     assert len(list(tmp_path.rglob("linked/fastbp_*.pickle"))) == 2
     # Warm: the cached epoch names both symbols; their kept signatures load them first.
     assert outputs[1].stdout.strip() == "gradient shard 1"
+
+
+# A first fit on a cold cache; prints, per kernel of the step's two halves, whether this
+# process compiled it (a miss) or loaded it from the on-disk cache (a hit).
+FIRST_FIT = """
+import numpy as np
+from fastbp import Trainer
+from fastbp.kernels import step
+rng = np.random.default_rng(0)
+X = rng.standard_normal((24, 4)).astype(np.float32)
+Trainer([4, 5, 2], batch_size=8, seed=0, threads=1).fit(X, rng.integers(0, 2, 24), epochs=1)
+for kernel in (step.backprop_batch, step.gradient_step, step.admissible):
+    print(sum(kernel.stats.cache_misses.values()), sum(kernel.stats.cache_hits.values()))
+"""
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="the helper process needs 2 cores")
+@pytest.mark.parametrize("helper", ["1", "0"])
+def test_a_first_fit_compiles_half_the_step_in_a_helper_process(tmp_path, helper):
+    """With the helper, this process compiles BP1-BP2 and loads BP3/BP4, the update and
+    the guard, which the helper compiled meanwhile; without it, compiles all three."""
+    env = dict(os.environ, FASTBP_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT),
+               FASTBP_COMPILE_HELPER=helper)
+    result = subprocess.run([sys.executable, "-c", FIRST_FIT], capture_output=True, text=True,
+                            cwd=ROOT, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    compiled_here = "1 0" if helper == "0" else "0 1"
+    assert result.stdout.split("\n")[:3] == ["1 0", compiled_here, compiled_here]
