@@ -393,8 +393,8 @@ def _phase_by_neuron(model, samples, ws, drop, batch, phase, l):
         for shard in prange(0, ws.n_shards):
             j0, j1 = _column_bounds(shard, ws.n_shards, n_out)
             if j0 < j1:
-                _run_one_phase(model, samples, ws, drop, batch, phase, l, shard, 0, batch.m, j0,
-                           j1)
+                _run_one_phase(model, samples, ws, drop, batch, phase, l, shard, 0, batch.m,
+                               j0, j1)
     else:
         n_shards = min(batch.m, ws.n_shards)
         for shard in prange(0, n_shards):
