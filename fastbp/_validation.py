@@ -44,8 +44,9 @@ def check_precision(precision, dtype):
         if tuning.bf16_products() is None:
             raise ValueError(
                 f"precision='bf16-mixed' needs a CPU with AVX512-BF16 (the feature "
-                f"{', '.join(tuning.BF16_FEATURES)}); this one ({tuning.cpu_model()}) "
-                f"lacks it. Use precision='32', or set {tuning.BF16_ENV}=emulated to run "
+                f"{', '.join(tuning.BF16_FEATURES)}) or AMX-BF16 tiles "
+                f"({', '.join(tuning.AMX_FEATURES)}); this one ({tuning.cpu_model()}) "
+                f"lacks both. Use precision='32', or set {tuning.BF16_ENV}=emulated to run "
                 f"the same numerics, slowly, in float32 arithmetic")
     return precision
 

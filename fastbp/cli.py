@@ -361,7 +361,8 @@ def _add_training_options(parser):
     parser.add_argument("--precision", default="32", choices=PRECISIONS,
                         help="32: float32 throughout; bf16-mixed: bfloat16 operands for "
                              "training's matrix products, float32 sums and weights, dense "
-                             "data only (needs a CPU with AVX512-BF16, see 'fastbp info', or "
+                             "data only (needs a CPU with AVX512-BF16 or AMX, see 'fastbp "
+                             "info', or "
                              "FASTBP_BF16=emulated; evaluation stays float32) (default: 32)")
 
 
@@ -526,7 +527,8 @@ def _info(args):
                 " (measured)" if len(details["variants"]) > 1 else " (the only one)")),
             ("variants", " ".join(details["variants"])),
             ("bf16 products", details["bf16_products"] or
-             f"none (--precision bf16-mixed needs AVX512-BF16, or {tuning.BF16_ENV}=emulated)"),
+             f"none (--precision bf16-mixed needs AVX512-BF16 or AMX, or "
+             f"{tuning.BF16_ENV}=emulated)"),
             ("threading layer", threading_layer()),
             ("threads", f"up to {max_threads()}; {free_cores()} free now "
                         f"(threads=None chooses by measurement)"),

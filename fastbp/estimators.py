@@ -156,7 +156,7 @@ default="constant"
         "bf16-mixed": training's matrix products take bfloat16 operands and accumulate
         in float32, while the weights, optimiser state and everything else stay float32
         (the Trainer's ``precision``). Needs ``dtype=np.float32``, dense X and a CPU
-        with AVX512-BF16 (``FASTBP_BF16=emulated``: the same numerics, slowly, on any
+        with AVX512-BF16 or AMX-BF16 (``FASTBP_BF16=emulated``: the same numerics, slowly, on any
         CPU). Prediction, probabilities and scores are computed in float32.
     verbose : bool, default=False
         Print the loss after each epoch, in scikit-learn's words ("Iteration 1, loss =

@@ -360,28 +360,68 @@ def _decide():
 # -- bfloat16 products (precision="bf16-mixed") -------------------------------------------
 
 BF16_ENV = "FASTBP_BF16"
-BF16_FEATURES = ("avx512bf16",)  # as LLVM names them; AMX-BF16 CPUs have them too
+BF16_FEATURES = ("avx512bf16",)  # as LLVM names them
+AMX_FEATURES = ("amx-tile", "amx-bf16")
+# How bfloat16 pairs can be multiplied, the fastest first; the emulated ways run on any
+# CPU: "emulated" the vector tiles' layout, "amx-emulated" the AMX tiles' (see
+# ``kernels.amx``), with float32 fused multiply-adds in place of the instructions.
+BF16_WAYS = ("amx", "avx512bf16", "emulated", "amx-emulated")
+_ARCH_REQ_XCOMP_PERM, _XFEATURE_XTILEDATA, _SYS_ARCH_PRCTL = 0x1023, 18, 158
+
+
+@functools.cache
+def amx_permitted():
+    """Ask Linux to let this process use AMX's tile data (``arch_prctl(
+    ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)``, required before the first tile
+    instruction; granted to the whole process, threads included). False where it is
+    refused or the system is not Linux on x86-64."""
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syscall(_SYS_ARCH_PRCTL, _ARCH_REQ_XCOMP_PERM, _XFEATURE_XTILEDATA) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def bf16_ways_of_cpu():
+    """The native ways of ``BF16_WAYS`` this CPU (and its operating system) provides."""
+    features = set(host_features())
+    ways = []
+    if set(AMX_FEATURES) <= features and amx_permitted():
+        ways.append("amx")
+    if set(BF16_FEATURES) <= features:
+        ways.append("avx512bf16")
+    return ways
 
 
 def bf16_products():
-    """How this process multiplies bfloat16 numbers (see ``kernels.tiles``):
-    "avx512bf16" where the CPU has the instruction, "emulated" (float32 fused
-    multiply-adds on the same operands: the numerics on any CPU, slowly) where
-    ``FASTBP_BF16=emulated`` says so, else None: bf16-mixed training is refused."""
+    """How this process multiplies bfloat16 numbers (see ``kernels.tiles`` and
+    ``kernels.amx``): "amx" (AMX tiles, ``tdpbf16ps``) where the CPU has them and Linux
+    grants them, else "avx512bf16" (``vdpbf16ps``) where the CPU has it, else None:
+    bf16-mixed training is refused. ``FASTBP_BF16`` chooses one of ``BF16_WAYS``
+    instead: one the CPU has, or an emulated one (the numerics on any CPU, slowly)."""
     forced = os.environ.get(BF16_ENV, "").strip()
-    if forced not in ("", "emulated"):
-        raise ValueError(f"{BF16_ENV}={forced!r}: only 'emulated' (or nothing) is understood")
+    if forced and forced not in BF16_WAYS:
+        raise ValueError(f"{BF16_ENV}={forced!r}: expected one of {', '.join(BF16_WAYS)} "
+                         "(or nothing: the fastest this CPU has)")
+    ways = bf16_ways_of_cpu()
+    if forced in ("amx", "avx512bf16") and forced not in ways:
+        needed = AMX_FEATURES if forced == "amx" else BF16_FEATURES
+        raise ValueError(f"{BF16_ENV}={forced}: this CPU ({cpu_model()}) or its operating "
+                         f"system does not provide {' and '.join(needed)}")
     if forced:
-        return "emulated"
-    features = set(host_features())
-    return "avx512bf16" if set(BF16_FEATURES) <= features else None
+        return forced
+    return ways[0] if ways else None
+
+
+_BUILD_SUFFIX = {"emulated": "-bf16emu", "amx": "-amx", "amx-emulated": "-amxemu"}
 
 
 def build_name():
     """What the kernels of this process are compiled for: the variant, and how
-    bfloat16 products are made where that is not the CPU's own instruction."""
-    suffix = "-bf16emu" if bf16_products() == "emulated" else ""
-    return kernel_variant().name + suffix
+    bfloat16 products are made where that is not ``vdpbf16ps``."""
+    return kernel_variant().name + _BUILD_SUFFIX.get(bf16_products(), "")
 
 
 def describe():

@@ -3,7 +3,8 @@
 Checked against the plain-NumPy reference taking its products as ``naive.bf16_product``
 (operands rounded to bfloat16, sums in float64), per product (``gradients``) and per
 epoch, for any thread count and both ways of sharing a batch; on the CPU's own
-instruction and, in a child process, on the emulated one.
+instruction and, in child processes, on the other ways this machine can run (the other
+instruction, the emulated layouts of the vector and AMX tiles).
 """
 
 from pathlib import Path
@@ -20,7 +21,8 @@ from fastbp.kernels.mixed import bf16_bits
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_bf16 = pytest.mark.skipif(tuning.bf16_products() is None,
-                                reason="this CPU has no AVX512-BF16 (FASTBP_BF16=emulated)")
+                                reason="this CPU has neither AVX512-BF16 nor AMX-BF16 "
+                                       "(FASTBP_BF16=emulated)")
 pytestmark = needs_bf16
 
 # The kernels sum in float32 what the reference sums in float64, and round to
@@ -205,14 +207,23 @@ def test_refusals_name_what_is_wrong(monkeypatch, rng):
         Trainer([4, 3], precision="bf16-mixed")
 
 
-@pytest.mark.skipif(tuning.bf16_products() != "avx512bf16",
-                    reason="the emulated products are what this process runs already")
-@child_pytest("tests/test_mixed.py", "-k",
-              "gradients_match or (epochs_match and sgd) or (thread_count and sgd)",
-              FASTBP_BF16="emulated")
-def test_emulated_products_give_the_reference_results(child_run):
-    """The reference tests in a child process whose products are emulated
-    (FASTBP_BF16), which compiles every kernel again: per product, whole epochs, and the
+def _other_ways():
+    """The ways of multiplying bfloat16 pairs this machine can run, but for this
+    process's own: the emulated ones always."""
+    this = tuning.bf16_products()
+    ways = tuning.bf16_ways_of_cpu() + ["emulated", "amx-emulated"]
+    return [way for way in ways if way != this]
+
+
+@pytest.mark.parametrize("way", [
+    pytest.param(way, marks=child_pytest(
+        "tests/test_mixed.py", "-k",
+        "gradients_match or (epochs_match and sgd) or (thread_count and sgd)",
+        FASTBP_BF16=way)) for way in _other_ways()])
+def test_other_ways_give_the_reference_results(way, child_run):
+    """The reference tests in a child process that multiplies bfloat16 pairs another
+    way (FASTBP_BF16: the other instruction, or the vector or AMX tiles' layout
+    emulated), which compiles every kernel again: per product, whole epochs, and the
     same bits for any thread count."""
     assert_child_passed(child_run)
 

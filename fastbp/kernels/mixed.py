@@ -26,6 +26,14 @@ counts pairs. Per layer row l (offsets in ``MixedModel.mtable``, in words):
     DR   D[l] paired along neurons                                            BP2's A
     DP   D[l] paired along samples                                            BP4's A
 
+On AMX tiles (``amx``: "amx" and "amx-emulated" in ``tuning.bf16_products``) every
+product is C = A B with B read as rows of pairs along k, so WR and WT hold W that way:
+
+    WR   WR[p, j] = (W[j, 2p], W[j, 2p+1])    forward's B       (rows of n_out words)
+    WT   WT[p, i] = (W[2p, i], W[2p+1, i])    BP2's B           (rows of n_in words)
+
+and BP4 reads DP transposed (``amx`` transposes it into tiles) and XP as it is.
+
 The rows of WR, WT, XP and DR are WR_LD, WT_LD, XP_LD and DR_LD
 (``layout.weight_stride``) words apart: as W's, so that rows read together do not share
 cache sets. An odd count is completed
@@ -47,10 +55,15 @@ from .dense import activate_rows
 from .gemm import gemm, gemm_nt
 from .layout import A_OFF, ALIGN, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, weight_stride
 from .optimizers import update_rows
-from .simd import TRANSPOSE, transpose_block, transpose_half_block
+from .simd import BF16, TRANSPOSE, transpose_block, transpose_half_block
 from .structures import Matrix, MixedModel, Rows, by_structure, scratch
 
 FLOAT32_BELOW = 32
+# On AMX tiles (``amx``) the products take B as rows of pairs along k: the weights are
+# kept in that layout instead (WR, WT below).
+AMX = BF16 in ("amx", "amx-emulated")
+if AMX:
+    from .amx import pair_product
 
 WR_OFF, WT_OFF, XR_OFF, XP_OFF, DR_OFF, DP_OFF, WR_LD, WT_LD, XP_LD, DR_LD = range(10)
 
@@ -70,11 +83,16 @@ def mixed_table(table, cap):
     w = o = 0
     for l, row in enumerate(table):
         n_in, n_out = int(row[N_IN]), int(row[N_OUT])
-        mtable[l, WR_LD] = weight_stride(_half(n_in))
-        mtable[l, WT_LD] = weight_stride(_half(n_out))
         mtable[l, XP_LD] = weight_stride(n_in)
         mtable[l, DR_LD] = weight_stride(_half(n_out))
-        sizes = ((WR_OFF, mtable[l, WR_LD] * n_out, True), (WT_OFF, n_in * mtable[l, WT_LD], True),
+        if AMX:  # WR[p, j] = (W[j, 2p], W[j, 2p+1]), WT[p, i] = (W[2p, i], W[2p+1, i])
+            mtable[l, WR_LD], mtable[l, WT_LD] = weight_stride(n_out), weight_stride(n_in)
+            w_words = (_half(n_in) * mtable[l, WR_LD], _half(n_out) * mtable[l, WT_LD])
+        else:
+            mtable[l, WR_LD] = weight_stride(_half(n_in))
+            mtable[l, WT_LD] = weight_stride(_half(n_out))
+            w_words = (mtable[l, WR_LD] * n_out, n_in * mtable[l, WT_LD])
+        sizes = ((WR_OFF, w_words[0], True), (WT_OFF, w_words[1], True),
                  (XR_OFF, cap * _half(n_in), False), (XP_OFF, _half(cap) * mtable[l, XP_LD], False),
                  (DR_OFF, cap * mtable[l, DR_LD], False), (DP_OFF, _half(cap) * n_out, False))
         for column, words, of_weights in sizes:
@@ -163,11 +181,7 @@ def _words(pack):
 def mixed_forward(model, l, A, z_off, activation_code, s0, rows, j0, j1, pack):
     """``dense.dense_forward`` for layer row ``l`` on the bfloat16 operands: samples
     ``s0:s0 + rows``, whose A[l] (and Z) ``A`` receives, neurons ``j0:j1``."""
-    table, mt = model.table, model.mtable
-    h, ld = (table[l, N_IN] + 1) // 2, mt[l, WR_LD]
-    gemm_nt(rows, j1 - j0, h, Rows(model.ops, mt[l, XR_OFF] + s0 * h, h),
-            Rows(model.w16, mt[l, WR_OFF] + j0 * ld, ld), model.params, table[l, B_OFF] + j0,
-            Rows(A.data, A.offset + j0, A.ld))
+    _forward_pairs(model, l, A, s0, rows, j0, j1, pack)
     activate_rows(A, z_off, activation_code, rows, j0, j1)
 
 
@@ -181,12 +195,8 @@ def mixed_delta_product(model, l, D_next, D, s0, rows, k0, k1, pack):
     if table[l + 1, N_OUT] < FLOAT32_BELOW:
         W = Rows(model.params, table[l + 1, W_OFF], table[l + 1, W_LD])
         delta_product(D_next, W, D, rows, k0, k1, pack)
-        return
-    mt = model.mtable
-    h, ld, wt_ld = (model.table[l + 1, N_OUT] + 1) // 2, mt[l + 1, DR_LD], mt[l + 1, WT_LD]
-    gemm_nt(rows, k1 - k0, h, Rows(model.ops, mt[l + 1, DR_OFF] + s0 * ld, ld),
-            Rows(model.w16, mt[l + 1, WT_OFF] + k0 * wt_ld, wt_ld), model.zeros, 0,
-            Rows(D.data, D.offset + k0, D.ld))
+    else:
+        _delta_pairs(model, l, D, s0, rows, k0, k1, pack)
 
 
 @jit
@@ -194,14 +204,75 @@ def mixed_gradient_rows(model, l, D, m, out, j0, j1, pack):
     """``backprop.gradient_rows`` with ``step`` 0 (never fused: the sums are float32,
     the update reads them) on the bfloat16 operands of D[l] and A[l-1]: rows ``j0:j1``
     of m dC/dW[l] into ``out`` (in the layout of ``params``), and BP3 in float32."""
+    _gradient_pairs(model, l, m, out, j0, j1, pack)
+    bias_rows(D, m, out, model.table[l, B_OFF], j0, j1, 0.0)
+
+
+# The three products, on the vector tiles: Z = A W^T + b (``gemm_nt``) for the forward
+# pass and BP2, C = A B (``gemm``) for BP4.
+
+@jit(inline=True)
+def _forward_pairs(model, l, A, s0, rows, j0, j1, pack):
     table, mt = model.table, model.mtable
-    n_in, n_out = table[l, N_IN], table[l, N_OUT]
-    w_ld = table[l, W_LD]
+    h, ld = (table[l, N_IN] + 1) // 2, mt[l, WR_LD]
+    gemm_nt(rows, j1 - j0, h, Rows(model.ops, mt[l, XR_OFF] + s0 * h, h),
+            Rows(model.w16, mt[l, WR_OFF] + j0 * ld, ld), model.params, table[l, B_OFF] + j0,
+            Rows(A.data, A.offset + j0, A.ld))
+
+
+@jit(inline=True)
+def _delta_pairs(model, l, D, s0, rows, k0, k1, pack):
+    mt = model.mtable
+    h, ld, wt_ld = (model.table[l + 1, N_OUT] + 1) // 2, mt[l + 1, DR_LD], mt[l + 1, WT_LD]
+    gemm_nt(rows, k1 - k0, h, Rows(model.ops, mt[l + 1, DR_OFF] + s0 * ld, ld),
+            Rows(model.w16, mt[l + 1, WT_OFF] + k0 * wt_ld, wt_ld), model.zeros, 0,
+            Rows(D.data, D.offset + k0, D.ld))
+
+
+@jit(inline=True)
+def _gradient_pairs(model, l, m, out, j0, j1, pack):
+    table, mt = model.table, model.mtable
+    n_in, n_out, w_ld = table[l, N_IN], table[l, N_OUT], table[l, W_LD]
     gemm(j1 - j0, n_in, (m + 1) // 2, 1.0, Matrix(model.ops, mt[l, DP_OFF] + j0, 1, n_out),
          Rows(model.ops, mt[l, XP_OFF], mt[l, XP_LD]),
          Rows(out, table[l, W_OFF] + j0 * w_ld, w_ld),
          False, _words(pack))
-    bias_rows(D, m, out, table[l, B_OFF], j0, j1, 0.0)
+
+
+# The same on AMX tiles: C (+)= A B, B's rows of pairs along k as they are stored.
+
+@jit(inline=True)
+def _amx_forward_pairs(model, l, A, s0, rows, j0, j1, pack):
+    table, mt = model.table, model.mtable
+    h = (table[l, N_IN] + 1) // 2
+    pair_product(rows, j1 - j0, h, Matrix(model.ops, mt[l, XR_OFF] + s0 * h, h, 1),
+                 Rows(model.w16, mt[l, WR_OFF] + j0, mt[l, WR_LD]),
+                 Rows(A.data, A.offset + j0, A.ld), model.params, table[l, B_OFF] + j0, False,
+                 _words(pack))
+
+
+@jit(inline=True)
+def _amx_delta_pairs(model, l, D, s0, rows, k0, k1, pack):
+    mt = model.mtable
+    h, ld = (model.table[l + 1, N_OUT] + 1) // 2, mt[l + 1, DR_LD]
+    pair_product(rows, k1 - k0, h, Matrix(model.ops, mt[l + 1, DR_OFF] + s0 * ld, ld, 1),
+                 Rows(model.w16, mt[l + 1, WT_OFF] + k0, mt[l + 1, WT_LD]),
+                 Rows(D.data, D.offset + k0, D.ld), model.zeros, 0, False, _words(pack))
+
+
+@jit(inline=True)
+def _amx_gradient_pairs(model, l, m, out, j0, j1, pack):
+    table, mt = model.table, model.mtable
+    n_in, n_out, w_ld = table[l, N_IN], table[l, N_OUT], table[l, W_LD]
+    pair_product(j1 - j0, n_in, (m + 1) // 2, Matrix(model.ops, mt[l, DP_OFF] + j0, 1, n_out),
+                 Rows(model.ops, mt[l, XP_OFF], mt[l, XP_LD]),
+                 Rows(out, table[l, W_OFF] + j0 * w_ld, w_ld), model.zeros, 0, False,
+                 _words(pack))
+
+
+if AMX:
+    _forward_pairs, _delta_pairs = _amx_forward_pairs, _amx_delta_pairs
+    _gradient_pairs = _amx_gradient_pairs
 
 
 # Rows of W that BP4, the update and the rounding take in turn: their sums, weights and
@@ -244,10 +315,47 @@ def _pack_layer(model, l, j0, j1, pack):
     table, mt, w16 = model.table, model.mtable, model.w16
     n_in = table[l, N_IN]
     W = Rows(model.params, table[l, W_OFF], table[l, W_LD])
+    bp2 = l > 0 and table[l, N_OUT] >= FLOAT32_BELOW  # BP2 reads WT
+    if AMX:
+        _rows_paired_transposed(W, n_in, j0, j1, Rows(w16, mt[l, WR_OFF], mt[l, WR_LD]),
+                                _words(pack))
+        if bp2:
+            _pair_rows(W, j0, j1, 0, n_in, Rows(w16, mt[l, WT_OFF], mt[l, WT_LD]))
+        return
     to_pairs(W, n_in, j0, j1, 0, n_in, Rows(w16, mt[l, WR_OFF], mt[l, WR_LD]), None)
-    if l > 0 and table[l, N_OUT] >= FLOAT32_BELOW:  # BP2 reads WT
+    if bp2:
         _pairs_transposed(W, n_in, j0, j1, Rows(w16, mt[l, WT_OFF], mt[l, WT_LD]),
                           _words(pack))
+
+
+@jit
+def _rows_paired_transposed(S, n, j0, j1, T, scratch):
+    """Rows ``j0:j1`` of the float32 matrix S (``Rows``, n columns) paired along its
+    columns, transposed into the words of ``T``: T[p, j] = (S[j, 2p], S[j, 2p+1]).
+    Rows are rounded into ``scratch`` a block at a time (a vectorised pass), then
+    transposed into T 16 x 16 words at a time, in registers; the edges one by one."""
+    h = (n + 1) // 2
+    block = min(2 * PAIRS, scratch.shape[0] // h) if h > 0 else 0
+    if block == 0:  # rows too long for the scratch: word by word
+        bits = S.data.view(np.uint32)
+        for j in range(j0, j1):
+            row = S.offset + j * S.ld
+            for p in range(h):
+                hi = bits[row + 2 * p + 1] if 2 * p + 1 < n else 0
+                T.data[T.offset + p * T.ld + j] = _pair(bits[row + 2 * p], hi)
+        return
+    for jb in range(j0, j1, block):
+        je = min(jb + block, j1)
+        to_pairs(S, n, jb, je, 0, n, Rows(scratch, -jb * h, h), None)  # row j: (j - jb) h
+        for p0 in range(0, h, PAIRS):
+            for q0 in range(jb, je, PAIRS):
+                if p0 + PAIRS <= h and q0 + PAIRS <= je:
+                    transpose_block(scratch, (q0 - jb) * h + p0, h, T.data,
+                                    T.offset + p0 * T.ld + q0, T.ld)
+                    continue
+                for p in range(p0, min(p0 + PAIRS, h)):
+                    for j in range(q0, min(q0 + PAIRS, je)):
+                        T.data[T.offset + p * T.ld + j] = scratch[(j - jb) * h + p]
 
 
 PAIRS = TRANSPOSE  # pairs of rows that ``_pairs_transposed`` takes together: 64 bytes of T

@@ -48,7 +48,7 @@ def _lanes(itemsize):
 def _pairs(context):
     """The multiply-add of bfloat16 pairs (see ``tiles``) for this process; the native
     one's function, written as IR text, is linked into the code being compiled."""
-    if BF16 == "emulated":
+    if BF16 in ("emulated", "amx-emulated"):
         return dpbf16_emulated
     if BF16 is None:
         raise TypeError("bfloat16 products need a CPU with AVX512-BF16 (or FASTBP_BF16="
