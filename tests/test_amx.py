@@ -107,11 +107,13 @@ def test_native_tiles_give_the_sums(rng, mt, nt, kt, s_ld):
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (16, 16, 16), (48, 64, 128), (33, 40, 37),
-                                   (70, 17, 300), (5, 100, 600), (32, 32, 256)])
+                                   (70, 17, 300), (5, 100, 600), (32, 32, 256),
+                                   (300, 40, 70), (130, 33, 20)])
 @pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_pair_product_matches_numpy(rng, m, n, k, transposed, accumulate):
-    """Edges of rows, columns and k (slices of KC pairs), A as rows of pairs (the
+    """Edges of rows, columns and k (slices of KC pairs; chunks of MC rows), A as rows
+    of pairs (the
     forward pass, BP2) or read transposed (BP4), offsets everywhere; C outside its
     block untouched."""
     a_off, b_off, c_off, ldb, ldc = 3, 5, 7, n + 9, n + 4

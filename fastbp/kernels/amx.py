@@ -13,13 +13,14 @@ exact, each sum rounded to float32 (Intel's definition of the instruction, which
 ``tile_block`` computes a block of mt x nt (1 or 2 each) C tiles over kt tiles of k:
 the C tiles stay in tmm0-3 from the first pair to the last (A in tmm4-5, B in tmm6-7),
 then are stored. ``pair_product`` cuts C (+)= A B into such blocks for slices of
-KC pairs: rows of A (or B) that are stored as tiles are read in place; A read
+KC pairs (whole tiles; the last pairs of k, under 16, a slice of their own): rows of A
+(or B) that are stored as tiles are read in place; A read
 transposed (BP4's D) is transposed into the thread's scratch 16 x 16 words at a time,
 and blocks that run past an edge of A or B are copied there, completed by zeros.
 
-Every element of C is a fixed chain -- the pairs of a slice in increasing order from
-0, added to the start value (the bias, or C itself) slice after slice -- that does not
-depend on blocks or threads.
+Every element of C is a fixed chain -- from its start value (the bias, or C itself),
+the pairs in increasing order, C stored and loaded again between slices -- that does
+not depend on blocks or threads.
 """
 
 import numba
@@ -31,13 +32,16 @@ from numba.extending import intrinsic
 from numba.types import intp
 
 from .._config import jit
+from .gemm import PACK_SIZE
 from .simd import BF16, transpose_block
 from .tiles import switch
 
 TILE = 16  # rows of a tile; words (pairs, or float32 numbers) in a row
 BLOCK = 2 * TILE  # rows and columns of C that ``tile_block`` computes at most
-KC = 256  # pairs of k per slice: a block's A and B tiles, 32 KiB each, stay in L1
-SCRATCH = 2 * BLOCK * KC + BLOCK * BLOCK  # words of scratch ``pair_product`` uses
+KC = 256  # pairs of k per slice: a block of B (32 KiB) stays in L1 ...
+MC = 128  # ... while MC rows of A (128 KiB) pass under it from L2
+SCRATCH = MC * KC + BLOCK * KC + BLOCK * BLOCK  # words of scratch ``pair_product`` uses
+assert SCRATCH <= PACK_SIZE  # the thread's scratch of ``gemm``
 
 _I8, _I64 = ir.IntType(8), ir.IntType(64)
 C_TILES, A_TILES, B_TILES = (0, 1, 2, 3), (4, 5), (6, 7)  # tile registers
@@ -249,6 +253,31 @@ def _pack_b(b, b_off, ldb, kc, cols, kt, ld, scratch, s_off):
             scratch[s_off + p * ld + q] = b[b_off + p * ldb + q] if inside else 0
 
 
+@jit(inline=True)
+def _block(mt, nt, kt, x, x_off, x_ld, y, y_off, y_ld, c, at, ldc, rows, cols, bias, b_off,
+           first, stage, staged):
+    """C's block of ``rows`` x ``cols`` from ``c[at]`` by ``tile_block``, from the biases
+    (``first``) or from C: in place where it is whole tiles, else staged."""
+    if rows == TILE * mt and cols == TILE * nt:
+        if first:  # each row starts at the biases
+            tile_block(mt, nt, kt, x, x_off, x_ld, y, y_off, y_ld, bias, b_off, 0, c, at, ldc)
+        else:
+            tile_block(mt, nt, kt, x, x_off, x_ld, y, y_off, y_ld, c, at, ldc, c, at, ldc)
+        return
+    for i in range(TILE * mt):  # an edge: C's start values staged, then back
+        row = staged + i * BLOCK
+        for q in range(TILE * nt):
+            stage[row + q] = 0
+        if i < rows:
+            for q in range(cols):
+                stage[row + q] = bias[b_off + q] if first else c[at + i * ldc + q]
+    tile_block(mt, nt, kt, x, x_off, x_ld, y, y_off, y_ld, stage, staged, BLOCK, stage, staged,
+               BLOCK)
+    for i in range(rows):
+        for q in range(cols):
+            c[at + i * ldc + q] = stage[staged + i * BLOCK + q]
+
+
 def _pair_product(m, n, k, A, B, C, bias, b_off, accumulate, scratch):
     """C (+)= A B on bfloat16 pairs in AMX tiles; a serial worker.
 
@@ -271,22 +300,25 @@ def _pair_product(m, n, k, A, B, C, bias, b_off, accumulate, scratch):
     b, b_start, ldb = B
     c, c_off, ldc = C
     stage = scratch.view(np.float32)
-    packed_b, staged = BLOCK * KC, 2 * BLOCK * KC  # where B's edge blocks and C's go
+    packed_b, staged = MC * KC, MC * KC + BLOCK * KC  # where B's edge blocks and C's go
     tiles_begin()
-    for k0 in range(0, k, KC):
+    k0 = 0
+    while k0 < k:
         kc = min(KC, k - k0)
+        if kc > TILE:  # whole tiles of k first, read in place; the rest a slice of its own
+            kc -= kc % TILE
         kt = (kc + TILE - 1) // TILE
-        whole = kc == TILE * kt
+        ld = TILE * kt  # of packed rows of A
+        whole = kc == ld
         first = k0 == 0 and not accumulate
-        for i0 in range(0, m, BLOCK):
-            rows = min(BLOCK, m - i0)
-            mt = (rows + TILE - 1) // TILE
-            if a_cs == 1 and whole and rows == TILE * mt:  # A's rows are tiles as stored
-                x, x_off, x_ld = a, a_off + i0 * a_rs + k0, a_rs
-            else:
-                _pack_a(a, a_off + i0 * a_rs + k0 * a_cs, a_rs, a_cs, rows, kc, TILE * kt,
-                        scratch)
-                x, x_off, x_ld = scratch, 0, TILE * kt
+        direct = a_cs == 1 and whole  # A's rows are tiles as stored
+        for i1 in range(0, m, MC):  # MC rows of A, in L2, pass under each block of B (L1)
+            chunk = min(MC, m - i1)
+            last = i1 + (chunk - 1) // BLOCK * BLOCK  # the last block of rows
+            if not direct:
+                _pack_a(a, a_off + i1 * a_rs + k0 * a_cs, a_rs, a_cs, chunk, kc, ld, scratch)
+            elif (i1 + chunk - last) % TILE:  # its rows are not whole tiles: copied
+                _pack_a(a, a_off + last * a_rs + k0, a_rs, 1, i1 + chunk - last, kc, ld, scratch)
             for j0 in range(0, n, BLOCK):
                 cols = min(BLOCK, n - j0)
                 nt = (cols + TILE - 1) // TILE
@@ -296,27 +328,18 @@ def _pair_product(m, n, k, A, B, C, bias, b_off, accumulate, scratch):
                     _pack_b(b, b_start + k0 * ldb + j0, ldb, kc, cols, kt, TILE * nt, scratch,
                             packed_b)
                     y, y_off, y_ld = scratch, packed_b, TILE * nt
-                at = c_off + i0 * ldc + j0
-                if rows == TILE * mt and cols == TILE * nt:  # C's tiles in place
-                    if first:  # each row starts at the biases
-                        z, z_off, z_ld = bias, b_off + j0, 0
+                for i0 in range(i1, i1 + chunk, BLOCK):
+                    rows = min(BLOCK, i1 + chunk - i0)
+                    mt = (rows + TILE - 1) // TILE
+                    if not direct:
+                        x, x_off, x_ld = scratch, (i0 - i1) * ld, ld
+                    elif rows == TILE * mt:
+                        x, x_off, x_ld = a, a_off + i0 * a_rs + k0, a_rs
                     else:
-                        z, z_off, z_ld = c, at, ldc
-                    tile_block(mt, nt, kt, x, x_off, x_ld, y, y_off, y_ld, z, z_off, z_ld, c,
-                               at, ldc)
-                    continue
-                for i in range(TILE * mt):  # an edge: C's start values staged, then back
-                    row = staged + i * BLOCK
-                    for q in range(TILE * nt):
-                        stage[row + q] = 0
-                    if i < rows:
-                        for q in range(cols):
-                            stage[row + q] = bias[b_off + j0 + q] if first else c[at + i * ldc + q]
-                tile_block(mt, nt, kt, x, x_off, x_ld, y, y_off, y_ld, stage, staged, BLOCK,
-                           stage, staged, BLOCK)
-                for i in range(rows):
-                    for q in range(cols):
-                        c[at + i * ldc + q] = stage[staged + i * BLOCK + q]
+                        x, x_off, x_ld = scratch, 0, ld
+                    _block(mt, nt, kt, x, x_off, x_ld, y, y_off, y_ld, c, c_off + i0 * ldc + j0,
+                           ldc, rows, cols, bias, b_off + j0, first, stage, staged)
+        k0 += kc
     tiles_end()
 
 
