@@ -219,7 +219,7 @@ if numba.config.DISABLE_JIT:  # intrinsics cannot run as Python: plain twins do
     def _no_tiles():
         pass
 
-if BF16 == "amx":
+if BF16 == "amx" and not numba.config.DISABLE_JIT:
     tile_block, tiles_begin, tiles_end = tile_block_native, tiles_configure, tiles_release
 else:
     tile_block, tiles_begin, tiles_end = tile_block_emulated, _no_tiles, _no_tiles
