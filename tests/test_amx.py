@@ -4,8 +4,14 @@ The emulated tile block against its definition, bit for bit, on any CPU; the nat
 (AMX-BF16 CPUs only) against the same sums in float64; the products cut into blocks of
 tiles (``pair_product``, on the tiles this process runs: native on an AMX CPU, else
 emulated) against NumPy at every edge of A, B and k. Training on them is checked by
-``test_mixed`` (natively, or in a child process with FASTBP_BF16=amx-emulated).
+``test_mixed`` (natively, or in a child process with FASTBP_BF16=amx-emulated). The
+native code is also compiled for an AMX CPU on any machine, and its instructions read.
 """
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -16,6 +22,7 @@ from fastbp.kernels import amx
 from fastbp.kernels.gemm import PACK_SIZE
 from fastbp.kernels.structures import Matrix, Rows
 
+ROOT = Path(__file__).resolve().parents[1]
 native = pytest.mark.skipif("amx" not in tuning.bf16_ways_of_cpu(),
                             reason="this CPU (or its operating system) has no AMX-BF16 tiles")
 
@@ -161,3 +168,35 @@ def test_amx_permission_is_asked_once_and_answered():
     first = tuning.amx_permitted()
     assert first in (True, False)
     assert tuning.amx_permitted() is first
+
+
+CROSS_COMPILE = """
+import numba
+from fastbp.kernels import amx
+
+@numba.njit
+def block(a, b, s, c):
+    amx.tiles_configure()
+    amx.tile_block_native(2, 2, 4, a, 0, 64, b, 0, 32, s, 0, 0, c, 0, 32)
+    amx.tiles_release()
+
+block.compile("void(uint32[::1], uint32[::1], float32[::1], float32[::1])")
+print(block.inspect_asm(block.signatures[0]))
+"""
+
+
+def test_native_tiles_compile_for_an_amx_cpu_anywhere(tmp_path):
+    """The tile code as LLVM emits it for Sapphire Rapids (Numba's NUMBA_CPU_NAME and
+    NUMBA_CPU_FEATURES, in a child process: compiled, never run), on any x86-64 CPU:
+    the configuration, the loads, the products, the stores and the release."""
+    env = dict(os.environ, NUMBA_CPU_NAME="sapphirerapids",
+               NUMBA_CPU_FEATURES="+amx-tile,+amx-bf16,+avx512bf16,+avx512f,+avx512vl",
+               FASTBP_KERNEL="256bit-r6-d4", FASTBP_CACHE_DIR=str(tmp_path),
+               NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", CROSS_COMPILE], capture_output=True,
+                            text=True, timeout=600, cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    asm = result.stdout
+    for instruction in ("ldtilecfg", "tileloadd", "tdpbf16ps", "tilestored", "tilerelease"):
+        assert instruction in asm, instruction
+    assert asm.count("tdpbf16ps") >= 4 + 2 + 2 + 1  # the 2x2, 2x1, 1x2 and 1x1 blocks

@@ -11,12 +11,13 @@ exact, each sum rounded to float32 (Intel's definition of the instruction, which
 ``tile_block_emulated`` follows).
 
 ``tile_block`` computes a block of mt x nt (1 or 2 each) C tiles over kt tiles of k:
-the C tiles stay in tmm0-3 from the first pair to the last (A in tmm4-5, B in tmm6-7),
-then are stored. ``pair_product`` cuts C (+)= A B into such blocks for slices of
-KC pairs (whole tiles; the last pairs of k, under 16, a slice of their own): rows of A
-(or B) that are stored as tiles are read in place; A read
-transposed (BP4's D) is transposed into the thread's scratch 16 x 16 words at a time,
-and blocks that run past an edge of A or B are copied there, completed by zeros.
+the C tiles are loaded from their start values (the biases, or C), stay in tmm0-3 from
+the first pair to the last (A in tmm4-5, B in tmm6-7), then are stored in place.
+``pair_product`` cuts C (+)= A B into such blocks for slices of KC pairs (whole tiles;
+the last pairs of k, under 16, a slice of their own): rows of A or B that are stored as
+tiles are read in place; A read transposed (BP4's D) is transposed into the thread's
+scratch 16 x 16 words at a time; blocks that run past an edge of A or B are copied
+there, completed by zeros, and edge blocks of C are staged there.
 
 Every element of C is a fixed chain -- from its start value (the bias, or C itself),
 the pairs in increasing order, C stored and loaded again between slices -- that does
