@@ -140,6 +140,38 @@ def prefetch(typingctx, array, index, write):
     return types.void(array, index, write), codegen
 
 
+# float32 -> bfloat16 by LLVM's ``fptrunc``, which it emits as AVX512-BF16's
+# ``vcvtneps2bf16`` (16 at a time once a loop of it is vectorised): nearest, ties to
+# even, like ``mixed.bf16_bits``, but with denormal inputs flushed to zero -- which the
+# products (``vdpbf16ps``, ``tdpbf16ps``) do to them anyway -- and a NaN's payload kept.
+_BF16_ROUND = """
+define weak_odr i64 @fastbp_bf16_round(i32 %u) alwaysinline {
+  %f = bitcast i32 %u to float
+  %b = fptrunc float %f to bfloat
+  %r = bitcast bfloat %b to i16
+  %w = zext i16 %r to i64
+  ret i64 %w
+}
+"""
+
+
+@intrinsic
+def bf16_round(typingctx, bits):
+    """The bfloat16 nearest to the float32 of (integer) ``bits``, as an integer, by the
+    CPU's conversion instruction (see ``_BF16_ROUND``)."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        context.active_code_library.add_llvm_module(binding.parse_assembly(_BF16_ROUND))
+        word = context.cast(builder, args[0], sig.args[0], types.uint32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(64), [ir.IntType(32)]), "fastbp_bf16_round")
+        return builder.call(function, [word])
+
+    return types.int64(bits), codegen
+
+
 TRANSPOSE = 16  # words on a side of the block that ``transpose_block`` transposes
 
 
