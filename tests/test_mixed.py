@@ -105,6 +105,30 @@ def test_weights_paired_and_transposed(rng, j0, j1):
     assert not T.reshape(n, t_ld)[untouched].any()
 
 
+@pytest.mark.parametrize("j0,j1", [(0, 37), (2, 45), (6, 21)])
+def test_rows_paired_and_transposed(rng, j0, j1):
+    """AMX's forward copy of W: T[p, j] = (bf16(S[j, 2p]), bf16(S[j, 2p+1])), 32 rows
+    and as many pairs as the scratch holds at a time (here 32 of 51: two chunks), 16 x
+    16 words transposed in registers and the edges (rows, pairs, the missing odd
+    column) one by one; nothing else of T written."""
+    from fastbp.kernels.mixed import _rows_paired_transposed
+    from fastbp.kernels.structures import Rows
+
+    n, ld, t_ld = 101, 104, 50
+    S = rng.standard_normal(50 * ld).astype(np.float32)
+    T = np.zeros(51 * t_ld, np.uint32)
+    _rows_paired_transposed(Rows(S, 0, ld), n, j0, j1, Rows(T, 0, t_ld),
+                            np.zeros(32 * 32, np.uint32))
+    halves = bf16_bits_of(np.concatenate([S.reshape(50, ld)[:, :n], np.zeros((50, 1),
+                                                                            np.float32)], 1))
+    want = halves[:, 0::2] | halves[:, 1::2] << 16  # [row j, pair p]
+    got = T.reshape(51, t_ld)
+    np.testing.assert_array_equal(got[:, j0:j1], want[j0:j1].T)
+    untouched = np.ones_like(got, bool)
+    untouched[:, j0:j1] = False
+    assert not got[untouched].any()
+
+
 def bf16_bits_of(x):
     """The bfloat16 halves of float32 ``x`` (nearest, ties to even), as uint32."""
     u = x.view(np.uint32).astype(np.uint64)

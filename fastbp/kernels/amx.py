@@ -217,9 +217,6 @@ if numba.config.DISABLE_JIT:  # intrinsics cannot run as Python: plain twins do
     def odd_half(word):
         return np.uint32(np.uint32(word) & np.uint32(0xFFFF0000)).view(np.float32)
 
-    def _no_tiles():
-        pass
-
 if BF16 == "amx" and not numba.config.DISABLE_JIT:
     tile_block, tiles_begin, tiles_end = tile_block_native, tiles_configure, tiles_release
 else:

@@ -340,30 +340,26 @@ def _pack_layer(model, l, j0, j1, pack):
 def _rows_paired_transposed(S, n, j0, j1, T, scratch):
     """Rows ``j0:j1`` of the float32 matrix S (``Rows``, n columns) paired along its
     columns, transposed into the words of ``T``: T[p, j] = (S[j, 2p], S[j, 2p+1]).
-    Rows are rounded into ``scratch`` a block at a time (a vectorised pass), then
-    transposed into T 16 x 16 words at a time, in registers; the edges one by one."""
-    h = (n + 1) // 2
-    block = min(2 * PAIRS, scratch.shape[0] // h) if h > 0 else 0
-    if block == 0:  # rows too long for the scratch: word by word
-        bits = S.data.view(np.uint32)
-        for j in range(j0, j1):
-            row = S.offset + j * S.ld
-            for p in range(h):
-                hi = bits[row + 2 * p + 1] if 2 * p + 1 < n else 0
-                T.data[T.offset + p * T.ld + j] = _pair(bits[row + 2 * p], hi)
-        return
-    for jb in range(j0, j1, block):
-        je = min(jb + block, j1)
-        to_pairs(S, n, jb, je, 0, n, Rows(scratch, -jb * h, h), None)  # row j: (j - jb) h
-        for p0 in range(0, h, PAIRS):
-            for q0 in range(jb, je, PAIRS):
-                if p0 + PAIRS <= h and q0 + PAIRS <= je:
-                    transpose_block(scratch, (q0 - jb) * h + p0, h, T.data,
-                                    T.offset + p0 * T.ld + q0, T.ld)
-                    continue
-                for p in range(p0, min(p0 + PAIRS, h)):
-                    for j in range(q0, min(q0 + PAIRS, je)):
-                        T.data[T.offset + p * T.ld + j] = scratch[(j - jb) * h + p]
+    2 PAIRS rows at a time, and as many pairs as ``scratch`` holds, are rounded into it
+    (a vectorised pass), then transposed into T 16 x 16 words at a time, in registers;
+    the edges one by one."""
+    h, rows = (n + 1) // 2, 2 * PAIRS
+    width = min(h, max(PAIRS, scratch.shape[0] // rows // PAIRS * PAIRS))  # pairs at a time
+    for jb in range(j0, j1, rows):
+        je = min(jb + rows, j1)
+        for c0 in range(0, h, width):
+            w = min(width, h - c0)  # pair (j, c0 + p) at (j - jb) w + p:
+            to_pairs(S, n, jb, je, 2 * c0, min(2 * (c0 + w), n), Rows(scratch, -jb * w - c0, w),
+                     None)
+            for p0 in range(0, w, PAIRS):
+                out = T.offset + (c0 + p0) * T.ld
+                for q0 in range(jb, je, PAIRS):
+                    if p0 + PAIRS <= w and q0 + PAIRS <= je:
+                        transpose_block(scratch, (q0 - jb) * w + p0, w, T.data, out + q0, T.ld)
+                        continue
+                    for p in range(p0, min(p0 + PAIRS, w)):
+                        for j in range(q0, min(q0 + PAIRS, je)):
+                            T.data[out + (p - p0) * T.ld + j] = scratch[(j - jb) * w + p]
 
 
 PAIRS = TRANSPOSE  # pairs of rows that ``_pairs_transposed`` takes together: 64 bytes of T
