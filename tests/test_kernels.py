@@ -228,3 +228,27 @@ def test_parameters_and_workspaces_start_on_64_byte_boundaries():
             assert buffer.ctypes.data % 64 == 0
     assert net.n_params == 7 * 30 + 30 + 30 * 13 + 13 + 13 * 3 + 3
     assert net.copy().params.ctypes.data % 64 == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_abs_range_is_exact_on_every_kind_of_number(rng, dtype):
+    """The divergence guard's maxima (``checks.max_abs_range``, a maximum of the
+    integers of |x|'s bits, turned back into the float): the exact max(current, |x|),
+    NaN counted as infinity, over normals, subnormals, signed zeros and raw bit patterns."""
+    from fastbp.kernels.checks import max_abs_range
+
+    words = np.uint32 if dtype == np.float32 else np.uint64
+    tiny = np.finfo(dtype).smallest_subnormal
+    kinds = [lambda n: rng.standard_normal(n).astype(dtype),
+             lambda n: (rng.integers(-9, 9, n) * tiny).astype(dtype),
+             lambda n: np.full(n, -0.0, dtype),
+             lambda n: rng.integers(0, np.iinfo(words).max, n, dtype=words).view(dtype)]
+    for trial in range(200):
+        n = int(rng.integers(1, 300))
+        x = kinds[trial % len(kinds)](n)
+        off = int(rng.integers(0, n))
+        count = int(rng.integers(0, n - off + 1))
+        current = float(rng.choice([0.0, 0.5, 1e-300]))
+        part = x[off:off + count].astype(np.float64)
+        expected = np.inf if np.isnan(part).any() else max([current, *np.abs(part)])
+        assert max_abs_range(x, off, count, current) == expected
