@@ -83,26 +83,30 @@ def test_the_cpus_rounding_is_to_nearest_even_but_for_denormals(rng):
     assert ((got[denormal] == sign) | (got[denormal] == want[denormal])).all()
 
 
-@pytest.mark.parametrize("j0,j1", [(0, 37), (4, 36), (2, 31), (0, 53), (6, 25)])
-def test_weights_paired_and_transposed(rng, j0, j1):
-    """BP2's copy of W: T[i, p] = (bf16(S[2p, i]), bf16(S[2p+1, i])), the blocks of 16 x
-    16 (or 8 x 8) words transposed in registers and the edges (columns, pairs, a missing
-    odd row) one by one; a scratch of 20 columns cuts the 45 columns into three chunks."""
-    from fastbp.kernels.mixed import _pairs_transposed
+@pytest.mark.parametrize("j0,j1,i0,i1", [(0, 37, 0, 45), (4, 36, 3, 40), (2, 31, 0, 45),
+                                         (6, 25, 10, 11)])
+def test_rows_paired(rng, j0, j1, i0, i1):
+    """BP2's copy of W: T[p, i] = (bf16(S[2p, i]), bf16(S[2p+1, i])) for rows ``j0:j1``
+    and columns ``i0:i1`` (a missing odd row paired with a zero); nothing else of T
+    written."""
+    from fastbp.kernels.mixed import _pair_rows
     from fastbp.kernels.structures import Rows
 
-    n, ld, t_ld = 45, 48, 32
-    S = rng.standard_normal(60 * ld).astype(np.float32)
-    T = np.zeros(n * t_ld, np.uint32)
-    _pairs_transposed(Rows(S, 0, ld), n, j0, j1, Rows(T, 0, t_ld),
-                      np.zeros(16 * 20, np.uint32))
-    halves = bf16_bits_of(S.reshape(60, ld)[:, :n])  # [row, column]
-    for p in range(j0 // 2, (j1 + 1) // 2):
-        high = halves[2 * p + 1] if 2 * p + 1 < j1 else 0
-        np.testing.assert_array_equal(T.reshape(n, t_ld)[:, p], halves[2 * p] | high << 16)
-    untouched = np.ones((n, t_ld), bool)
-    untouched[:, j0 // 2:(j1 + 1) // 2] = False
-    assert not T.reshape(n, t_ld)[untouched].any()
+    n, ld, t_ld = 45, 48, 50
+    S = rng.standard_normal(40 * ld).astype(np.float32)
+    T = np.zeros(20 * t_ld, np.uint32)
+    _pair_rows(Rows(S, 0, ld), j0, j1, i0, i1, Rows(T, 0, t_ld))
+    rows = np.concatenate([S.reshape(40, ld)[:j1, :n], np.zeros((1, n), np.float32)])
+    if j1 % 2 == 0:
+        rows = rows[:-1]
+    halves = bf16_bits_of(rows)  # [row, column]
+    want = halves[0::2] | halves[1::2] << 16  # [pair p, column i]
+    got = T.reshape(20, t_ld)
+    p0, p1 = j0 // 2, (j1 + 1) // 2
+    np.testing.assert_array_equal(got[p0:p1, i0:i1], want[p0:p1, i0:i1])
+    untouched = np.ones_like(got, bool)
+    untouched[p0:p1, i0:i1] = False
+    assert not got[untouched].any()
 
 
 @pytest.mark.parametrize("j0,j1", [(0, 37), (2, 45), (6, 21)])

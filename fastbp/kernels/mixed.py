@@ -15,22 +15,27 @@ a step).
 
 The operands travel as 32-bit words that each hold two bfloat16 numbers consecutive
 along the sum's index, the one of even index in the low half (the tiles of ``simd``
-multiply such pairs, ``vdpbf16ps``): each product is a ``gemm_nt`` (forward, BP2: the
-dot-product form, both factors along k) or a ``gemm`` (BP4) as in float32, whose k
-counts pairs. Per layer row l (offsets in ``MixedModel.mtable``, in words):
+multiply such pairs, ``vdpbf16ps``): each product is a ``gemm_nt`` (forward: the
+dot-product form, both factors along k) or a ``gemm`` (BP2, BP4: the axpy form, B read
+as rows of pairs along k) as in float32, whose k counts pairs. Per layer row l (offsets
+in ``MixedModel.mtable``, in words):
 
     WR   W[l] paired along its inputs:    WR[j, p] = (W[j, 2p], W[j, 2p+1])   forward's W
-    WT   W[l] paired along its outputs:   WT[i, p] = (W[2p, i], W[2p+1, i])   BP2's W
+    WT   W[l] paired along its outputs:   WT[p, i] = (W[2p, i], W[2p+1, i])   BP2's B
     XR   A[l-1] paired along neurons:     XR[s, p] = (A[s, 2p], A[s, 2p+1])   forward's A
     XP   A[l-1] paired along samples:     XP[p, i] = (A[2p, i], A[2p+1, i])   BP4's B
     DR   D[l] paired along neurons                                            BP2's A
     DP   D[l] paired along samples                                            BP4's A
 
+On the vector tiles both copies of W are rounded row by row, with no transposition (BP2
+in the dot-product form read W paired along its outputs transposed, WT[i, p]: its copy,
+transposed 16 x 16 words at a time, and the product cost more, an XL epoch 4-5% slower
+on Zen 4).
+
 On AMX tiles (``amx``: "amx" and "amx-emulated" in ``tuning.bf16_products``) every
-product is C = A B with B read as rows of pairs along k, so WR and WT hold W that way:
+product is C = A B with B read as rows of pairs along k, so WR holds W that way too:
 
     WR   WR[p, j] = (W[j, 2p], W[j, 2p+1])    forward's B       (rows of n_out words)
-    WT   WT[p, i] = (W[2p, i], W[2p+1, i])    BP2's B           (rows of n_in words)
 
 and BP4 reads DP transposed (``amx`` transposes it into tiles) and XP as it is.
 
@@ -56,7 +61,7 @@ from .dense import activate_rows
 from .gemm import gemm, gemm_nt
 from .layout import A_OFF, ALIGN, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, weight_stride
 from .optimizers import update_rows
-from .simd import BF16, TRANSPOSE, bf16_round, transpose_block, transpose_half_block
+from .simd import BF16, TRANSPOSE, bf16_round, transpose_block
 from .structures import Matrix, MixedModel, Rows, by_structure, scratch
 
 FLOAT32_BELOW = 32
@@ -86,13 +91,14 @@ def mixed_table(table, cap):
         n_in, n_out = int(row[N_IN]), int(row[N_OUT])
         mtable[l, XP_LD] = weight_stride(n_in)
         mtable[l, DR_LD] = weight_stride(_half(n_out))
-        if AMX:  # WR[p, j] = (W[j, 2p], W[j, 2p+1]), WT[p, i] = (W[2p, i], W[2p+1, i])
-            mtable[l, WR_LD], mtable[l, WT_LD] = weight_stride(n_out), weight_stride(n_in)
-            w_words = (_half(n_in) * mtable[l, WR_LD], _half(n_out) * mtable[l, WT_LD])
-        else:
+        mtable[l, WT_LD] = weight_stride(n_in)  # WT[p, i] = (W[2p, i], W[2p+1, i])
+        if AMX:  # WR[p, j] = (W[j, 2p], W[j, 2p+1])
+            mtable[l, WR_LD] = weight_stride(n_out)
+            wr_words = _half(n_in) * mtable[l, WR_LD]
+        else:  # WR[j, p] = (W[j, 2p], W[j, 2p+1])
             mtable[l, WR_LD] = weight_stride(_half(n_in))
-            mtable[l, WT_LD] = weight_stride(_half(n_out))
-            w_words = (mtable[l, WR_LD] * n_out, n_in * mtable[l, WT_LD])
+            wr_words = mtable[l, WR_LD] * n_out
+        w_words = (wr_words, _half(n_out) * mtable[l, WT_LD])
         sizes = ((WR_OFF, w_words[0], True), (WT_OFF, w_words[1], True),
                  (XR_OFF, cap * _half(n_in), False), (XP_OFF, _half(cap) * mtable[l, XP_LD], False),
                  (DR_OFF, cap * mtable[l, DR_LD], False), (DP_OFF, _half(cap) * n_out, False))
@@ -216,8 +222,9 @@ def mixed_gradient_rows(model, l, D, m, out, j0, j1, pack):
     bias_rows(D, m, out, model.table[l, B_OFF], j0, j1, 0.0)
 
 
-# The three products, on the vector tiles: Z = A W^T + b (``gemm_nt``) for the forward
-# pass and BP2, C = A B (``gemm``) for BP4.
+# The three products, on the vector tiles: Z = A W^T + b (``gemm_nt``, the dot-product
+# form) for the forward pass, C = A B (``gemm``, the axpy form, B's rows of pairs along
+# k as they are stored) for BP2 and BP4.
 
 @jit(inline=True)
 def _forward_pairs(model, l, A, s0, rows, j0, j1, pack):
@@ -231,10 +238,10 @@ def _forward_pairs(model, l, A, s0, rows, j0, j1, pack):
 @jit(inline=True)
 def _delta_pairs(model, l, D, s0, rows, k0, k1, pack):
     mt = model.mtable
-    h, ld, wt_ld = (model.table[l + 1, N_OUT] + 1) // 2, mt[l + 1, DR_LD], mt[l + 1, WT_LD]
-    gemm_nt(rows, k1 - k0, h, Rows(model.ops, mt[l + 1, DR_OFF] + s0 * ld, ld),
-            Rows(model.w16, mt[l + 1, WT_OFF] + k0 * wt_ld, wt_ld), model.zeros, 0,
-            Rows(D.data, D.offset + k0, D.ld))
+    h, ld = (model.table[l + 1, N_OUT] + 1) // 2, mt[l + 1, DR_LD]
+    gemm(rows, k1 - k0, h, 1.0, Matrix(model.ops, mt[l + 1, DR_OFF] + s0 * ld, ld, 1),
+         Rows(model.w16, mt[l + 1, WT_OFF] + k0, mt[l + 1, WT_LD]),
+         Rows(D.data, D.offset + k0, D.ld), False, _words(pack))
 
 
 @jit(inline=True)
@@ -323,17 +330,13 @@ def _pack_layer(model, l, j0, j1, pack):
     table, mt, w16 = model.table, model.mtable, model.w16
     n_in = table[l, N_IN]
     W = Rows(model.params, table[l, W_OFF], table[l, W_LD])
-    bp2 = l > 0 and table[l, N_OUT] >= FLOAT32_BELOW  # BP2 reads WT
+    WR = Rows(w16, mt[l, WR_OFF], mt[l, WR_LD])
     if AMX:
-        _rows_paired_transposed(W, n_in, j0, j1, Rows(w16, mt[l, WR_OFF], mt[l, WR_LD]),
-                                _words(pack))
-        if bp2:
-            _pair_rows(W, j0, j1, 0, n_in, Rows(w16, mt[l, WT_OFF], mt[l, WT_LD]))
-        return
-    to_pairs(W, n_in, j0, j1, 0, n_in, Rows(w16, mt[l, WR_OFF], mt[l, WR_LD]), None)
-    if bp2:
-        _pairs_transposed(W, n_in, j0, j1, Rows(w16, mt[l, WT_OFF], mt[l, WT_LD]),
-                          _words(pack))
+        _rows_paired_transposed(W, n_in, j0, j1, WR, _words(pack))
+    else:
+        to_pairs(W, n_in, j0, j1, 0, n_in, WR, None)
+    if l > 0 and table[l, N_OUT] >= FLOAT32_BELOW:  # BP2 reads WT
+        _pair_rows(W, j0, j1, 0, n_in, Rows(w16, mt[l, WT_OFF], mt[l, WT_LD]))
 
 
 @jit
@@ -362,43 +365,7 @@ def _rows_paired_transposed(S, n, j0, j1, T, scratch):
                             T.data[out + (p - p0) * T.ld + j] = scratch[(j - jb) * w + p]
 
 
-PAIRS = TRANSPOSE  # pairs of rows that ``_pairs_transposed`` takes together: 64 bytes of T
-HALF = PAIRS // 2
-
-
-@jit
-def _pairs_transposed(S, n, j0, j1, T, scratch):
-    """Rows ``j0:j1`` (j0 even) of the float32 matrix S (``Rows``, n columns) paired
-    along rows into the words of ``T``, transposed: T[i, p] = (S[2p, i], S[2p+1, i]).
-    PAIRS pairs of rows at a time are rounded into ``scratch`` as rows of words (a
-    vectorised pass), then transposed into T in square blocks of PAIRS (or HALF, for
-    fewer pairs) columns, in registers; the last columns and pairs one by one."""
-    chunk = scratch.shape[0] // PAIRS  # columns at a time
-    for jb in range(j0, j1, 2 * PAIRS):
-        je = min(jb + 2 * PAIRS, j1)
-        pairs = (je - jb + 1) // 2
-        for i0 in range(0, n, chunk):
-            i1 = min(i0 + chunk, n)
-            width = i1 - i0  # word (q, i) of the block at q*width + i - i0:
-            _pair_rows(S, jb, je, i0, i1, Rows(scratch, -(jb // 2) * width - i0, width))
-            # columns i0:done of pairs 0:covered in blocks
-            covered, done = 0, i0
-            if pairs == PAIRS:
-                covered = PAIRS
-                while done + PAIRS <= i1:
-                    transpose_block(scratch, done - i0, width, T.data,
-                                    T.offset + done * T.ld + jb // 2, T.ld)
-                    done += PAIRS
-            elif pairs >= HALF:
-                covered = HALF
-                while done + HALF <= i1:
-                    transpose_half_block(scratch, done - i0, width, T.data,
-                                         T.offset + done * T.ld + jb // 2, T.ld)
-                    done += HALF
-            for i in range(i0, i1):
-                out = T.data[T.offset + i * T.ld + jb // 2:][:pairs]
-                for q in range(covered if i < done else 0, pairs):
-                    out[q] = scratch[q * width + i - i0]
+PAIRS = TRANSPOSE  # the square blocks ``_rows_paired_transposed`` transposes: 64 bytes a row
 
 
 @jit(parallel=True)

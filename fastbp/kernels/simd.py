@@ -231,7 +231,6 @@ def _transposer(n):
 
 
 transpose_block = _transposer(TRANSPOSE)
-transpose_half_block = _transposer(TRANSPOSE // 2)
 
 
 @intrinsic
@@ -315,4 +314,3 @@ if numba.config.DISABLE_JIT:  # intrinsics cannot run as Python: their plain twi
         return transpose
 
     transpose_block = _transposer(TRANSPOSE)
-    transpose_half_block = _transposer(TRANSPOSE // 2)
