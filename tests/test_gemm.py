@@ -11,7 +11,7 @@ for float32 (8 lanes) and float64 (4 lanes).
 import numpy as np
 import pytest
 
-from fastbp.kernels.gemm import KC, MC, NC, PACK_SIZE, gemm, gemm_nt
+from fastbp.kernels.gemm import KC, KC_NT, MC, MC_NT, NC, PACK_SIZE, gemm, gemm_nt
 from fastbp.kernels.structures import Matrix, Rows
 
 TOLERANCE = {np.float64: 1e-13, np.float32: 1e-5}
@@ -110,6 +110,23 @@ def test_gemm_nt_every_tile_shape(rng, dtype, m):
             gemm_nt(m, n, k, Rows(A.ravel(), 0, k), Rows(W.ravel(), 0, k), b, 0,
                     Rows(Z.ravel(), 0, n))
             check(Z, A.astype(np.float64) @ W.T + b, dtype, np.abs(A) @ np.abs(W.T) + np.abs(b))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_nt_blocks_of_samples_and_slices_of_k(rng, dtype):
+    """More samples than a block (MC_NT) and a k longer than a slice (KC_NT): the
+    reference, and each row as computed alone."""
+    m, n, k = 2 * MC_NT + 3, 9, KC_NT + 37
+    A = rng.standard_normal((m, k)).astype(dtype)
+    W = rng.standard_normal((n, k)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    Z = np.full((m, n), np.nan, dtype)
+    gemm_nt(m, n, k, Rows(A.ravel(), 0, k), Rows(W.ravel(), 0, k), b, 0, Rows(Z.ravel(), 0, n))
+    check(Z, A.astype(np.float64) @ W.T + b, dtype, np.abs(A) @ np.abs(W.T) + np.abs(b))
+    for i in (0, MC_NT - 1, MC_NT, m - 1):
+        row = np.empty(n, dtype)
+        gemm_nt(1, n, k, Rows(A[i], 0, k), Rows(W.ravel(), 0, k), b, 0, Rows(row, 0, n))
+        np.testing.assert_array_equal(row, Z[i])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

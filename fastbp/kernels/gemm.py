@@ -142,6 +142,7 @@ def _gemm(m, n, k, alpha, A, B, C, accumulate, pack):
 # Z = A W^T + b in dot-product form, for the forward pass: both factors are read along
 # their rows, so W needs no transposed copy and a few samples cost no repacking.
 KC_NT = 1024
+MC_NT = 16 * DOT  # samples of a block (64 for 4 x 4 tiles)
 
 
 def _gemm_nt(m, n, k, A, W, bias, b_off, Z):
@@ -154,19 +155,24 @@ def _gemm_nt(m, n, k, A, W, bias, b_off, Z):
     z, z_off, ldz = Z
     # k in slices of KC_NT, so that DOT rows of A and of W (4 x 4 KiB each) stay in L1
     # (1024 measured 73-80 -> 87-88 GFLOP/s on XL against 4096; 512 and less were
-    # slower): each slice's dot product is added to Z in slice order.
+    # slower): each slice's dot product is added to Z in slice order. Samples in blocks
+    # of MC_NT (256 KiB of A), which stay in L2 while every row of W passes over them
+    # once, so that W and A stream from L3 once per block rather than A once per DOT
+    # rows of W.
     for k0 in range(0, k, KC_NT):
         kc = min(KC_NT, k - k0)
-        j = 0
-        while j < n:  # DOT rows of W stay in L1 while all samples pass
-            cols = DOT if n - j >= DOT else 1
-            i = 0
-            while i < m:
-                rows = DOT if m - i >= DOT else 1
-                dot_tile(rows, cols, z, z_off + i * ldz + j, ldz, a, a_off + i * lda + k0, lda,
-                         w, w_off + j * ldw + k0, ldw, kc, bias, b_off + j, k0 > 0)
-                i += rows
-            j += cols
+        for i0 in range(0, m, MC_NT):
+            i1 = min(i0 + MC_NT, m)
+            j = 0
+            while j < n:  # DOT rows of W stay in L1 while the block's samples pass
+                cols = DOT if n - j >= DOT else 1
+                i = i0
+                while i < i1:
+                    rows = DOT if i1 - i >= DOT else 1
+                    dot_tile(rows, cols, z, z_off + i * ldz + j, ldz, a, a_off + i * lda + k0,
+                             lda, w, w_off + j * ldw + k0, ldw, kc, bias, b_off + j, k0 > 0)
+                    i += rows
+                j += cols
 
 
 # -- compiled once per dtype (see ``linked``), called from the kernels --------------------
