@@ -250,10 +250,11 @@ class Trainer:
         allocated once per (layer sizes, batch size, dtype, kind of inputs) for
         ``self.threads``, the most any call uses; training's and evaluation's stay."""
         net = self.network
-        ws = _kept(self._workspaces, (cap, net.sizes, net.dtype, self.threads, sparse),
+        mixed = self.precision == "bf16-mixed"
+        ws = _kept(self._workspaces, (cap, net.sizes, net.dtype, self.threads, sparse, mixed),
                    lambda: workspace(without_inputs(net._table) if sparse else net._table, cap,
                                      net.dtype, self.threads,
-                                     n_features=net.sizes[0] if sparse else 0))
+                                     n_features=net.sizes[0] if sparse else 0, mixed=mixed))
         return ws._replace(n_shards=threads)
 
     def _kernel_data(self, X, Y, weight, order, cap, threads, products=True):

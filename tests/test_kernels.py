@@ -223,9 +223,12 @@ def test_parameters_and_workspaces_start_on_64_byte_boundaries():
     net = Network([7, 30, 13, 3], dtype=np.float32, seed=0)
     for array in list(net.weights) + list(net.biases):
         assert array.ctypes.data % 64 == 0
-    for buffer in workspace(net.table, 5, net.dtype, 2):
-        if getattr(buffer, "dtype", None) == net.dtype:
-            assert buffer.ctypes.data % 64 == 0
+    for mixed in (False, True):
+        ws = workspace(net.table, 5, net.dtype, 2, mixed=mixed)
+        for buffer in [*ws, *ws.sums]:  # each thread's block of sums too
+            if getattr(buffer, "dtype", None) == net.dtype and buffer.size:
+                assert buffer.ctypes.data % 64 == 0
+        assert ws.sums.shape == ((2, 48 * 30) if mixed else (2, 0))  # 48 rows of W[1]
     assert net.n_params == 7 * 30 + 30 + 30 * 13 + 13 + 13 * 3 + 3
     assert net.copy().params.ctypes.data % 64 == 0
 

@@ -129,8 +129,8 @@ def test_update_bounds_bound_one_update(code, values, eta, decay, mu, epsilon, r
     w_max = np.abs(params).max()
     s_max = max(np.abs(state1).max(), np.sqrt(state2.max()))
     w_next, s_next = update_bounds(code, hyper, t, g_max, w_max, s_max)
-    K.update_rows(Optim(code, hyper, t, grad, state1, state2), Rows(params, 0, 3), 3, 3, 0, 1, 3,
-                  t)
+    K.update_rows(Optim(code, hyper, t, grad, state1, state2), Rows(params, 0, 3),
+                  Rows(grad, 0, 3), 3, 3, 0, 1, 3, t)
     slack = 1 + 1e-12  # rounding of the update itself
     assert np.abs(params).max() <= w_next * slack
     assert max(np.abs(state1).max(), np.sqrt(state2.max())) <= s_next * slack

@@ -62,7 +62,7 @@ from .gemm import gemm, gemm_nt
 from .layout import A_OFF, ALIGN, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, weight_stride
 from .optimizers import update_rows
 from .simd import BF16, TRANSPOSE, bf16_round, transpose_block
-from .structures import Matrix, MixedModel, Rows, by_structure, scratch
+from .structures import SUMS_ROWS, Matrix, MixedModel, Rows, by_structure, scratch
 
 FLOAT32_BELOW = 32
 # On AMX tiles (``amx``) the products take B as rows of pairs along k: the weights are
@@ -213,15 +213,6 @@ def mixed_delta_product(model, l, D_next, D, s0, rows, k0, k1, pack):
         _delta_pairs(model, l, D, s0, rows, k0, k1, pack)
 
 
-@jit
-def mixed_gradient_rows(model, l, D, m, out, j0, j1, pack):
-    """``backprop.gradient_rows`` with ``step`` 0 (never fused: the sums are float32,
-    the update reads them) on the bfloat16 operands of D[l] and A[l-1]: rows ``j0:j1``
-    of m dC/dW[l] into ``out`` (in the layout of ``params``), and BP3 in float32."""
-    _gradient_pairs(model, l, m, out, j0, j1, pack)
-    bias_rows(D, m, out, model.table[l, B_OFF], j0, j1, 0.0)
-
-
 # The three products, on the vector tiles: Z = A W^T + b (``gemm_nt``, the dot-product
 # form) for the forward pass, C = A B (``gemm``, the axpy form, B's rows of pairs along
 # k as they are stored) for BP2 and BP4.
@@ -245,12 +236,11 @@ def _delta_pairs(model, l, D, s0, rows, k0, k1, pack):
 
 
 @jit(inline=True)
-def _gradient_pairs(model, l, m, out, j0, j1, pack):
+def _gradient_pairs(model, l, m, G, j0, j1, pack):
     table, mt = model.table, model.mtable
-    n_in, n_out, w_ld = table[l, N_IN], table[l, N_OUT], table[l, W_LD]
+    n_in, n_out = table[l, N_IN], table[l, N_OUT]
     gemm(j1 - j0, n_in, (m + 1) // 2, 1.0, Matrix(model.ops, mt[l, DP_OFF] + j0, 1, n_out),
-         Rows(model.ops, mt[l, XP_OFF], mt[l, XP_LD]),
-         Rows(out, table[l, W_OFF] + j0 * w_ld, w_ld),
+         Rows(model.ops, mt[l, XP_OFF], mt[l, XP_LD]), Rows(G.data, G.offset + j0 * G.ld, G.ld),
          False, _words(pack))
 
 
@@ -276,13 +266,12 @@ def _amx_delta_pairs(model, l, D, s0, rows, k0, k1, pack):
 
 
 @jit(inline=True)
-def _amx_gradient_pairs(model, l, m, out, j0, j1, pack):
+def _amx_gradient_pairs(model, l, m, G, j0, j1, pack):
     table, mt = model.table, model.mtable
-    n_in, n_out, w_ld = table[l, N_IN], table[l, N_OUT], table[l, W_LD]
+    n_in, n_out = table[l, N_IN], table[l, N_OUT]
     pair_product(j1 - j0, n_in, (m + 1) // 2, Matrix(model.ops, mt[l, DP_OFF] + j0, 1, n_out),
                  Rows(model.ops, mt[l, XP_OFF], mt[l, XP_LD]),
-                 Rows(out, table[l, W_OFF] + j0 * w_ld, w_ld), model.zeros, 0, False,
-                 _words(pack))
+                 Rows(G.data, G.offset + j0 * G.ld, G.ld), model.zeros, 0, False, _words(pack))
 
 
 if AMX:
@@ -290,25 +279,28 @@ if AMX:
     _gradient_pairs = _amx_gradient_pairs
 
 
-# Rows of W that BP4, the update and the rounding take in turn: their sums, weights and
-# state stay in the core's L2 from one to the next.
-ROW_BLOCK = 48
-
-
 @jit
-def mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, pack):
-    """BP3/BP4 of rows ``j0:j1`` (j0 even) of layer row ``l`` into ``out`` and, unless
-    ``opt.code`` is -1, the optimiser's update of those rows and their rounding into WR
-    and WT, a block of rows at a time."""
+def mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, pack, sums):
+    """BP3/BP4 of rows ``j0:j1`` (j0 even) of layer row ``l`` and, unless ``opt.code``
+    is -1, the optimiser's update of those rows and their rounding into WR and WT,
+    SUMS_ROWS rows at a time: their weights' sums in ``sums`` (the thread's block, which
+    stays in its L2 from BP4 to the update: written to ``out``, as large as W, the sums
+    went to memory, and BP4 on XL ran at 140 instead of 195 GFLOP/s a core), the biases'
+    in ``out``. With ``opt.code`` -1 (or no room in ``sums``) the weights' sums too go to
+    ``out`` (in the layout of ``params``)."""
     table, m = model.table, batch.m
-    n_in, n_out = table[l, N_IN], table[l, N_OUT]
+    n_in, n_out, w_ld = table[l, N_IN], table[l, N_OUT], table[l, W_LD]
     D = Rows(ws.d, ws.cap * table[l, D_OFF], n_out)
-    W = Rows(model.params, table[l, W_OFF], table[l, W_LD])
-    for jb in range(j0, j1, ROW_BLOCK):
-        je = min(jb + ROW_BLOCK, j1)
-        mixed_gradient_rows(model, l, D, m, out, jb, je, pack)
+    W = Rows(model.params, table[l, W_OFF], w_ld)
+    for jb in range(j0, j1, SUMS_ROWS):
+        je = min(jb + SUMS_ROWS, j1)
+        G = Rows(out, table[l, W_OFF], w_ld)
+        if opt.code >= 0 and sums.shape[0] >= SUMS_ROWS * w_ld:  # row j at (j - jb) w_ld
+            G = Rows(sums, -jb * w_ld, w_ld)
+        _gradient_pairs(model, l, m, G, jb, je, pack)
+        bias_rows(D, m, out, table[l, B_OFF], jb, je, 0.0)
         if opt.code >= 0:
-            update_rows(opt, W, n_in, table[l, B_OFF], jb, je, m, batch.t)
+            update_rows(opt, W, G, n_in, table[l, B_OFF], jb, je, m, batch.t)
             _pack_layer(model, l, jb, je, pack)
 
 

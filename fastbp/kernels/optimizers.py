@@ -113,7 +113,7 @@ def _update(code, w, g, s1, s2, k, c1, c2, shrink):
 
 
 @jit
-def update_rows(opt, W, n_in, b_off, j0, j1, m, t):
+def update_rows(opt, W, G, n_in, b_off, j0, j1, m, t):
     """Apply the optimiser ``opt`` to rows ``j0:j1`` of W (and b) of one layer.
 
     Parameters
@@ -121,22 +121,29 @@ def update_rows(opt, W, n_in, b_off, j0, j1, m, t):
     opt : structures.Optim
         The optimiser's code, ``hyper`` (float64: ETA, WEIGHT_DECAY, MU, BETA1, BETA2,
         EPSILON, RHO), and ``grad``, ``state1``, ``state2`` in the layout of the
-        parameters, ``grad`` holding the batch sums (m dC/dW, m dC/db).
+        parameters, ``grad`` holding the biases' batch sums (m dC/db).
     W : structures.Rows
         W of the layer in the parameter vector (rows ``W.ld`` apart, ``n_in`` long);
         b in the same vector from ``b_off``.
+    G : structures.Rows
+        The weights' batch sums (m dC/dW): row j from ``G.offset + j*G.ld`` of ``G.data``
+        (``opt.grad`` in the layout of W, or a thread's block of rows).
     m : int
         Samples in the batch.
     t : int
         Adam's step count, from 1.
     """
-    params, grad, state1, state2 = W.data, opt.grad, opt.state1, opt.state2
+    params, state1, state2 = W.data, opt.state1, opt.state2
     # contiguous slices, so that the loops vectorise; the biases last (j = j1)
     for j in range(j0, j1 + 1):
-        first, count = (W.offset + j * W.ld, n_in) if j < j1 else (b_off + j0, j1 - j0)
-        last = first + count
-        _update_slices(opt, params[first:last], grad[first:last], state1[first:last],
-                       state2[first:last], m, t, j < j1)
+        if j < j1:
+            first, last = W.offset + j * W.ld, W.offset + j * W.ld + n_in
+            g = G.data[G.offset + j * G.ld:G.offset + j * G.ld + n_in]
+        else:
+            first, last = b_off + j0, b_off + j1
+            g = opt.grad[first:last]
+        _update_slices(opt, params[first:last], g, state1[first:last], state2[first:last], m,
+                       t, j < j1)
 
 
 @jit

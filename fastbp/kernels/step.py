@@ -462,11 +462,12 @@ def gradient_step(model, samples, ws, opt, batch):
 
     Plain SGD without weight decay is fused into BP4 (no gradient is stored); the
     others first leave the batch sums (m dC/dW, m dC/db) in ``opt.grad`` and then update
-    the parameters and the optimiser's state row by row. ``opt.code`` -1: the sums are
-    left in ``opt.grad`` and nothing is updated. Shard ``s`` takes the ``s``-th slice of
-    the rows of every layer, so the threads share every layer. For sparse inputs, the
-    first layer's as ``sparse`` says: the rows of ``opt.grad`` of the features absent
-    from the batch are neither written nor read.
+    the parameters and the optimiser's state row by row (bf16-mixed: the weights' sums
+    of a block of rows in the thread's ``ws.sums``, see ``mixed.mixed_layer_step``).
+    ``opt.code`` -1: the sums are left in ``opt.grad`` and nothing is updated. Shard
+    ``s`` takes the ``s``-th slice of the rows of every layer, so the threads share
+    every layer. For sparse inputs, the first layer's as ``sparse`` says: the rows of
+    ``opt.grad`` of the features absent from the batch are neither written nor read.
     """
     fused = opt.code == SGD and opt.hyper[WEIGHT_DECAY] == 0 and _fusable(model)
     out = model.params if fused else opt.grad
@@ -480,37 +481,38 @@ def _gradient_shard(model, samples, ws, opt, batch, out, step, n_present, shard)
     """``gradient_step`` for the rows of every layer that ``shard`` owns: BP4 into
     ``out`` (times ``step`` where fused), then, unless fused, the update."""
     model, samples, ws, opt, out = borrowed((model, samples, ws, opt, out))
-    pack = scratch(ws, shard)
     for l in range(model.table.shape[0]):
         j0, j1 = _layer_rows(model, shard, ws.n_shards, l)
         if j0 < j1:
             _layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step, n_present,
-                            pack)
+                            shard)
 
 
 @jit
 def _dense_layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step, n_present,
-                          pack):
+                          shard):
     """BP3/BP4 of rows ``j0:j1`` of layer row ``l`` into ``out`` (or applied, with
-    ``step``), and the optimiser's update of those rows unless fused or ``opt.code`` -1."""
-    _layer_step(model, ws, opt, l, batch, j0, j1, out, step, pack)
+    ``step``), and the optimiser's update of those rows unless fused or ``opt.code`` -1,
+    by the thread of shard ``shard``."""
+    _layer_step(model, ws, opt, l, batch, j0, j1, out, step, shard)
 
 
 @jit
-def _float_layer_step(model, ws, opt, l, batch, j0, j1, out, step, pack):
+def _float_layer_step(model, ws, opt, l, batch, j0, j1, out, step, shard):
     table, cap, m = model.table, ws.cap, batch.m
     n_in, n_out = table[l, N_IN], table[l, N_OUT]
     a_off = 0 if l == 0 else cap * table[l - 1, A_OFF]
     w_off, w_ld, b_off = table[l, W_OFF], table[l, W_LD], table[l, B_OFF]
     gradient_rows(Rows(ws.d, cap * table[l, D_OFF], n_out), Rows(ws.a, a_off, n_in), m,
-                  Rows(out, w_off, w_ld), b_off, j0, j1, step, pack)
+                  Rows(out, w_off, w_ld), b_off, j0, j1, step, scratch(ws, shard))
     if step == 0 and opt.code >= 0:
-        update_rows(opt, Rows(model.params, w_off, w_ld), n_in, b_off, j0, j1, m, batch.t)
+        update_rows(opt, Rows(model.params, w_off, w_ld), Rows(opt.grad, w_off, w_ld), n_in,
+                    b_off, j0, j1, m, batch.t)
 
 
 @jit
-def _mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, step, pack):
-    mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, pack)
+def _mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, step, shard):
+    mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, scratch(ws, shard), ws.sums[shard])
 
 
 _layer_step = by_structure(MixedModel, _float_layer_step, _mixed_layer_step)
@@ -526,18 +528,18 @@ def _false(model):
     return False
 
 
-# Plain SGD is fused into BP4 in float32 only: bf16-mixed's sums pass through opt.grad.
+# Plain SGD is fused into BP4 in float32 only: bf16-mixed's sums pass through a buffer.
 _fusable = by_structure(MixedModel, _true, _false)
 
 
 @jit
 def _sparse_layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step, n_present,
-                           pack):
+                           shard):
     """The first layer's from the sparse inputs (see ``sparse``), the others' as for
     dense inputs."""
     if l > 0:
         _dense_layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step, n_present,
-                              pack)
+                              shard)
         return
     table, m = model.table, batch.m
     n_out, b_off = table[0, N_OUT], table[0, B_OFF]
@@ -600,8 +602,8 @@ def update(model, samples, ws, opt, batch):
 @jit
 def _dense_layer_update(samples, model, ws, opt, l, batch, j0, j1, n_present):
     table = model.table
-    update_rows(opt, _weights(model, l), table[l, N_IN], table[l, B_OFF], j0, j1, batch.m,
-                batch.t)
+    update_rows(opt, _weights(model, l), Rows(opt.grad, table[l, W_OFF], table[l, W_LD]),
+                table[l, N_IN], table[l, B_OFF], j0, j1, batch.m, batch.t)
 
 
 @jit

@@ -20,8 +20,9 @@ cache reliably). Python code builds them; kernels only read them.
     Dropout    rates, seed                     a rate per layer row (empty: none), the
                                                masks' seed (see ``dropout``)
     Workspace  a, d, cost, correct, pack,      a batch's activations and deltas (see
-               magnitude, bounds, cap,         ``layout``), per-sample cost and
-               n_shards, seen, present         correctness, each thread's gemm scratch,
+               sums, magnitude, bounds, cap,   ``layout``), per-sample cost and
+               n_shards, seen, present         correctness, each thread's gemm scratch
+                                               and block of gradient sums (a row each),
                                                each shard's max |A| and |D|, the
                                                divergence guard's bounds, the capacity,
                                                the number of threads, and for sparse
@@ -46,7 +47,7 @@ from numba.extending import intrinsic, overload
 
 from .._config import jit
 from .gemm import PACK_SIZE
-from .layout import aligned_zeros, n_activations, n_deltas
+from .layout import ALIGN, W_LD, aligned_zeros, n_activations, n_deltas
 
 Model = namedtuple("Model", "params table cost_code")
 MixedModel = namedtuple("MixedModel", "params table cost_code w16 ops mtable zeros packed")
@@ -55,7 +56,7 @@ SparseSamples = namedtuple("SparseSamples", "indptr indices data Y weight order"
 Optim = namedtuple("Optim", "code hyper t grad state1 state2")
 Dropout = namedtuple("Dropout", "rates seed")
 Workspace = namedtuple("Workspace",
-                       "a d cost correct pack magnitude bounds cap n_shards seen present")
+                       "a d cost correct pack sums magnitude bounds cap n_shards seen present")
 Batch = namedtuple("Batch", "start m t")
 Record = namedtuple("Record", "cost correct")
 Matrix = namedtuple("Matrix", "data offset rs cs")
@@ -92,6 +93,12 @@ def _chosen(x, kind, general, special):
     return special if isinstance(x, types.NamedTuple) and x.instance_class is kind else general
 
 
+# Rows of W whose gradient sums a thread keeps in its block (``Workspace.sums``) while
+# it updates them (bf16-mixed, see ``mixed.mixed_layer_step``): sums, weights and state
+# of the block stay in the core's L2, and the sums never go to memory.
+SUMS_ROWS = 48
+
+
 @jit(inline=True)
 def scratch(ws, shard):
     """The gemm scratch of the thread of shard ``shard`` in ``ws.pack``."""
@@ -103,20 +110,24 @@ def no_update(hyper, grad):
     return Optim(-1, hyper, 0, grad, grad, grad)
 
 
-def workspace(table, cap, dtype, n_shards, training=True, n_features=0):
+def workspace(table, cap, dtype, n_shards, training=True, n_features=0, mixed=False):
     """A ``Workspace`` for batches of up to ``cap`` samples of the network of ``table``
     on ``n_shards`` threads; without ``training`` only what the forward pass needs (the
     other arrays empty, of the same types, so that the same compiled kernels serve).
     ``n_features``: the inputs' columns, for sparse inputs (whose ``table`` is then
-    ``layout.without_inputs``'s), 0 for dense ones."""
+    ``layout.without_inputs``'s), 0 for dense ones. ``mixed``: room for the blocks of
+    gradient sums of bf16-mixed training (``sums``; empty rows otherwise)."""
     rows = cap if training else 0
     features = n_features if training else 0
+    sums = -(-SUMS_ROWS * int(table[:, W_LD].max()) // ALIGN) * ALIGN if mixed and training \
+        else 0
     return Workspace(
         a=aligned_zeros(cap * n_activations(table), dtype),
         d=aligned_zeros(rows * n_deltas(table), dtype),
         cost=np.zeros(rows),
         correct=np.zeros(rows, dtype=np.int64),
         pack=aligned_zeros(n_shards * PACK_SIZE if training else 0, dtype),
+        sums=aligned_zeros(n_shards * sums, dtype).reshape(n_shards, sums),
         magnitude=np.zeros((n_shards, 2)),
         bounds=np.full(2, np.inf),
         cap=int(cap),
