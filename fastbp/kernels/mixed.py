@@ -416,8 +416,11 @@ def _operands_of(model, ws, kind, l, s0, s1, j0, j1):
                  Rows(model.ops, mt[l + 1, XP_OFF], mt[l + 1, XP_LD]))
     elif kind == DELTA_OPERANDS:
         n = table[l, N_OUT]
-        to_pairs(Rows(ws.d, cap * table[l, D_OFF], n), n, s0, s1, j0, j1,
-                 Rows(model.ops, mt[l, DR_OFF], mt[l, DR_LD]), Rows(model.ops, mt[l, DP_OFF], n))
+        D, DP = Rows(ws.d, cap * table[l, D_OFF], n), Rows(model.ops, mt[l, DP_OFF], n)
+        if l > 0 and n >= FLOAT32_BELOW:  # BP2 reads DR
+            to_pairs(D, n, s0, s1, j0, j1, Rows(model.ops, mt[l, DR_OFF], mt[l, DR_LD]), DP)
+        else:
+            _pair_rows(D, s0, s1, j0, j1, DP)
 
 
 @jit(inline=True)
