@@ -109,6 +109,29 @@ def test_rows_paired(rng, j0, j1, i0, i1):
     assert not got[untouched].any()
 
 
+@pytest.mark.parametrize("j0,j1", [(0, 37), (4, 36), (2, 31), (0, 53), (6, 25)])
+def test_pairs_transposed(rng, j0, j1):
+    """BP4's copy of D on the vector tiles: T[i, p] = (bf16(S[2p, i]), bf16(S[2p+1, i])),
+    the blocks of 16 x 16 (or 8 x 8) words transposed in registers and the edges
+    (columns, pairs, a missing odd row) one by one; a scratch of 20 columns cuts the 45
+    columns into three chunks."""
+    from fastbp.kernels.mixed import _pairs_transposed
+    from fastbp.kernels.structures import Rows
+
+    n, ld, t_ld = 45, 48, 32
+    S = rng.standard_normal(60 * ld).astype(np.float32)
+    T = np.zeros(n * t_ld, np.uint32)
+    _pairs_transposed(Rows(S, 0, ld), n, j0, j1, Rows(T, 0, t_ld),
+                      np.zeros(16 * 20, np.uint32))
+    halves = bf16_bits_of(S.reshape(60, ld)[:, :n])  # [row, column]
+    for p in range(j0 // 2, (j1 + 1) // 2):
+        high = halves[2 * p + 1] if 2 * p + 1 < j1 else 0
+        np.testing.assert_array_equal(T.reshape(n, t_ld)[:, p], halves[2 * p] | high << 16)
+    untouched = np.ones((n, t_ld), bool)
+    untouched[:, j0 // 2:(j1 + 1) // 2] = False
+    assert not T.reshape(n, t_ld)[untouched].any()
+
+
 @pytest.mark.parametrize("j0,j1", [(0, 37), (2, 45), (6, 21)])
 def test_rows_paired_and_transposed(rng, j0, j1):
     """AMX's forward copy of W: T[p, j] = (bf16(S[j, 2p]), bf16(S[j, 2p+1])), 32 rows

@@ -25,21 +25,24 @@ in ``MixedModel.mtable``, in words):
     XR   A[l-1] paired along neurons:     XR[s, p] = (A[s, 2p], A[s, 2p+1])   forward's A
     XP   A[l-1] paired along samples:     XP[p, i] = (A[2p, i], A[2p+1, i])   BP4's B
     DR   D[l] paired along neurons                                            BP2's A
-    DP   D[l] paired along samples                                            BP4's A
+    DP   D[l] paired along samples:       DP[j, p] = (D[2p, j], D[2p+1, j])   BP4's A
 
 On the vector tiles both copies of W are rounded row by row, with no transposition (BP2
 in the dot-product form read W paired along its outputs transposed, WT[i, p]: its copy,
 transposed 16 x 16 words at a time, and the product cost more, an XL epoch 4-5% slower
-on Zen 4).
+on Zen 4). D, smaller, is the one transposed (16 x 16 words at a time in registers):
+BP4 then reads the rows of DP as its A, where reading DP[p, j] across rows made it copy
+every block of A first.
 
 On AMX tiles (``amx``: "amx" and "amx-emulated" in ``tuning.bf16_products``) every
 product is C = A B with B read as rows of pairs along k, so WR holds W that way too:
 
     WR   WR[p, j] = (W[j, 2p], W[j, 2p+1])    forward's B       (rows of n_out words)
+    DP   DP[p, j] = (D[2p, j], D[2p+1, j])    BP4's A, read transposed
 
-and BP4 reads DP transposed (``amx`` transposes it into tiles) and XP as it is.
+(``amx`` transposes DP into tiles), and XP as it is.
 
-The rows of WR, WT, XP and DR are WR_LD, WT_LD, XP_LD and DR_LD
+The rows of WR, WT, XP, DR and DP are WR_LD, WT_LD, XP_LD, DR_LD and DP_LD
 (``layout.weight_stride``) words apart: as W's, so that rows read together do not share
 cache sets. An odd count is completed
 by a zero. WR and WT (in ``w16``) are rounded from the master weights once per weight
@@ -61,7 +64,7 @@ from .dense import activate_rows
 from .gemm import gemm, gemm_nt
 from .layout import A_OFF, ALIGN, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, weight_stride
 from .optimizers import update_rows
-from .simd import BF16, TRANSPOSE, bf16_round, transpose_block
+from .simd import BF16, TRANSPOSE, bf16_round, transpose_block, transpose_half_block
 from .structures import SUMS_ROWS, Matrix, MixedModel, Rows, by_structure, scratch
 
 FLOAT32_BELOW = 32
@@ -71,7 +74,7 @@ AMX = BF16 in ("amx", "amx-emulated")
 if AMX:
     from .amx import pair_product
 
-WR_OFF, WT_OFF, XR_OFF, XP_OFF, DR_OFF, DP_OFF, WR_LD, WT_LD, XP_LD, DR_LD = range(10)
+WR_OFF, WT_OFF, XR_OFF, XP_OFF, DR_OFF, DP_OFF, WR_LD, WT_LD, XP_LD, DR_LD, DP_LD = range(11)
 
 
 def _half(n):
@@ -82,15 +85,22 @@ def _up(n):
     return -(-int(n) // ALIGN) * ALIGN
 
 
+def _pairs_of_d(n_out, cap, row):
+    """Words of DP: (cap / 2) rows of n_out (AMX) or n_out rows of DP_LD."""
+    return _half(cap) * n_out if AMX else n_out * row[DP_LD]
+
+
 def mixed_table(table, cap):
     """(mtable, words of ``w16``, words of ``ops``) of the network of ``table`` for
     batches of up to ``cap`` samples."""
-    mtable = np.zeros((table.shape[0], 10), dtype=np.int64)
+    mtable = np.zeros((table.shape[0], 11), dtype=np.int64)
     w = o = 0
     for l, row in enumerate(table):
         n_in, n_out = int(row[N_IN]), int(row[N_OUT])
         mtable[l, XP_LD] = weight_stride(n_in)
         mtable[l, DR_LD] = weight_stride(_half(n_out))
+        # DP[p, j] (AMX) or DP[j, p] (rows of sample pairs, BP4's A read along its rows)
+        mtable[l, DP_LD] = n_out if AMX else weight_stride(_half(cap))
         mtable[l, WT_LD] = weight_stride(n_in)  # WT[p, i] = (W[2p, i], W[2p+1, i])
         if AMX:  # WR[p, j] = (W[j, 2p], W[j, 2p+1])
             mtable[l, WR_LD] = weight_stride(n_out)
@@ -101,7 +111,8 @@ def mixed_table(table, cap):
         w_words = (wr_words, _half(n_out) * mtable[l, WT_LD])
         sizes = ((WR_OFF, w_words[0], True), (WT_OFF, w_words[1], True),
                  (XR_OFF, cap * _half(n_in), False), (XP_OFF, _half(cap) * mtable[l, XP_LD], False),
-                 (DR_OFF, cap * mtable[l, DR_LD], False), (DP_OFF, _half(cap) * n_out, False))
+                 (DR_OFF, cap * mtable[l, DR_LD], False),
+                 (DP_OFF, _pairs_of_d(n_out, cap, mtable[l]), False))
         for column, words, of_weights in sizes:
             if of_weights:
                 mtable[l, column], w = w, _up(w + words)
@@ -238,8 +249,9 @@ def _delta_pairs(model, l, D, s0, rows, k0, k1, pack):
 @jit(inline=True)
 def _gradient_pairs(model, l, m, G, j0, j1, pack):
     table, mt = model.table, model.mtable
-    n_in, n_out = table[l, N_IN], table[l, N_OUT]
-    gemm(j1 - j0, n_in, (m + 1) // 2, 1.0, Matrix(model.ops, mt[l, DP_OFF] + j0, 1, n_out),
+    n_in = table[l, N_IN]
+    gemm(j1 - j0, n_in, (m + 1) // 2, 1.0,
+         Matrix(model.ops, mt[l, DP_OFF] + j0 * mt[l, DP_LD], mt[l, DP_LD], 1),
          Rows(model.ops, mt[l, XP_OFF], mt[l, XP_LD]), Rows(G.data, G.offset + j0 * G.ld, G.ld),
          False, _words(pack))
 
@@ -268,8 +280,9 @@ def _amx_delta_pairs(model, l, D, s0, rows, k0, k1, pack):
 @jit(inline=True)
 def _amx_gradient_pairs(model, l, m, G, j0, j1, pack):
     table, mt = model.table, model.mtable
-    n_in, n_out = table[l, N_IN], table[l, N_OUT]
-    pair_product(j1 - j0, n_in, (m + 1) // 2, Matrix(model.ops, mt[l, DP_OFF] + j0, 1, n_out),
+    n_in = table[l, N_IN]
+    pair_product(j1 - j0, n_in, (m + 1) // 2,
+                 Matrix(model.ops, mt[l, DP_OFF] + j0, 1, mt[l, DP_LD]),
                  Rows(model.ops, mt[l, XP_OFF], mt[l, XP_LD]),
                  Rows(G.data, G.offset + j0 * G.ld, G.ld), model.zeros, 0, False, _words(pack))
 
@@ -357,7 +370,45 @@ def _rows_paired_transposed(S, n, j0, j1, T, scratch):
                             T.data[out + (p - p0) * T.ld + j] = scratch[(j - jb) * w + p]
 
 
-PAIRS = TRANSPOSE  # the square blocks ``_rows_paired_transposed`` transposes: 64 bytes a row
+PAIRS = TRANSPOSE  # the square blocks of words transposed in registers: 64 bytes a row
+HALF = PAIRS // 2
+
+
+@jit
+def _pairs_transposed(S, n, j0, j1, T, scratch):
+    """Rows ``j0:j1`` (j0 even) of the float32 matrix S (``Rows``, n columns) paired
+    along rows into the words of ``T``, transposed: T[i, p] = (S[2p, i], S[2p+1, i]).
+    PAIRS pairs of rows at a time are rounded into ``scratch`` as rows of words (a
+    vectorised pass), then transposed into T in square blocks of PAIRS (or HALF, for
+    fewer pairs) columns, in registers; the last columns and pairs one by one."""
+    chunk = scratch.shape[0] // PAIRS  # columns at a time
+    for jb in range(j0, j1, 2 * PAIRS):
+        je = min(jb + 2 * PAIRS, j1)
+        pairs = (je - jb + 1) // 2
+        for i0 in range(0, n, chunk):
+            i1 = min(i0 + chunk, n)
+            width = i1 - i0  # word (q, i) of the block at q*width + i - i0:
+            _pair_rows(S, jb, je, i0, i1, Rows(scratch, -(jb // 2) * width - i0, width))
+            # columns i0:done of pairs 0:covered in blocks
+            covered, done = 0, i0
+            if pairs == PAIRS:
+                covered = PAIRS
+                while done + PAIRS <= i1:
+                    transpose_block(scratch, done - i0, width, T.data,
+                                    T.offset + done * T.ld + jb // 2, T.ld)
+                    done += PAIRS
+            elif pairs >= HALF:
+                covered = HALF
+                while done + HALF <= i1:
+                    transpose_half_block(scratch, done - i0, width, T.data,
+                                         T.offset + done * T.ld + jb // 2, T.ld)
+                    done += HALF
+            for i in range(i0, i1):
+                out = T.data[T.offset + i * T.ld + jb // 2:][:pairs]
+                for q in range(covered if i < done else 0, pairs):
+                    out[q] = scratch[q * width + i - i0]
+
+
 
 
 @jit(parallel=True)
@@ -401,9 +452,10 @@ NO_OPERANDS, INPUT_OPERANDS, OUTPUT_OPERANDS, DELTA_OPERANDS = range(4)
 
 
 @jit
-def _operands_of(model, ws, kind, l, s0, s1, j0, j1):
+def _operands_of(model, ws, kind, l, s0, s1, j0, j1, pack):
     """Samples ``s0:s1`` and neurons ``j0:j1`` of what ``kind`` names, just computed, as
-    the bfloat16 operands of the products that read them."""
+    the bfloat16 operands of the products that read them; ``pack``: the thread's
+    scratch."""
     table, mt, cap = model.table, model.mtable, ws.cap
     if kind == INPUT_OPERANDS:
         n = table[0, N_IN]
@@ -416,17 +468,20 @@ def _operands_of(model, ws, kind, l, s0, s1, j0, j1):
                  Rows(model.ops, mt[l + 1, XP_OFF], mt[l + 1, XP_LD]))
     elif kind == DELTA_OPERANDS:
         n = table[l, N_OUT]
-        D, DP = Rows(ws.d, cap * table[l, D_OFF], n), Rows(model.ops, mt[l, DP_OFF], n)
+        D, DP = Rows(ws.d, cap * table[l, D_OFF], n), Rows(model.ops, mt[l, DP_OFF], mt[l, DP_LD])
         if l > 0 and n >= FLOAT32_BELOW:  # BP2 reads DR
-            to_pairs(D, n, s0, s1, j0, j1, Rows(model.ops, mt[l, DR_OFF], mt[l, DR_LD]), DP)
-        else:
+            to_pairs(D, n, s0, s1, j0, j1, Rows(model.ops, mt[l, DR_OFF], mt[l, DR_LD]), None)
+        if AMX:
             _pair_rows(D, s0, s1, j0, j1, DP)
+        else:  # DP[j, p]: columns j0:j1 of D, paired along rows and transposed
+            _pairs_transposed(Rows(D.data, D.offset + j0, D.ld), j1 - j0, s0, s1,
+                              Rows(DP.data, DP.offset + j0 * DP.ld, DP.ld), _words(pack))
 
 
 @jit(inline=True)
-def _no_operands(model, ws, kind, l, s0, s1, j0, j1):
+def _no_operands(model, ws, kind, l, s0, s1, j0, j1, pack):
     pass
 
 
-# (model, ws, kind, l, s0, s1, j0, j1): nothing for a float32 ``Model``.
+# (model, ws, kind, l, s0, s1, j0, j1, pack): nothing for a float32 ``Model``.
 operands_of = by_structure(MixedModel, _no_operands, _operands_of)

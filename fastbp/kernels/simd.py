@@ -231,6 +231,7 @@ def _transposer(n):
 
 
 transpose_block = _transposer(TRANSPOSE)
+transpose_half_block = _transposer(TRANSPOSE // 2)
 
 
 @intrinsic
@@ -314,3 +315,4 @@ if numba.config.DISABLE_JIT:  # intrinsics cannot run as Python: their plain twi
         return transpose
 
     transpose_block = _transposer(TRANSPOSE)
+    transpose_half_block = _transposer(TRANSPOSE // 2)

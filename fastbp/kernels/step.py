@@ -333,7 +333,7 @@ def _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1)
     else:
         _shard_magnitude(model, ws, s0, s1, shard)
     # bf16-mixed: what the phase computed, as operands of the products (see ``mixed``)
-    operands_of(model, ws, operands, l, s0, s1, j0, j1)
+    operands_of(model, ws, operands, l, s0, s1, j0, j1, pack)
 
 
 def _shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
