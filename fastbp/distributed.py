@@ -27,7 +27,7 @@ import numpy as np
 
 from .kernels.layout import N_IN, N_OUT, W_LD, W_OFF, W_T, aligned_zeros
 from .kernels.step import DELTAS, admissible, backprop_batch, batch_totals, gradient_step, update
-from .kernels.structures import Batch, Dropout, SparseSamples, no_update
+from .kernels.structures import Batch, SparseSamples, no_update
 
 _GOLDEN = 0x9E3779B97F4A7C15
 
@@ -80,7 +80,7 @@ class DataParallelSteps:
                 if hi == lo:
                     flat[...] = 0
                     continue
-                shard_drop = Dropout(drop.rates, rank_seed(drop.seed, r))
+                shard_drop = drop._replace(seed=rank_seed(drop.seed, r))  # its type kept
                 if isinstance(samples, SparseSamples):
                     flat[first_layer] = 0
                 backprop_batch(model, samples, ws, shard_drop, Batch(start + lo, hi - lo, t),

@@ -62,11 +62,12 @@ def test_training_and_evaluation_share_one_batch_kernel():
     trainer = Trainer([5, 7, 3], batch_size=8, seed=0, threads=2)
     trainer.fit(X, y, epochs=1)
     trainer.evaluate(X, y)
-    # Dense float32 inputs and products (other tests in the process may have compiled
-    # other types: sparse inputs, bf16-mixed's MixedModel).
+    # Dense float32 inputs and products, no dropout (other tests in the process may have
+    # compiled other types: sparse inputs, bf16-mixed's MixedModel, a Dropout).
     dense = [s for s in step.backprop_batch.signatures
              if str(s[0]).startswith("Model(")
-             and str(s[1]).startswith("Samples(array(float32, 2d")]
+             and str(s[1]).startswith("Samples(array(float32, 2d")
+             and str(s[3]).startswith("NoDropout(")]
     assert len(dense) == 1, [[str(a)[-60:] for a in s[2:]] for s in dense]
 
 

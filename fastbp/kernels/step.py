@@ -89,7 +89,7 @@ from .sparse import (
     sparse_gradient_rows,
     zero_feature_rows,
 )
-from .structures import Batch, MixedModel, Rows, borrowed, by_structure, scratch
+from .structures import Batch, MixedModel, NoDropout, Rows, borrowed, by_structure, scratch
 
 # The divergence guard (``admissible``): a bound on an update's entries, per dtype. Far
 # beyond any sound training step, far below overflow.
@@ -190,9 +190,24 @@ def _forward(model, samples, l, ws, batch, s0, s1, j0, j1, drop, pack):
     z_off = cap * table[l, Z_OFF] + s0 * n_out if table[l, Z_OFF] >= 0 else -1  # Z kept?
     _product_forward(model, samples, l, batch.start + s0, Rows(a_ws, x_off + s0 * n_in, n_in),
                      Rows(a_ws, a_off, n_out), z_off, s0, s1 - s0, j0, j1, pack)
+    _drop_outputs(drop, a_ws, a_off, n_out, s1 - s0, s0, j0, j1, batch.t, l)
+
+
+@jit(inline=True)
+def _dropped_outputs(drop, a, a_off, n_out, rows, s0, j0, j1, t, l):
     if _dropping(drop.rates, l):
-        drop_outputs(a_ws, a_off, n_out, s1 - s0, s0, j0, j1, drop.rates[l], drop.seed,
-                     batch.t, l)
+        drop_outputs(a, a_off, n_out, rows, s0, j0, j1, drop.rates[l], drop.seed, t, l)
+
+
+@jit(inline=True)
+def _kept_outputs(drop, a, a_off, n_out, rows, s0, j0, j1, t, l):
+    pass
+
+
+# Dropout's code is compiled only for a ``Dropout``: training without it and evaluation
+# pass a ``NoDropout`` (NO_DROPOUT), for which these are chosen by type and the masks
+# never compiled (about 2-3 s of a first run's compiling).
+_drop_outputs = by_structure(NoDropout, _dropped_outputs, _kept_outputs)
 
 
 @jit
@@ -239,11 +254,24 @@ def _backward(model, l, ws, s0, s1, k0, k1, pack, drop, t):
     d_off = cap * table[l, D_OFF] + s0 * n
     F, D = Rows(ws.a, f_off, n), Rows(d_ws, d_off, n)
     _product_backward(model, l, Rows(d_ws, dn_off, n_next), D, s0, s1 - s0, k0, k1, pack)
+    _multiply_by_derivative(drop, D, F, s1 - s0, s0, k0, k1, table[l, ACT], from_z, t, l)
+
+
+@jit(inline=True)
+def _dropped_derivative(drop, D, F, rows, s0, k0, k1, activation_code, from_z, t, l):
     if _dropping(drop.rates, l):
-        multiply_by_dropped_derivative(D, F, s1 - s0, s0, k0, k1, table[l, ACT], from_z, drop,
+        multiply_by_dropped_derivative(D, F, rows, s0, k0, k1, activation_code, from_z, drop,
                                        t, l)
     else:
-        derivative_rows(F, table[l, ACT], D, s1 - s0, k0, k1)
+        derivative_rows(F, activation_code, D, rows, k0, k1)
+
+
+@jit(inline=True)
+def _derivative(drop, D, F, rows, s0, k0, k1, activation_code, from_z, t, l):
+    derivative_rows(F, activation_code, D, rows, k0, k1)
+
+
+_multiply_by_derivative = by_structure(NoDropout, _dropped_derivative, _derivative)
 
 
 @jit(inline=True)

@@ -18,7 +18,9 @@ cache reliably). Python code builds them; kernels only read them.
                state2                          step count before the call, gradient sums
                                                and state; code -1: no update
     Dropout    rates, seed                     a rate per layer row (empty: none), the
-                                               masks' seed (see ``dropout``)
+                                               masks' seed (see ``dropout``); NoDropout
+                                               the same with none, a type of its own,
+                                               so that kernels compile no masks for it
     Workspace  a, d, cost, correct, pack,      a batch's activations and deltas (see
                sums, magnitude, bounds, cap,   ``layout``), per-sample cost and
                n_shards, seen, present         correctness, each thread's gemm scratch
@@ -63,7 +65,8 @@ Matrix = namedtuple("Matrix", "data offset rs cs")
 Rows = namedtuple("Rows", "data offset ld")
 
 NO_WEIGHTS = np.zeros(0)  # every sample weighs 1
-NO_DROPOUT = Dropout(np.zeros(0), 0)
+NoDropout = namedtuple("NoDropout", "rates seed")  # a Dropout of no rates, told by type
+NO_DROPOUT = NoDropout(np.zeros(0), 0)
 
 
 def by_structure(kind, general, special):
