@@ -68,8 +68,8 @@ from .simd import BF16, TRANSPOSE, bf16_round, transpose_block, transpose_half_b
 from .structures import SUMS_ROWS, Matrix, MixedModel, Rows, by_structure, scratch
 
 FLOAT32_BELOW = 32
-# On AMX tiles (``amx``) the products take B as rows of pairs along k: the weights are
-# kept in that layout instead (WR, WT below).
+# On AMX tiles (``amx``) every product takes B as rows of pairs along k: the forward
+# pass's copy of W (WR) is kept in that layout too, and BP4's A (DP) is transposed by them.
 AMX = BF16 in ("amx", "amx-emulated")
 if AMX:
     from .amx import pair_product
@@ -83,11 +83,6 @@ def _half(n):
 
 def _up(n):
     return -(-int(n) // ALIGN) * ALIGN
-
-
-def _pairs_of_d(n_out, cap, row):
-    """Words of DP: (cap / 2) rows of n_out (AMX) or n_out rows of DP_LD."""
-    return _half(cap) * n_out if AMX else n_out * row[DP_LD]
 
 
 def mixed_table(table, cap):
@@ -112,7 +107,7 @@ def mixed_table(table, cap):
         sizes = ((WR_OFF, w_words[0], True), (WT_OFF, w_words[1], True),
                  (XR_OFF, cap * _half(n_in), False), (XP_OFF, _half(cap) * mtable[l, XP_LD], False),
                  (DR_OFF, cap * mtable[l, DR_LD], False),
-                 (DP_OFF, _pairs_of_d(n_out, cap, mtable[l]), False))
+                 (DP_OFF, (_half(cap) if AMX else n_out) * mtable[l, DP_LD], False))
         for column, words, of_weights in sizes:
             if of_weights:
                 mtable[l, column], w = w, _up(w + words)
