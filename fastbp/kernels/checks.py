@@ -34,22 +34,14 @@ def _abs_bits_for(x):
 def finite_max_abs(x):
     """max |x[i, j]| of a C-contiguous 2-D float array, or infinity if any element is NaN
     or infinite: the finiteness check of the inputs and the bound the divergence guard
-    needs, in one pass at memory speed (one integer per row of scratch)."""
-    bits, mask, inf_bits = _abs_bits(x)
-    row_max = np.zeros(x.shape[0], dtype=bits.dtype)
+    needs, in one pass at memory speed (one float per row of scratch)."""
+    row_max = np.zeros(x.shape[0])
     for i in prange(x.shape[0]):
-        m = bits.dtype.type(0)
-        for j in range(x.shape[1]):
-            m = max(m, bits[i, j] & mask)
-        row_max[i] = m
-    top = bits.dtype.type(0)
+        row_max[i] = max_abs_range(x[i], 0, x.shape[1], 0.0)
+    top = 0.0
     for i in range(x.shape[0]):  # a loop, not row_max.max(): no nditer to compile
         top = max(top, row_max[i])
-    if top >= inf_bits:
-        return np.inf
-    value = np.empty(1, dtype=bits.dtype)
-    value[0] = top
-    return float(value.view(x.dtype)[0])
+    return top
 
 
 @jit(parallel=True)

@@ -219,9 +219,7 @@ def mixed_delta_product(model, l, D_next, D, s0, rows, k0, k1, pack):
         _delta_pairs(model, l, D, s0, rows, k0, k1, pack)
 
 
-# The three products, on the vector tiles: Z = A W^T + b (``gemm_nt``, the dot-product
-# form) for the forward pass, C = A B (``gemm``, the axpy form, B's rows of pairs along
-# k as they are stored) for BP2 and BP4.
+# The forward pass on the vector tiles: Z = A W^T + b (``gemm_nt``, the dot-product form).
 
 @jit(inline=True)
 def _forward_pairs(model, l, A, s0, rows, j0, j1, pack):
@@ -230,25 +228,6 @@ def _forward_pairs(model, l, A, s0, rows, j0, j1, pack):
     gemm_nt(rows, j1 - j0, h, Rows(model.ops, mt[l, XR_OFF] + s0 * h, h),
             Rows(model.w16, mt[l, WR_OFF] + j0 * ld, ld), model.params, table[l, B_OFF] + j0,
             Rows(A.data, A.offset + j0, A.ld))
-
-
-@jit(inline=True)
-def _delta_pairs(model, l, D, s0, rows, k0, k1, pack):
-    mt = model.mtable
-    h, ld = (model.table[l + 1, N_OUT] + 1) // 2, mt[l + 1, DR_LD]
-    gemm(rows, k1 - k0, h, 1.0, Matrix(model.ops, mt[l + 1, DR_OFF] + s0 * ld, ld, 1),
-         Rows(model.w16, mt[l + 1, WT_OFF] + k0, mt[l + 1, WT_LD]),
-         Rows(D.data, D.offset + k0, D.ld), False, _words(pack))
-
-
-@jit(inline=True)
-def _gradient_pairs(model, l, m, G, j0, j1, pack):
-    table, mt = model.table, model.mtable
-    n_in = table[l, N_IN]
-    gemm(j1 - j0, n_in, (m + 1) // 2, 1.0,
-         Matrix(model.ops, mt[l, DP_OFF] + j0 * mt[l, DP_LD], mt[l, DP_LD], 1),
-         Rows(model.ops, mt[l, XP_OFF], mt[l, XP_LD]), Rows(G.data, G.offset + j0 * G.ld, G.ld),
-         False, _words(pack))
 
 
 # The same on AMX tiles: C (+)= A B, B's rows of pairs along k as they are stored.
@@ -263,28 +242,43 @@ def _amx_forward_pairs(model, l, A, s0, rows, j0, j1, pack):
                  _words(pack))
 
 
+# BP2 and BP4: C = A B from zero, B's rows of pairs along k as they are stored, on the
+# vector tiles (``gemm``, the axpy form) or on AMX tiles.
+
 @jit(inline=True)
-def _amx_delta_pairs(model, l, D, s0, rows, k0, k1, pack):
-    mt = model.mtable
-    h, ld = (model.table[l + 1, N_OUT] + 1) // 2, mt[l + 1, DR_LD]
-    pair_product(rows, k1 - k0, h, Matrix(model.ops, mt[l + 1, DR_OFF] + s0 * ld, ld, 1),
-                 Rows(model.w16, mt[l + 1, WT_OFF] + k0, mt[l + 1, WT_LD]),
-                 Rows(D.data, D.offset + k0, D.ld), model.zeros, 0, False, _words(pack))
+def _vector_sums(model, m, n, k, A, B, C, pack):
+    gemm(m, n, k, 1.0, A, B, C, False, _words(pack))
 
 
 @jit(inline=True)
-def _amx_gradient_pairs(model, l, m, G, j0, j1, pack):
-    table, mt = model.table, model.mtable
-    n_in = table[l, N_IN]
-    pair_product(j1 - j0, n_in, (m + 1) // 2,
-                 Matrix(model.ops, mt[l, DP_OFF] + j0, 1, mt[l, DP_LD]),
-                 Rows(model.ops, mt[l, XP_OFF], mt[l, XP_LD]),
-                 Rows(G.data, G.offset + j0 * G.ld, G.ld), model.zeros, 0, False, _words(pack))
+def _amx_sums(model, m, n, k, A, B, C, pack):
+    pair_product(m, n, k, A, B, C, model.zeros, 0, False, _words(pack))
 
 
 if AMX:
-    _forward_pairs, _delta_pairs = _amx_forward_pairs, _amx_delta_pairs
-    _gradient_pairs = _amx_gradient_pairs
+    _forward_pairs, _pair_sums = _amx_forward_pairs, _amx_sums
+else:
+    _pair_sums = _vector_sums
+
+
+@jit(inline=True)
+def _delta_pairs(model, l, D, s0, rows, k0, k1, pack):
+    mt = model.mtable
+    h, ld = (model.table[l + 1, N_OUT] + 1) // 2, mt[l + 1, DR_LD]
+    _pair_sums(model, rows, k1 - k0, h, Matrix(model.ops, mt[l + 1, DR_OFF] + s0 * ld, ld, 1),
+               Rows(model.w16, mt[l + 1, WT_OFF] + k0, mt[l + 1, WT_LD]),
+               Rows(D.data, D.offset + k0, D.ld), pack)
+
+
+@jit(inline=True)
+def _gradient_pairs(model, l, m, G, j0, j1, pack):
+    mt = model.mtable
+    # DP[p, j] under AMX (read transposed), else DP[j, p] (see the layouts above)
+    rs, cs = (1, mt[l, DP_LD]) if AMX else (mt[l, DP_LD], 1)
+    _pair_sums(model, j1 - j0, model.table[l, N_IN], (m + 1) // 2,
+               Matrix(model.ops, mt[l, DP_OFF] + j0 * rs, rs, cs),
+               Rows(model.ops, mt[l, XP_OFF], mt[l, XP_LD]),
+               Rows(G.data, G.offset + j0 * G.ld, G.ld), pack)
 
 
 @jit
@@ -402,8 +396,6 @@ def _pairs_transposed(S, n, j0, j1, T, scratch):
                 out = T.data[T.offset + i * T.ld + jb // 2:][:pairs]
                 for q in range(covered if i < done else 0, pairs):
                     out[q] = scratch[q * width + i - i0]
-
-
 
 
 @jit(parallel=True)

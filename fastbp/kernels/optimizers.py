@@ -137,11 +137,12 @@ def update_rows(opt, W, G, n_in, b_off, j0, j1, m, t):
     # contiguous slices, so that the loops vectorise; the biases last (j = j1)
     for j in range(j0, j1 + 1):
         if j < j1:
-            first, last = W.offset + j * W.ld, W.offset + j * W.ld + n_in
-            g = G.data[G.offset + j * G.ld:G.offset + j * G.ld + n_in]
+            first, count = W.offset + j * W.ld, n_in
+            g = G.data[G.offset + j * G.ld:][:n_in]
         else:
-            first, last = b_off + j0, b_off + j1
-            g = opt.grad[first:last]
+            first, count = b_off + j0, j1 - j0
+            g = opt.grad[first:first + count]
+        last = first + count
         _update_slices(opt, params[first:last], g, state1[first:last], state2[first:last], m,
                        t, j < j1)
 
