@@ -58,6 +58,12 @@ def jit(function=None, *, parallel=False, inline=False):
     return dispatcher
 
 
+def compiled_options():
+    """The options of ``jit`` that shape compiled code (fastmath, error model), for code
+    compiled inside its callers or as a C function."""
+    return {key: value for key, value in JIT_OPTIONS.items() if key not in ("cache", "nogil")}
+
+
 def cfunc(signature):
     """Compile a function now as a C function of ``signature`` (``numba.cfunc``), with the
     options of ``jit`` and its on-disk cache; under ``NUMBA_DISABLE_JIT`` the function is
@@ -65,10 +71,9 @@ def cfunc(signature):
     def decorate(function):
         if numba.config.DISABLE_JIT:
             return function
-        options = {key: value for key, value in JIT_OPTIONS.items()
-                   if key not in ("cache", "nogil")}
         with _kernel_locator():
-            compiled = CFunc(function, sigutils.normalize_signature(signature), {}, options)
+            compiled = CFunc(function, sigutils.normalize_signature(signature), {},
+                             compiled_options())
             if JIT_OPTIONS["cache"]:
                 compiled._cache = KernelCache(function)
         compiled.compile()

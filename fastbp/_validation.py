@@ -7,7 +7,7 @@ import numpy as np
 
 from ._threads import max_threads, using_threads
 from .kernels.checks import finite_max_abs
-from .pacing import threads_for_pass
+from .pacing import ELEMENTS_PER_THREAD, threads_for_pass
 
 SUPPORTED_DTYPES = (np.float32, np.float64)
 
@@ -86,11 +86,17 @@ def _as_numeric_array(values, name):
 
 def _check_finite(array, name):
     """Raise unless every element is finite; return max |array| where that comes free
-    (2-D float32/float64 C-contiguous arrays, in one parallel pass), else None."""
+    (2-D arrays smaller than one thread's share, and 2-D float32/float64 C-contiguous
+    ones in one parallel pass), else None."""
     if array.dtype.kind != "f":
         return None
     largest = None
-    if (array.ndim == 2 and array.dtype.type in SUPPORTED_DTYPES and array.dtype.isnative
+    if array.ndim == 2 and 0 < array.size < ELEMENTS_PER_THREAD:
+        # one thread's share: NumPy, and the kernel is not compiled for it (2 s of a
+        # first run); blocks of rows, so that the temporary stays small
+        largest = _max_abs_by_blocks(array)
+        finite = largest < np.inf
+    elif (array.ndim == 2 and array.dtype.type in SUPPORTED_DTYPES and array.dtype.isnative
             and array.flags.c_contiguous):
         threads = threads_for_pass(array.size, max_threads())
         with using_threads(threads):  # a parallel kernel, as those of training
@@ -100,6 +106,21 @@ def _check_finite(array, name):
         finite = np.isfinite(array).all()
     if not finite:
         raise ValueError(f"{name} contains NaN or infinity")
+    return largest
+
+
+CHECK_BLOCK = 1 << 14  # elements of a block of rows that ``_max_abs_by_blocks`` copies
+
+
+def _max_abs_by_blocks(array):
+    """max |array| of a non-empty 2-D array, infinity where an element is NaN or infinite."""
+    rows = max(1, CHECK_BLOCK // array.shape[1])
+    largest = 0.0
+    for r in range(0, array.shape[0], rows):
+        block = float(np.abs(array[r:r + rows]).max())
+        if not block < np.inf:  # NaN too
+            return np.inf
+        largest = max(largest, block)
     return largest
 
 

@@ -462,10 +462,10 @@ class Trainer:
         batch = Batch(0, run.cap, 1)  # as train_epoch passes them: int64s, float64s
         by_neuron = True if self._by_neuron_for(self._pace.best, run.X) else None
         _compile_ahead.compile_in_two(
-            helper=[(gradient_step, (model, samples, ws, opt, batch)),
-                    (admissible, (model, ws, opt, 0.0, 0.0, 0, 0))],
+            helper=[(gradient_step, (model, samples, ws, opt, batch))],
             here=[(backprop_batch, (model, samples, ws, run.drop, batch, np.int64(DELTAS),
-                                    by_neuron))])
+                                    by_neuron)),
+                  (admissible, (model, ws, opt, 0.0, 0.0, 0, 0))])
 
     def _start_run(self, run):
         """Buffers of a ``fit`` call (added to ``run``), its flags reset, and with

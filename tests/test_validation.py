@@ -46,6 +46,30 @@ def test_bad_y(trainer, data, y, error, match):
         trainer.fit(data[0], y)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("rows", [8, 40_000])  # below and above one thread's share
+def test_finite_and_largest_either_way(dtype, bad, rows):
+    """Small inputs are checked with NumPy, large ones by the parallel kernel: the same
+    verdict and the same max |X|, which is also what the kernel gives on small ones."""
+    from fastbp._validation import check_inputs
+    from fastbp.kernels.checks import finite_max_abs
+    from fastbp.pacing import ELEMENTS_PER_THREAD
+
+    rng = np.random.default_rng(rows)
+    X = (rng.standard_normal((rows, 32)) * 3).astype(dtype)
+    X[rows // 3, 7] = -1e3 if dtype == np.float64 else np.float32(-777.25)  # the largest
+    assert (X.size < ELEMENTS_PER_THREAD) == (rows == 8)
+    if bad is not None:
+        X[rows - 1, 31] = bad
+        with pytest.raises(ValueError, match="X contains NaN or infinity"):
+            check_inputs(X, 32, dtype)
+        assert finite_max_abs(X) == np.inf
+        return
+    _, largest = check_inputs(X, 32, dtype, return_max=True)
+    assert largest == float(np.abs(X).max()) == finite_max_abs(X)
+
+
 def test_every_entry_point_checks(trainer, data):
     bad = np.zeros((3, 2))
     for call in (trainer.predict, trainer.predict_proba, trainer.network.forward):

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._config import jit
+from .linked import compiled_alone
 
 IDENTITY = 0
 SIGMOID = 1
@@ -148,8 +149,7 @@ def _sigmoids(z, one):
     return (r, e * r) if z >= 0 else (e * r, r)
 
 
-@jit
-def multiply_by_derivative(delta, x, code):
+def _multiply_by_derivative(delta, x, code):
     """``delta *= f'(z)``, elementwise, with ``f'`` computed from ``x``: the output
     ``a = f(z)``, or for the activations with ``needs_z`` (GELU, SiLU) z itself.
 
@@ -194,6 +194,9 @@ def multiply_by_derivative(delta, x, code):
             s, s_bar = _sigmoids(z, one)
             delta[j] = delta[j] * (s * (one + z * s_bar))
     # IDENTITY: f' = 1.
+
+
+multiply_by_derivative = compiled_alone("multiply_by_derivative", _multiply_by_derivative)
 
 
 @jit(inline=True)

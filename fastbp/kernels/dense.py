@@ -4,6 +4,7 @@ where f' needs it)."""
 from .._config import jit
 from .activations import activate
 from .gemm import gemm_nt
+from .linked import compiled_alone
 from .structures import Rows
 
 
@@ -28,8 +29,7 @@ def dense_forward(X, W, b_off, A, z_off, activation_code, rows, j0, j1):
     activate_rows(A, z_off, activation_code, rows, j0, j1)
 
 
-@jit
-def activate_rows(A, z_off, activation_code, rows, j0, j1):
+def _activate_rows(A, z_off, activation_code, rows, j0, j1):
     """A = f(Z) in place for neurons ``j0:j1`` of ``rows`` samples whose Z is in ``A``,
     Z first copied to ``z_off`` (>= 0) where it is kept."""
     a, a_off, n_out = A
@@ -40,3 +40,6 @@ def activate_rows(A, z_off, activation_code, rows, j0, j1):
             for j in range(j0, j1):
                 a[z_start + j] = a[start + j]
         activate(a[start + j0:start + j1], activation_code)
+
+
+activate_rows = compiled_alone("activate_rows", _activate_rows)

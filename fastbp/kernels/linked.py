@@ -25,10 +25,12 @@ its struct, a tuple as a struct of its items), so the body runs unchanged.
 """
 
 import hashlib
+import inspect
 import os
 import pickle
 import re
 
+import numba
 from llvmlite import binding, ir
 from numba import types
 from numba.core import cgutils
@@ -115,6 +117,20 @@ def compile_per_signature(name, body):
         return types.void(arguments), _caller(found, arguments, wanted)
 
     return call
+
+
+def compiled_alone(name, body):
+    """``body``, a function that returns nothing, compiled once per signature its callers
+    pass (``compile_per_signature``): the function returned is inlined into its jitted
+    callers as a call to that C function, so that ``body``'s code is optimised and
+    emitted once, not again in every library above it. Under ``NUMBA_DISABLE_JIT``,
+    ``body`` itself."""
+    if numba.config.DISABLE_JIT:
+        return body
+    params = ", ".join(inspect.signature(body).parameters)
+    scope = {"call_": compile_per_signature(name, body)}
+    exec(f"def {name}({params}):\n    call_(({params},))\n", scope)
+    return numba.njit(inline="always")(scope[name])
 
 
 def _signature_file(name):

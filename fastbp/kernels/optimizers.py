@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._config import jit
+from .linked import compiled_alone
 
 SGD = 0
 MOMENTUM = 1
@@ -112,8 +113,7 @@ def _update(code, w, g, s1, s2, k, c1, c2, shrink):
     return w, s1, s2
 
 
-@jit
-def update_rows(opt, W, G, n_in, b_off, j0, j1, m, t):
+def _update_rows(opt, W, G, n_in, b_off, j0, j1, m, t):
     """Apply the optimiser ``opt`` to rows ``j0:j1`` of W (and b) of one layer.
 
     Parameters
@@ -147,6 +147,9 @@ def update_rows(opt, W, G, n_in, b_off, j0, j1, m, t):
                        t, j < j1)
 
 
+update_rows = compiled_alone("update_rows", _update_rows)
+
+
 @jit
 def update_entries(opt, params, first, count, stride, m, t, weights):
     """Apply the optimiser ``opt`` (see ``update_rows``) to ``count`` entries of
@@ -163,7 +166,7 @@ def update_entries(opt, params, first, count, stride, m, t, weights):
                        weights)
 
 
-@jit
+@jit(inline=True)
 def _update_slices(opt, params, grad, state1, state2, m, t, weights):
     """``update_entries`` on slices of the parameters, the gradient sums and the state
     (those of the state empty where plain SGD keeps none)."""

@@ -52,6 +52,7 @@ from .costs import cost, output_delta
 from .dense import dense_forward
 from .dropout import drop_outputs, multiply_by_dropped_derivative
 from .layout import A_OFF, ACT, B_OFF, D_OFF, N_IN, N_OUT, W_LD, W_OFF, Z_OFF
+from .linked import compiled_alone
 from .mixed import (
     DELTA_OPERANDS,
     INPUT_OPERANDS,
@@ -179,7 +180,7 @@ def _weights(model, l):
     return Rows(model.params, model.table[l, W_OFF], model.table[l, W_LD])
 
 
-@jit
+@jit(inline=True)
 def _forward(model, samples, l, ws, batch, s0, s1, j0, j1, drop, pack):
     """Neurons ``j0:j1`` of layer row ``l`` for samples ``s0:s1``; with dropout (see
     ``dropout``) when ``drop.rates`` holds a rate per layer row."""
@@ -220,7 +221,7 @@ def _mixed_forward(model, samples, l, first, In, A, z_off, s0, rows, j0, j1, pac
     mixed_forward(model, l, A, z_off, model.table[l, ACT], s0, rows, j0, j1, pack)
 
 
-@jit
+@jit(inline=True)
 def _dense_layer_forward(samples, model, l, first, In, A, z_off, rows, j0, j1):
     """Layer row ``l``'s forward pass from its inputs ``In`` in the workspace."""
     table = model.table
@@ -296,8 +297,7 @@ def _argmax(v):
     return best
 
 
-@jit  # not inline=True: Numba's inliner then got BP1 or the cost wrong (a reference test)
-def _output_error(model, samples, ws, batch, s0, s1):
+def _output_error_of(model, samples, ws, batch, s0, s1):
     """Cost, correctness and BP1 for samples ``s0:s1`` whose forward pass is in ``ws.a``.
 
     ``samples.weight`` holds a weight per sample of X (or nothing): a sample's cost and
@@ -323,6 +323,11 @@ def _output_error(model, samples, ws, batch, s0, s1):
             ws.cost[s] *= w
             for j in range(n_L):
                 delta[j] = delta[j] * delta.dtype.type(w)
+
+
+# Compiled once, not again in every library above it (and Numba's inliner, asked to
+# inline it, got BP1 or the cost wrong: a reference test).
+_output_error = compiled_alone("output_error", _output_error_of)
 
 
 @jit(inline=True)

@@ -47,6 +47,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from .. import _config
 from .._config import jit
 from .gemm import PACK_SIZE
 from .layout import ALIGN, W_LD, aligned_zeros, n_activations, n_deltas
@@ -72,9 +73,10 @@ NO_DROPOUT = NoDropout(np.zeros(0), 0)
 def by_structure(kind, general, special):
     """A function of (x, ...) that runs ``special`` where x is a ``kind`` (one of the
     namedtuples here) and ``general`` otherwise; compiled code chooses by the type, so
-    each compiles alone, and only where it is used. Its parameters are spelled out, not
-    ``*args``: Numba's inliner takes none, and ``general`` or ``special`` may be
-    inlined (``jit(inline=True)``)."""
+    each compiles alone, and only where it is used. The chosen kernel's Python function
+    is compiled as the implementation, in its caller's compilation and with the
+    kernels' options (a wrapper calling the kernel would add a library, optimised and
+    emitted again with everything below it); its own ``inline`` is not used there."""
     params = ", ".join(inspect.signature(general).parameters)
     x = params.split(",")[0]
     # names of the generated code's globals, apart from any parameter's
@@ -83,17 +85,17 @@ def by_structure(kind, general, special):
     exec(f"def dispatch({params}):\n"
          f"    return (special_ if isinstance({x}, kind_) else general_)({params})\n"
          f"def typed({params}):\n"
-         f"    f_ = chosen_({x}, kind_, general_, special_)\n"
-         f"    return lambda {params}: f_({params})\n", scope)
+         f"    return chosen_({x}, kind_, general_, special_)\n", scope)
     dispatch = scope["dispatch"]
-    overload(dispatch)(scope["typed"])
+    overload(dispatch, jit_options=_config.compiled_options(), strict=False)(scope["typed"])
     dispatch.__name__ = f"{general.__name__}_or_{special.__name__}"
     return dispatch
 
 
 def _chosen(x, kind, general, special):
     """``special`` where the Numba type ``x`` is the namedtuple ``kind``, else ``general``."""
-    return special if isinstance(x, types.NamedTuple) and x.instance_class is kind else general
+    chosen = special if isinstance(x, types.NamedTuple) and x.instance_class is kind else general
+    return getattr(chosen, "py_func", chosen)
 
 
 # Rows of W whose gradient sums a thread keeps in its block (``Workspace.sums``) while
