@@ -40,7 +40,6 @@ compiles every callee that takes the index twice (``_run_phase`` and all below i
 
 import math
 
-import numba
 import numpy as np
 from numba import prange
 
@@ -388,24 +387,10 @@ def _phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
     _run_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1)
 
 
-if numba.config.DISABLE_JIT:
-    _run_shard_phases, _run_one_phase = _shard_phases, _phase
-else:  # compiled once per signature (see ``linked``): not again in each caller's code
-    from .linked import compile_per_signature
-
-    _shard_phases_c = compile_per_signature("shard_phases", _shard_phases)
-    _phase_c = compile_per_signature("phase", _phase)
-
-    @jit
-    def _run_shard_phases(model, samples, ws, drop, batch, depth, shard, n_shards):
-        """``_shard_phases``, compiled once."""
-        _shard_phases_c((model, samples, ws, drop, batch, depth, shard, n_shards))
-
-    @jit
-    def _run_one_phase(model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1):
-        """``_phase``, compiled once (not twice inside ``_phase_by_neuron``, once in
-        each of its parallel loops)."""
-        _phase_c((model, samples, ws, drop, batch, phase, l, shard, s0, s1, j0, j1))
+# Compiled once per signature (see ``linked``), not again in each caller's code (nor
+# twice inside ``_phase_by_neuron``, once in each of its parallel loops).
+_run_shard_phases = compiled_alone("shard_phases", _shard_phases)
+_run_one_phase = compiled_alone("phase", _phase)
 
 
 @jit(parallel=True)
@@ -604,15 +589,7 @@ def _sparse_features(samples, ws, batch):
 _batch_features = by_input(_no_features, _sparse_features)
 
 
-if numba.config.DISABLE_JIT:
-    _run_gradient_shard = _gradient_shard
-else:  # compiled once per signature, as ``_shard_phases``
-    _gradient_shard_c = compile_per_signature("gradient_shard", _gradient_shard)
-
-    @jit
-    def _run_gradient_shard(model, samples, ws, opt, batch, out, step, n_present, shard):
-        """``_gradient_shard``, compiled once."""
-        _gradient_shard_c((model, samples, ws, opt, batch, out, step, n_present, shard))
+_run_gradient_shard = compiled_alone("gradient_shard", _gradient_shard)  # as _shard_phases
 
 
 @jit(parallel=True)
