@@ -1,13 +1,13 @@
 """A first ``fit`` on a cold kernel cache compiles in two processes.
 
 A training step's kernels come in two halves that compile independently: the forward
-pass, cost, BP1 and BP2 (``backprop_batch``), and BP3/BP4 with the update
-(``gradient_step``) and the divergence guard (``admissible``). Numba compiles on one
-core. When neither this process nor the on-disk cache has ``train_epoch``, a helper
-process (``python -m fastbp._compile_ahead``) compiles the second half for this fit's
-argument types into the on-disk cache while this process compiles the first;
-``train_epoch`` then finds the helper's kernels in the cache and loads them. A first
-``python -m fastbp`` on 2 cores: about 21 s -> 14 s.
+pass, cost, BP1 and BP2 (``backprop_batch``) with the divergence guard (``admissible``),
+and BP3/BP4 with the update (``gradient_step``). Numba compiles on one core. When
+neither this process nor the on-disk cache has ``train_epoch``, a helper process
+(``python -m fastbp._compile_ahead``) compiles the second half for this fit's argument
+types into the on-disk cache while this process compiles the first; ``train_epoch``
+then finds the helper's kernels in the cache and loads them. A first ``python -m
+fastbp`` on 2 cores: about 16 s -> 10-11 s (quiet machine).
 
 Nothing depends on the helper: if it cannot start, fails or is killed, this process
 compiles what it did not leave in the cache, as it would have without it; argument

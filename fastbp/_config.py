@@ -169,14 +169,14 @@ class KernelCache(FunctionCache):
 def announce_compilation(kernel):
     """Say on standard error, once per process, that ``kernel`` is about to be compiled
     because neither this process nor the on-disk cache has it: the first run on a
-    machine otherwise sits silent for 15-25 seconds."""
+    machine otherwise sits silent for 10-20 seconds."""
     global _announced
     if _announced or getattr(kernel, "signatures", True):  # compiled, or NUMBA_DISABLE_JIT
         return
     _announced = True
     if is_cached(kernel):
         return
-    print("fastbp: compiling the kernels for this CPU (first run only, 15-25 seconds; "
+    print("fastbp: compiling the kernels for this CPU (first run only, 10-20 seconds; "
           "'fastbp info --compile' does it ahead of time)", file=sys.stderr, flush=True)
 
 
