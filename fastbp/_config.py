@@ -5,6 +5,7 @@ No kernel spells out its own flags.
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -53,7 +54,9 @@ def jit(function=None, *, parallel=False, inline=False):
         options["inline"] = "always"
     with _kernel_locator():
         dispatcher = njit(**options)(function)
-        if JIT_OPTIONS["cache"] and not numba.config.DISABLE_JIT:
+        # an inlined function is compiled inside its callers (cached with them), alone
+        # only when Python calls it (tests): no cache of its own to set up at import
+        if JIT_OPTIONS["cache"] and not numba.config.DISABLE_JIT and not inline:
             dispatcher._cache = KernelCache(function)  # what ``cache=True`` does, with ours
     return dispatcher
 
@@ -128,6 +131,15 @@ def _prune(kernels, keep):
         pass
 
 
+@functools.cache
+def _cache_path_of(py_file):
+    relative = Path(py_file).resolve().relative_to(Path(__file__).resolve().parent)
+    return str(KERNEL_CACHE_DIR.joinpath(*relative.parent.parts))
+
+
+_ENSURED = set()  # kernel cache directories found writable by this process
+
+
 class KernelCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
     """Numba cache locator for the kernels: ``KERNEL_CACHE_DIR``, then the module's path
     inside the package (the stamp of freshness stays the file's content hash)."""
@@ -135,11 +147,16 @@ class KernelCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
     def __init__(self, py_func, py_file):
         self._py_file = py_file
         self._lineno = py_func.__code__.co_firstlineno
-        relative = Path(py_file).resolve().relative_to(Path(__file__).resolve().parent)
-        self._cache_path = str(KERNEL_CACHE_DIR.joinpath(*relative.parent.parts))
+        self._cache_path = _cache_path_of(py_file)
 
     def get_cache_path(self):
         return self._cache_path
+
+    def ensure_cache_path(self):
+        # once per directory and process, not for each of the ~120 kernels at import
+        if self._cache_path not in _ENSURED:
+            super().ensure_cache_path()
+            _ENSURED.add(self._cache_path)
 
     @classmethod
     def from_function(cls, py_func, py_file):

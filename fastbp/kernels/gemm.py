@@ -212,12 +212,12 @@ else:
     _gemm_c = compile_once("gemm", _gemm, _signatures("gemm"))
     _gemm_nt_c = compile_once("gemm_nt", _gemm_nt, _signatures("gemm_nt"))
 
-    @jit(inline=True)  # its callers hold the call, not a library of their own for it
+    @jit
     def gemm(m, n, k, alpha, A, B, C, accumulate, pack):
         """C (+)= alpha A B: ``_gemm``, compiled once."""
         _gemm_c((m, n, k, alpha, A, B, C, accumulate, pack))
 
-    @jit(inline=True)
+    @jit
     def gemm_nt(m, n, k, A, W, bias, b_off, Z):
         """Z = A W^T + b: ``_gemm_nt``, compiled once."""
         _gemm_nt_c((m, n, k, A, W, bias, b_off, Z))
