@@ -35,6 +35,7 @@ from numba.types import intp
 from .._config import jit
 from .gemm import PACK_SIZE
 from .simd import BF16, transpose_block
+from .structures import Rows
 from .tiles import switch
 
 TILE = 16  # rows of a tile; words (pairs, or float32 numbers) in a row
@@ -252,10 +253,14 @@ def _pack_b(b, b_off, ldb, kc, cols, kt, ld, scratch, s_off):
 
 
 @jit(inline=True)
-def _block(mt, nt, kt, x, x_off, x_ld, y, y_off, y_ld, c, at, ldc, rows, cols, bias, b_off,
-           first, stage, staged):
-    """C's block of ``rows`` x ``cols`` from ``c[at]`` by ``tile_block``, from the biases
+def _block(tiles, X, Y, C, rows, cols, bias, b_off, first, stage, staged):
+    """C's block of ``rows`` x ``cols`` (``C`` from its first element) of ``tiles`` =
+    (mt, nt, kt) by ``tile_block`` from the words ``X`` and ``Y`` (Rows), from the biases
     (``first``) or from C: in place where it is whole tiles, else staged."""
+    mt, nt, kt = tiles
+    x, x_off, x_ld = X
+    y, y_off, y_ld = Y
+    c, at, ldc = C
     if rows == TILE * mt and cols == TILE * nt:
         if first:  # each row starts at the biases
             tile_block(mt, nt, kt, x, x_off, x_ld, y, y_off, y_ld, bias, b_off, 0, c, at, ldc)
@@ -335,8 +340,9 @@ def _pair_product(m, n, k, A, B, C, bias, b_off, accumulate, scratch):
                         x, x_off, x_ld = a, a_off + i0 * a_rs + k0, a_rs
                     else:
                         x, x_off, x_ld = scratch, 0, ld
-                    _block(mt, nt, kt, x, x_off, x_ld, y, y_off, y_ld, c, c_off + i0 * ldc + j0,
-                           ldc, rows, cols, bias, b_off + j0, first, stage, staged)
+                    _block((mt, nt, kt), Rows(x, x_off, x_ld), Rows(y, y_off, y_ld),
+                           Rows(c, c_off + i0 * ldc + j0, ldc), rows, cols, bias, b_off + j0,
+                           first, stage, staged)
         k0 += kc
     tiles_end()
 
