@@ -71,7 +71,7 @@ def gradient_rows(D, A, m, W, b_off, j0, j1, step, pack):
     bias_rows(D, m, out, b_off, j0, j1, step)
 
 
-@jit
+@jit(inline=True)
 def bias_rows(D, m, out, b_off, j0, j1, step):
     """BP3 for neurons ``j0:j1``: the column sums of D[l] (``D`` as in ``gradient_rows``)
     written to ``out[b_off + j]`` or, with ``step`` > 0, applied as ``-= step * sums``."""

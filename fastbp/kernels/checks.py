@@ -55,13 +55,13 @@ def max_abs_flat(x):
 
 
 # The float of |x|'s bits ``top`` (finite), as a float64, exactly.
-@jit
+@jit(inline=True)
 def _value32(top):
     e = top >> 23
     return math.ldexp(float((top & 0x7FFFFF) | (0x800000 if e else 0)), int(max(e, 1)) - 150)
 
 
-@jit
+@jit(inline=True)
 def _value64(top):
     e = top >> 52
     return math.ldexp(float((top & 0xFFFFFFFFFFFFF) | (0x10000000000000 if e else 0)),
