@@ -101,13 +101,19 @@ def bf16_product(a, b):
     return bf16(a) @ bf16(b)
 
 
+def layer_product(product, n_out):
+    """How the products of a layer of ``n_out`` neurons are taken: bf16-mixed keeps a
+    layer of few neurons in float32 (FLOAT32_BELOW)."""
+    return product if n_out >= FLOAT32_BELOW else np.matmul
+
+
 def forward(weights, biases, activations, X, masks=None, product=np.matmul):
     """Lists Z[1..L] and A[0..L] (A[0] = X). ``masks``: inverted dropout, one array
     M[l] / (1 - p_l) per hidden layer multiplied into its output. ``product``: how the
     matrix products are taken (``bf16_product`` for "bf16-mixed")."""
     zs, As = [], [X]
     for l, (W, b, f) in enumerate(zip(weights, biases, activations)):
-        z = product(As[-1], W.T) + b
+        z = layer_product(product, W.shape[0])(As[-1], W.T) + b
         zs.append(z)
         a = ACTIVATIONS[f](z)
         As.append(a * masks[l] if masks is not None and l < len(masks) else a)
@@ -146,11 +152,10 @@ def backprop(weights, biases, activations, cost_name, X, Y, sample_weight=None, 
     grad_b = [None] * len(weights)
     for l in range(len(weights) - 1, -1, -1):
         grad_b[l] = delta.sum(axis=0) / m                      # BP3
-        grad_w[l] = product(delta.T, As[l]) / m                # BP4
+        product_l = layer_product(product, delta.shape[1])
+        grad_w[l] = product_l(delta.T, As[l]) / m              # BP4
         if l > 0:
-            # bf16-mixed takes BP2 from a layer of few neurons in float32 (FLOAT32_BELOW)
-            bp2 = product if delta.shape[1] >= FLOAT32_BELOW else np.matmul
-            delta = bp2(delta, weights[l]) * DERIVATIVES[activations[l - 1]](zs[l - 1])  # BP2
+            delta = product_l(delta, weights[l]) * DERIVATIVES[activations[l - 1]](zs[l - 1])  # BP2
             if masks is not None:
                 delta = delta * masks[l - 1]
     return grad_w, grad_b

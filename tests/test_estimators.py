@@ -281,12 +281,13 @@ def test_precision_is_a_parameter():
 @NO_BF16
 def test_bf16_mixed_precision_reaches_the_trainer(iris, regression):
     X, y = iris
+    wide = {**SMALL, "hidden_layer_sizes": (40,)}  # a layer of 32 neurons or more: bfloat16
     mixed = MLPClassifier(precision="bf16-mixed", max_iter=5, batch_size=16, random_state=0,
-                          **SMALL)
+                          **wide)
     assert mixed.fit(X, y).trainer_.precision == "bf16-mixed"
     assert mixed.get_params()["precision"] == "bf16-mixed"
     assert mixed.predict_proba(X).shape == (150, 3) and mixed.score(X, y) > 0.8
-    plain = MLPClassifier(max_iter=5, batch_size=16, random_state=0, **SMALL).fit(X, y)
+    plain = MLPClassifier(max_iter=5, batch_size=16, random_state=0, **wide).fit(X, y)
     assert plain.trainer_.precision == "32"
     # bfloat16 products: other bits, nearly the same loss
     assert not np.array_equal(plain.trainer_.network.params, mixed.trainer_.network.params)

@@ -17,7 +17,7 @@ from conftest import assert_child_passed, child_pytest, make_targets, shared_by_
 
 from fastbp import Network, Trainer, tuning
 from fastbp._threads import max_threads
-from fastbp.kernels.mixed import bf16_bits
+from fastbp.kernels.mixed import FLOAT32_BELOW, bf16_bits
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_bf16 = pytest.mark.skipif(tuning.bf16_products() is None,
@@ -163,7 +163,7 @@ def bf16_bits_of(x):
 
 
 @pytest.mark.parametrize("by_neuron", [False, True])
-@pytest.mark.parametrize("sizes,hidden", [((13, 9, 7, 5), "tanh"), ((20, 33, 4), "gelu"),
+@pytest.mark.parametrize("sizes,hidden", [((13, 35, 33, 5), "tanh"), ((20, 33, 4), "gelu"),
                                           ((6, 40, 33, 3), "relu"), ((6, 40, 70, 3), "relu")])
 def test_gradients_match_the_reference(rng, sizes, hidden, by_neuron):
     """Odd and even layer sizes and batch: every pair completed by a zero is right."""
@@ -226,6 +226,30 @@ def test_epochs_match_the_reference(rng, optimizer, by_neuron):
         assert_close(net.weights[l], weights[l], f"W[{l + 1}]")
         assert_close(net.biases[l], biases[l], f"b[{l + 1}]")
     assert_close(history["loss"], losses, "loss")
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_layers_of_few_neurons_stay_float32(rng, optimizer):
+    """A network whose every layer has fewer than FLOAT32_BELOW neurons trains as in
+    float32, bit for bit (with the update float32 takes unfused: Adam; SGD within
+    rounding), while a layer one neuron wider moves it."""
+    X = rng.standard_normal((40, 12)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+
+    def trained(sizes, precision):
+        trainer = Trainer(Network(sizes, "tanh", "softmax", seed=4), batch_size=8, seed=1,
+                          optimizer=optimizer, learning_rate=0.05, precision=precision)
+        trainer.fit(X, y, epochs=2)
+        return trainer.network.params
+
+    narrow = (12, FLOAT32_BELOW - 1, 3)
+    if optimizer == "adam":
+        np.testing.assert_array_equal(trained(narrow, "bf16-mixed"), trained(narrow, "32"))
+    else:
+        np.testing.assert_allclose(trained(narrow, "bf16-mixed"), trained(narrow, "32"),
+                                   rtol=0, atol=1e-6)
+    wide = (12, FLOAT32_BELOW, 3)
+    assert np.abs(trained(wide, "bf16-mixed") - trained(wide, "32")).max() > 1e-4
 
 
 def _train(threads, by_neuron, X, y, optimizer="sgd"):

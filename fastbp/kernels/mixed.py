@@ -8,10 +8,10 @@ operands, accumulated in float32; everything else in float32.
 bf16(x) rounds a float32 to the nearest bfloat16, ties to even (a NaN stays a NaN); a
 bfloat16 number is the top half of a float32, so each product of two is exact in
 float32. The master weights, biases, optimiser state, A, Z, D, f' and the cost stay
-float32, and so does every sum (BP3 included). BP2 from a layer of fewer than
-FLOAT32_BELOW neurons (a classifier's output layer) takes float32 operands: dot products
-of a few pairs cost more as pairs than they save (measured on XL: 0.6 ms against 0.16 ms
-a step).
+float32, and so does every sum (BP3 included). A layer of fewer than FLOAT32_BELOW
+neurons (a classifier's output layer) stays float32 whole (``float32_layer``): its three
+products, and the rounding of its inputs, deltas and weights, cost more as pairs than
+they save (BP2 from it, measured on XL: 0.6 ms against 0.16 ms a step).
 
 The operands travel as 32-bit words that each hold two bfloat16 numbers consecutive
 along the sum's index, the one of even index in the low half (the tiles of ``simd``
@@ -77,6 +77,12 @@ if AMX:
 WR_OFF, WT_OFF, XR_OFF, XP_OFF, DR_OFF, DP_OFF, WR_LD, WT_LD, XP_LD, DR_LD, DP_LD = range(11)
 
 
+@jit(inline=True)
+def float32_layer(table, l):
+    """Whether layer row ``l`` takes float32 operands (see above)."""
+    return table[l, N_OUT] < FLOAT32_BELOW
+
+
 def _half(n):
     return (int(n) + 1) // 2
 
@@ -109,6 +115,7 @@ def mixed_table(table, cap):
                  (DR_OFF, cap * mtable[l, DR_LD], False),
                  (DP_OFF, (_half(cap) if AMX else n_out) * mtable[l, DP_LD], False))
         for column, words, of_weights in sizes:
+            words = 0 if n_out < FLOAT32_BELOW else words  # float32_layer: none
             if of_weights:
                 mtable[l, column], w = w, _up(w + words)
             else:
@@ -212,7 +219,7 @@ def mixed_delta_product(model, l, D_next, D, s0, rows, k0, k1, pack):
     FLOAT32_BELOW neurons in layer l+1), for samples ``s0:s0 + rows`` and neurons
     ``k0:k1``."""
     table = model.table
-    if table[l + 1, N_OUT] < FLOAT32_BELOW:
+    if float32_layer(table, l + 1):
         W = Rows(model.params, table[l + 1, W_OFF], table[l + 1, W_LD])
         delta_product(D_next, W, D, rows, k0, k1, pack)
     else:
@@ -322,6 +329,8 @@ def _pack_layer(model, l, j0, j1, pack):
     """Rows ``j0:j1`` (j0 even; j1 even or n_out) of W[l] into WR and WT; ``pack``: the
     thread's scratch (``gemm``'s)."""
     table, mt, w16 = model.table, model.mtable, model.w16
+    if float32_layer(table, l):
+        return
     n_in = table[l, N_IN]
     W = Rows(model.params, table[l, W_OFF], table[l, W_LD])
     WR = Rows(w16, mt[l, WR_OFF], mt[l, WR_LD])
@@ -329,7 +338,7 @@ def _pack_layer(model, l, j0, j1, pack):
         _rows_paired_transposed(W, n_in, j0, j1, WR, _words(pack))
     else:
         to_pairs(W, n_in, j0, j1, 0, n_in, WR, None)
-    if l > 0 and table[l, N_OUT] >= FLOAT32_BELOW:  # BP2 reads WT
+    if l > 0:  # BP2 reads WT
         _pair_rows(W, j0, j1, 0, n_in, Rows(w16, mt[l, WT_OFF], mt[l, WT_LD]))
 
 
@@ -444,19 +453,20 @@ def _operands_of(model, ws, kind, l, s0, s1, j0, j1, pack):
     the bfloat16 operands of the products that read them; ``pack``: the thread's
     scratch."""
     table, mt, cap = model.table, model.mtable, ws.cap
-    if kind == INPUT_OPERANDS:
+    if kind == INPUT_OPERANDS and not float32_layer(table, 0):
         n = table[0, N_IN]
         to_pairs(Rows(ws.a, 0, n), n, s0, s1, 0, n, Rows(model.ops, mt[0, XR_OFF], (n + 1) // 2),
                  Rows(model.ops, mt[0, XP_OFF], mt[0, XP_LD]))
-    elif kind == OUTPUT_OPERANDS and l + 1 < table.shape[0]:  # the next layer's inputs
+    elif (kind == OUTPUT_OPERANDS and l + 1 < table.shape[0]
+          and not float32_layer(table, l + 1)):  # the next layer's inputs
         n = table[l, N_OUT]
         to_pairs(Rows(ws.a, cap * table[l, A_OFF], n), n, s0, s1, j0, j1,
                  Rows(model.ops, mt[l + 1, XR_OFF], (n + 1) // 2),
                  Rows(model.ops, mt[l + 1, XP_OFF], mt[l + 1, XP_LD]))
-    elif kind == DELTA_OPERANDS:
+    elif kind == DELTA_OPERANDS and not float32_layer(table, l):
         n = table[l, N_OUT]
         D, DP = Rows(ws.d, cap * table[l, D_OFF], n), Rows(model.ops, mt[l, DP_OFF], mt[l, DP_LD])
-        if l > 0 and n >= FLOAT32_BELOW:  # BP2 reads DR
+        if l > 0:  # BP2 reads DR
             to_pairs(D, n, s0, s1, j0, j1, Rows(model.ops, mt[l, DR_OFF], mt[l, DR_LD]), None)
         if AMX:
             _pair_rows(D, s0, s1, j0, j1, DP)

@@ -58,6 +58,7 @@ from .mixed import (
     NO_OPERANDS,
     OUTPUT_OPERANDS,
     even_bounds,
+    float32_layer,
     mixed_delta_product,
     mixed_forward,
     mixed_layer_step,
@@ -217,7 +218,10 @@ def _float_forward(model, samples, l, first, In, A, z_off, s0, rows, j0, j1, pac
 
 @jit
 def _mixed_forward(model, samples, l, first, In, A, z_off, s0, rows, j0, j1, pack):
-    mixed_forward(model, l, A, z_off, model.table[l, ACT], s0, rows, j0, j1, pack)
+    if float32_layer(model.table, l):
+        _layer_forward(samples, model, l, first, In, A, z_off, rows, j0, j1)
+    else:
+        mixed_forward(model, l, A, z_off, model.table[l, ACT], s0, rows, j0, j1, pack)
 
 
 @jit(inline=True)
@@ -530,7 +534,11 @@ def _float_layer_step(model, ws, opt, l, batch, j0, j1, out, step, shard):
 
 @jit
 def _mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, step, shard):
-    mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, scratch(ws, shard), ws.sums[shard])
+    if float32_layer(model.table, l):
+        _float_layer_step(model, ws, opt, l, batch, j0, j1, out, step, shard)
+    else:
+        mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, scratch(ws, shard),
+                         ws.sums[shard])
 
 
 _layer_step = by_structure(MixedModel, _float_layer_step, _mixed_layer_step)
