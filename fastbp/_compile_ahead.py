@@ -6,8 +6,11 @@ and BP3/BP4 with the update (``gradient_step``). Numba compiles on one core. Whe
 neither this process nor the on-disk cache has ``train_epoch``, a helper process
 (``python -m fastbp._compile_ahead``) compiles the second half for this fit's argument
 types into the on-disk cache while this process compiles the first; ``train_epoch``
-then finds the helper's kernels in the cache and loads them. A first ``python -m
-fastbp`` on 2 cores: about 16 s -> 10-11 s (quiet machine).
+then finds the helper's kernels in the cache and loads them. The helper first compiles
+a few small kernels that this process's half calls (the guard's ``update_bounds``,
+``train_epoch``'s ``batch_totals``): they are in the cache by the time this process
+types the calls, and the halves take about as long. A first ``python -m fastbp`` on 2
+cores: about 16 s -> 9-10 s (quiet machine).
 
 Nothing depends on the helper: if it cannot start, fails or is killed, this process
 compiles what it did not leave in the cache, as it would have without it; argument

@@ -48,9 +48,12 @@ from .kernels.step import (
     DELTAS,
     admissible,
     backprop_batch,
+    batch_totals,
     by_neuron_pays,
     gradient_step,
+    parameter_magnitude,
     train_epoch,
+    update_bounds,
 )
 from .kernels.structures import (
     NO_DROPOUT,
@@ -461,10 +464,17 @@ class Trainer:
         opt = self._optim(self.optimizer.hyper(self.optimizer.epoch))
         batch = Batch(0, run.cap, 1)  # as train_epoch passes them: int64s, float64s
         by_neuron = True if self._by_neuron_for(self._pace.best, run.X) else None
+        t, g_max = np.int64(1), 0.0
         _compile_ahead.compile_in_two(
-            helper=[(gradient_step, (model, samples, ws, opt, batch))],
+            # small kernels that admissible and train_epoch call, first: in the cache
+            # before this process, done with backprop_batch, types the calls to them
+            helper=[(update_bounds, (opt.code, opt.hyper, t, g_max, g_max, g_max)),
+                    (batch_totals, (ws, t, g_max)),
+                    (gradient_step, (model, samples, ws, opt, batch))],
             here=[(backprop_batch, (model, samples, ws, run.drop, batch, np.int64(DELTAS),
                                     by_neuron)),
+                  (parameter_magnitude, (model.params, opt.state1, opt.state2, opt.code,
+                                         ws.magnitude, ws.n_shards)),
                   (admissible, (model, ws, opt, 0.0, 0.0, 0, 0))])
 
     def _start_run(self, run):

@@ -112,6 +112,8 @@ X = rng.standard_normal((24, 4)).astype(np.float32)
 Trainer([4, 5, 2], batch_size=8, seed=0, threads=1).fit(X, rng.integers(0, 2, 24), epochs=1)
 for kernel in (step.backprop_batch, step.gradient_step, step.admissible):
     print(sum(kernel.stats.cache_misses.values()), sum(kernel.stats.cache_hits.values()))
+for kernel in (step.update_bounds, step.batch_totals, step.parameter_magnitude):
+    print(len(kernel.signatures), len(kernel._cache._cache_file._load_index()))
 """
 
 
@@ -128,3 +130,7 @@ def test_a_first_fit_compiles_half_the_step_in_a_helper_process(tmp_path, helper
     assert result.returncode == 0, result.stderr[-3000:]
     gradient_step = "1 0" if helper == "0" else "0 1"
     assert result.stdout.split("\n")[:3] == ["1 0", gradient_step, "1 0"]
+    # the small kernels the helper compiles first, for the very types this process
+    # then calls them with (whichever process got there first): one signature each,
+    # here and on disk
+    assert result.stdout.split("\n")[3:6] == ["1 1"] * 3
