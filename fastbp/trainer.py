@@ -157,10 +157,11 @@ class Trainer:
     precision : {"32", "bf16-mixed"}
         "bf16-mixed": training's three matrix products per layer (forward, BP2, BP4)
         take bfloat16 operands, rounded from float32, and accumulate in float32; the
-        weights, biases, optimiser state, activations, deltas and cost stay float32
-        (see :mod:`fastbp.kernels.mixed`). Needs a float32 network, dense inputs and a
-        CPU with AVX512-BF16 or AMX-BF16 (``fastbp info`` lists its features); results are still
-        bit-identical for any thread count. :meth:`gradients` takes the same products;
+        weights, biases, optimiser state, activations, deltas and cost stay float32,
+        as does a layer of fewer than 32 neurons whole (see :mod:`fastbp.kernels.mixed`).
+        Needs a float32 network, dense inputs and a CPU with AVX512-BF16 or AMX-BF16
+        (``fastbp info`` lists its features); results are still bit-identical for any
+        thread count. :meth:`gradients` takes the same products;
         :meth:`evaluate`, :meth:`predict` and validation run in float32 on the weights.
 
     Attributes
