@@ -164,6 +164,7 @@ def bf16_bits_of(x):
 
 @pytest.mark.parametrize("by_neuron", [False, True])
 @pytest.mark.parametrize("sizes,hidden", [((13, 35, 33, 5), "tanh"), ((20, 33, 4), "gelu"),
+                                          ((40, 9, 35, 5), "tanh"),  # a narrow layer first
                                           ((6, 40, 33, 3), "relu"), ((6, 40, 70, 3), "relu")])
 def test_gradients_match_the_reference(rng, sizes, hidden, by_neuron):
     """Odd and even layer sizes and batch: every pair completed by a zero is right."""
