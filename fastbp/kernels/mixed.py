@@ -9,9 +9,11 @@ bf16(x) rounds a float32 to the nearest bfloat16, ties to even (a NaN stays a Na
 bfloat16 number is the top half of a float32, so each product of two is exact in
 float32. The master weights, biases, optimiser state, A, Z, D, f' and the cost stay
 float32, and so does every sum (BP3 included). A layer of fewer than FLOAT32_BELOW
-neurons (a classifier's output layer) stays float32 whole (``float32_layer``): its three
-products, and the rounding of its inputs, deltas and weights, cost more as pairs than
-they save (BP2 from it, measured on XL: 0.6 ms against 0.16 ms a step).
+neurons (a classifier's output layer) stays float32 whole (``float32_layer``): BP2 from
+it costs more as pairs than it saves (XL: 0.6 against 0.16 ms a step); its forward pass
+and BP4 cost about the same either way (a step of L the same, of XL 0-3% more), with no
+rounding of its inputs, deltas and weights, and its logits are then float32 sums of
+float32 products.
 
 The operands travel as 32-bit words that each hold two bfloat16 numbers consecutive
 along the sum's index, the one of even index in the low half (the tiles of ``simd``
@@ -115,7 +117,7 @@ def mixed_table(table, cap):
                  (DR_OFF, cap * mtable[l, DR_LD], False),
                  (DP_OFF, (_half(cap) if AMX else n_out) * mtable[l, DP_LD], False))
         for column, words, of_weights in sizes:
-            words = 0 if n_out < FLOAT32_BELOW else words  # float32_layer: none
+            words = 0 if n_out < FLOAT32_BELOW else words  # a float32_layer has none
             if of_weights:
                 mtable[l, column], w = w, _up(w + words)
             else:
