@@ -68,21 +68,34 @@ def gradient_rows(D, A, m, W, b_off, j0, j1, step, pack):
     update = step > 0
     gemm(j1 - j0, A.ld, m, -step if update else 1.0, Matrix(delta, d_off + j0, 1, n_out), A,
          Rows(out, W.offset + j0 * W.ld, W.ld), update, pack)
-    bias_rows(D, m, out, b_off, j0, j1, step)
+    bias_rows(D, m, out, b_off, j0, j1, step, pack)
+
+
+# Neurons whose BP3 sums run together: a block of D's row and the sums stay in L1.
+BIAS_BLOCK = 256
 
 
 @jit(inline=True)
-def bias_rows(D, m, out, b_off, j0, j1, step):
+def bias_rows(D, m, out, b_off, j0, j1, step, sums):
     """BP3 for neurons ``j0:j1``: the column sums of D[l] (``D`` as in ``gradient_rows``)
-    written to ``out[b_off + j]`` or, with ``step`` > 0, applied as ``-= step * sums``."""
+    written to ``out[b_off + j]`` or, with ``step`` > 0, applied as ``-= step * sums``;
+    ``sums``: scratch of at least BIAS_BLOCK elements of out's dtype (used then).
+
+    Each sum runs over the samples in order, as in the equation, but a row of D at a
+    time, BIAS_BLOCK neurons wide: a column at a time is a chain of dependent scalar
+    adds over strided loads (L: 64 against 2 us for 256 neurons of a batch of 128)."""
     delta, d_off, n_out = D
     update = step > 0
     scale = out.dtype.type(step)
-    for j in range(j0, j1):
-        db = out.dtype.type(0)
+    for c0 in range(j0, j1, BIAS_BLOCK):
+        n = min(BIAS_BLOCK, j1 - c0)
+        db = sums[:n] if update else out[b_off + c0:b_off + c0 + n]
+        for j in range(n):
+            db[j] = 0
         for s in range(m):
-            db += delta[d_off + s * n_out + j]
+            row = delta[d_off + s * n_out + c0:][:n]
+            for j in range(n):
+                db[j] += row[j]
         if update:
-            out[b_off + j] -= scale * db
-        else:
-            out[b_off + j] = db
+            for j in range(n):
+                out[b_off + c0 + j] -= scale * db[j]

@@ -309,7 +309,7 @@ def mixed_layer_step(model, ws, opt, l, batch, j0, j1, out, pack, sums):
         if opt.code >= 0 and sums.shape[0] >= SUMS_ROWS * w_ld:  # row j at (j - jb) w_ld
             G = Rows(sums, -jb * w_ld, w_ld)
         _gradient_pairs(model, l, m, G, jb, je, pack)
-        bias_rows(D, m, out, table[l, B_OFF], jb, je, 0.0)
+        bias_rows(D, m, out, table[l, B_OFF], jb, je, 0.0, pack)
         if opt.code >= 0:
             update_rows(opt, W, G, n_in, table[l, B_OFF], jb, je, m, batch.t)
             _pack_layer(model, l, jb, je, pack)

@@ -129,7 +129,7 @@ def _add_scaled(y, y_off, v, x, x_off, stride, n):
 
 
 @jit
-def sparse_gradient_rows(X, order, first, D, m, W, b_off, j0, j1, step):
+def sparse_gradient_rows(X, order, first, D, m, W, b_off, j0, j1, step, sums):
     """BP3 and BP4 of the first layer for neurons ``j0:j1`` and the samples
     ``order[first:first + m]`` of the CSR ``X``: with ``step`` > 0 the SGD update
     ``-= step * sums`` applied to W[1] and b[1], nonzero by nonzero in sample order;
@@ -138,7 +138,8 @@ def sparse_gradient_rows(X, order, first, D, m, W, b_off, j0, j1, step):
     its biases.
 
     ``D`` is D[1] of the batch (a ``Rows``), ``W`` a ``Matrix`` over the parameters or
-    the gradient buffer, b[1] in the same buffer from ``b_off``.
+    the gradient buffer, b[1] in the same buffer from ``b_off``; ``sums``: scratch for
+    ``bias_rows``.
     """
     delta, d_off, n_out = D
     w, w_off, rs, cs = W
@@ -151,7 +152,7 @@ def sparse_gradient_rows(X, order, first, D, m, W, b_off, j0, j1, step):
             _prefetch_ahead(X, row, after, p, W, j0, j1, True)
             _add_products(w, w_off + X.indices[p] * cs + j0 * rs, rs, scale, delta, d + j0,
                           X.data[p], j1 - j0)
-    bias_rows(D, m, w, b_off, j0, j1, step)
+    bias_rows(D, m, w, b_off, j0, j1, step, sums)
 
 
 @jit

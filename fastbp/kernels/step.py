@@ -573,7 +573,8 @@ def _sparse_layer_gradient(samples, model, ws, opt, l, batch, j0, j1, out, step,
     if step == 0:
         zero_feature_rows(W, ws.present, n_present, j0, j1)
     D = Rows(ws.d, ws.cap * table[0, D_OFF], n_out)
-    sparse_gradient_rows(samples, samples.order, batch.start, D, m, W, b_off, j0, j1, step)
+    sparse_gradient_rows(samples, samples.order, batch.start, D, m, W, b_off, j0, j1, step,
+                         scratch(ws, shard))
     if step == 0 and opt.code >= 0:
         lazy_update(opt, input_weights(model.params, table), b_off, ws.present, n_present, j0,
                     j1, m, batch.t)
