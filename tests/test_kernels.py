@@ -256,3 +256,34 @@ def test_max_abs_range_is_exact_on_every_kind_of_number(rng, dtype):
             part = x[off:off + count].astype(np.float64)
         expected = np.inf if np.isnan(part).any() else max([current, *np.abs(part)])
         assert max_abs_range(x, off, count, current) == expected
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("j0,j1", [(0, 7), (3, 300), (0, 600), (256, 613)])
+@pytest.mark.parametrize("step", [0.0, 0.25])
+def test_bias_sums_run_over_the_samples_in_order(rng, dtype, j0, j1, step):
+    """BP3 (``backprop.bias_rows``), a block of BIAS_BLOCK neurons at a time: each sum is
+    the deltas of the samples added in sample order (the bits of that loop), written to
+    b[j0:j1] or, with a step, applied as ``-= step * sum``; nothing else written."""
+    from fastbp.kernels.backprop import BIAS_BLOCK, bias_rows
+    from fastbp.kernels.structures import Rows
+
+    m, n, d_off, b_off = 37, 613, 5, 11
+    D = rng.standard_normal(d_off + m * n).astype(dtype)
+    out = rng.standard_normal(b_off + n + 9).astype(dtype)
+    before = out.copy()
+    sums = np.full(BIAS_BLOCK, np.nan, dtype)  # the scratch: read only after written
+    bias_rows(Rows(D, d_off, n), m, out, b_off, j0, j1, step, sums)
+    want = np.zeros(j1 - j0, dtype)
+    for s in range(m):
+        want += D[d_off + s * n + j0:d_off + s * n + j1]
+    expected = before.copy()
+    if step:
+        expected[b_off + j0:b_off + j1] -= dtype(step) * want
+        np.testing.assert_allclose(out, expected, rtol=1e-6 if dtype == np.float32 else 1e-14)
+    else:
+        expected[b_off + j0:b_off + j1] = want
+        np.testing.assert_array_equal(out, expected)
+    untouched = np.ones(out.shape, bool)
+    untouched[b_off + j0:b_off + j1] = False
+    np.testing.assert_array_equal(out[untouched], before[untouched])
