@@ -53,9 +53,11 @@ def _pack_b(b, b_off, ldb, kc, q0, q1, panel, packed):
         width = min(panel, q1 - q)
         dst = (q - q0) * kc
         for p in range(kc):
-            src = b_off + p * ldb + q
-            for x in range(width):  # a loop, not a slice copy: no shape check to compile
-                packed[dst + p * panel + x] = b[src + x]
+            # loops over views, not slice copies (no shape check to compile) nor indices
+            # into the whole arrays (a loop LLVM did not vectorise: 7x slower)
+            row, out = b[b_off + p * ldb + q:], packed[dst + p * panel:]
+            for x in range(width):
+                out[x] = row[x]
 
 
 @jit(inline=True)
@@ -63,11 +65,13 @@ def _pack_a(a, a_off, a_rs, a_cs, rows, kc, alpha, packed):
     """Copy ``alpha`` A[:rows, :kc] into ``packed`` as blocks of ROWS rows, each stored
     p-major (element (r, p) of a block at p * ROWS + r), so the tile reads it in order."""
     for i in range(0, rows, ROWS):
-        dst = i * kc
+        n_r = min(ROWS, rows - i)
+        block = packed[i * kc:]
         for p in range(kc):
-            for r in range(min(ROWS, rows - i)):
+            column, out = a[a_off + i * a_rs + p * a_cs:], block[p * ROWS:]  # as _pack_b
+            for r in range(n_r):
                 # (bfloat16 pairs are copied with alpha 1: as float64, then back, exactly)
-                packed[dst + p * ROWS + r] = alpha * a[a_off + (i + r) * a_rs + p * a_cs]
+                out[r] = alpha * column[r * a_rs]
 
 
 def _gemm(m, n, k, alpha, A, B, C, accumulate, pack):
