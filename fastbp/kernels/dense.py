@@ -35,10 +35,10 @@ def _activate_rows(A, z_off, activation_code, rows, j0, j1):
     a, a_off, n_out = A
     for s in range(rows):
         start = a_off + s * n_out
-        if z_off >= 0:
-            z_start = z_off + s * n_out
-            for j in range(j0, j1):
-                a[z_start + j] = a[start + j]
+        if z_off >= 0:  # a loop over views (as ``gemm``'s copies): it vectorises
+            z, kept = a[start + j0:start + j1], a[z_off + s * n_out + j0:]
+            for j in range(j1 - j0):
+                kept[j] = z[j]
         activate(a[start + j0:start + j1], activation_code)
 
 

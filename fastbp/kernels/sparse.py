@@ -75,8 +75,9 @@ def sparse_forward(X, order, first, W, b_off, A, z_off, activation_code, rows, j
     for s in range(rows):
         row = order[first + s]
         z = a_off + s * n_out
-        for j in range(j0, j1):
-            a[z + j] = w[b_off + j]
+        bias, out = w[b_off + j0:b_off + j1], a[z + j0:]  # views: the copy vectorises
+        for j in range(j1 - j0):
+            out[j] = bias[j]
         after = order[first + s + 1] if s + 1 < rows else row
         for p in range(X.indptr[row], X.indptr[row + 1]):
             _prefetch_ahead(X, row, after, p, W, j0, j1, False)
