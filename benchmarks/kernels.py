@@ -31,12 +31,12 @@ from numba import njit, prange
 try:  # imported by asv as part of the benchmarks package
     from . import common
 except ImportError:  # run as a script
-    import common  # noqa: F401 (it puts this fastbp on the path)
+    import common
 from fastbp import tuning
 from fastbp._validation import PRECISIONS, check_precision
 from fastbp.kernels.gemm import PACK_SIZE, gemm, gemm_nt
-from fastbp.kernels.layout import aligned_zeros, weight_stride
-from fastbp.kernels.mixed import AMX
+from fastbp.kernels.layout import aligned_zeros, layer_table, weight_stride
+from fastbp.kernels.mixed import AMX, DP_LD, DR_LD, WR_LD, WT_LD, XP_LD, mixed_table
 from fastbp.kernels.structures import SUMS_ROWS, Matrix, Rows
 
 if AMX:  # bf16-mixed's every product on AMX tiles (see ``fastbp.kernels.mixed``)
@@ -87,12 +87,17 @@ def _best(f, repeats):
 
 
 def shapes():
-    """(label, m, n, k, kind): forward and BP2 of one sample shard, BP4 of one row slice."""
-    for name, n_in, n_out, batch in (("L", 512, 512, 128), ("XL", 2048, 2048, 256)):
-        shard = batch // 2
-        yield f"{name} forward  Z = A W^T", shard, n_out, n_in, "nt"
-        yield f"{name} BP2      D W", shard, n_in, n_out, "bp2"
-        yield f"{name} BP4      D^T A", n_out // 2, n_in, batch, "bp4"
+    """(label, m, n, k, kind, strides): forward and BP2 of one sample shard, BP4 of one
+    row slice, of the second layer of L and XL; ``strides``: that layer's row of
+    ``mixed.mixed_table`` (the row strides of its bfloat16 operands)."""
+    for name in ("L", "XL"):
+        w = common.WORKLOADS[name]
+        table = layer_table(w.sizes, [0] * (len(w.sizes) - 1))
+        strides = mixed_table(table, w.batch_size)[0][1]
+        n_in, n_out, shard = w.sizes[1], w.sizes[2], w.batch_size // 2
+        yield f"{name} forward  Z = A W^T", shard, n_out, n_in, "nt", strides
+        yield f"{name} BP2      D W", shard, n_in, n_out, "bp2", strides
+        yield f"{name} BP4      D^T A", n_out // 2, n_in, w.batch_size, "bp4", strides
 
 
 class Operands:
@@ -137,33 +142,32 @@ def float32_product(kind, m, n, k, threads, ops):
                             size, m)
 
 
-def pair_product_call(kind, m, n, k, threads, ops):
-    """A call of the same product on bfloat16 pairs (k // 2 of them), in the layouts of
-    ``fastbp.kernels.mixed``: the weights' pairs WR (forward) and WT (BP2), the deltas'
-    DR (BP2) and DP (BP4), the activations' XR (forward) and XP (BP4)."""
+def pair_product_call(kind, m, n, k, threads, ops, strides):
+    """A call of the same product on bfloat16 pairs (k // 2 of them), in the layouts and
+    row strides of ``fastbp.kernels.mixed``: the weights' pairs WR (forward) and WT (BP2),
+    the deltas' DR (BP2) and DP (BP4), the activations' XR (forward) and XP (BP4)."""
     h = (k + 1) // 2
-    if kind == "nt":
-        ld = weight_stride(n) if AMX else weight_stride(h)  # WR[p, j] on AMX, else WR[j, p]
-        x, w, z, b = ops.pairs(m * h), ops.pairs(h * ld if AMX else n * ld), \
+    if kind == "nt":  # WR[p, j] on AMX (h rows), else WR[j, p] (n rows)
+        ld = strides[WR_LD]
+        x, w, z, b = ops.pairs(m * h), ops.pairs((h if AMX else n) * ld), \
             ops.floats(m * n), ops.floats(n)
         size = np.array([m * h, w.shape[0] // threads, m * n])
         if AMX:
             return lambda: _tiles_on(threads, m, n, h, x, h, 1, w, ld, z, n, b,
                                      ops.pack.view(np.uint32), size, m)
         return lambda: _forward_on(threads, m, n, h, x, h, w, ld, b, z, size)
-    if kind == "bp2":  # A: DR (h words a sample), B: WT[p, i]
-        ld = weight_stride(n)
-        a, b, c = ops.pairs(m * h), ops.pairs(h * ld), ops.floats(m * n)
-        rs, cs, a_size = h, 1, m * h
+    if kind == "bp2":  # A: DR (rows of samples), B: WT[p, i]
+        ld, dr_ld = strides[WT_LD], strides[DR_LD]
+        a, b, c = ops.pairs(m * dr_ld), ops.pairs(h * ld), ops.floats(m * n)
+        rs, cs, a_size = dr_ld, 1, m * dr_ld
     else:  # BP4: A: DP (DP[p, j] read transposed on AMX, else DP[j, p]), B: XP[p, i]
-        ld = weight_stride(n)
-        dp_ld = m if AMX else weight_stride(h)
+        ld, dp_ld = strides[XP_LD], strides[DP_LD]
         rs, cs = (1, dp_ld) if AMX else (dp_ld, 1)
         a_size = h * dp_ld if AMX else m * dp_ld
         a, b = ops.pairs(a_size), ops.pairs(h * ld)
-        c = ops.floats(SUMS_ROWS * ld)
+        c = ops.floats(SUMS_ROWS * weight_stride(n))
     size = np.array([a_size, h * ld, c.shape[0] // threads])
-    ldc, block = (ld, SUMS_ROWS) if kind == "bp4" else (n, m)
+    ldc, block = (weight_stride(n), SUMS_ROWS) if kind == "bp4" else (n, m)
     if AMX:
         zeros = np.zeros(n, np.float32)
         return lambda: _tiles_on(threads, m, n, h, a, rs, cs, b, ld, c, ldc, zeros,
@@ -201,15 +205,15 @@ def main(argv=None):
     print(f"NumPy float32 1024^3 product: {roof:.1f} GFLOP/s per core")
     print(f"{'product':<26} {'m':>5} {'n':>5} {'k':>5}   float32 GFLOP/s a thread"
           + ("   bfloat16    ratio" if mixed else ""))
-    for label, m, n, k, kind in shapes():
+    for label, m, n, k, kind, strides in shapes():
         flops = 2 * m * n * k * args.threads
         gflops = flops / _best(float32_product(kind, m, n, k, args.threads, ops),
                                args.repeats) / 1e9 / args.threads
         line = (f"{label:<26} {m:>5} {n:>5} {k:>5}   {gflops:6.1f} "
                 f"({100 * gflops / roof:3.0f}% of a core)")
         if mixed:
-            pairs = flops / _best(pair_product_call(kind, m, n, k, args.threads, ops),
-                                  args.repeats) / 1e9 / args.threads
+            call = pair_product_call(kind, m, n, k, args.threads, ops, strides)
+            pairs = flops / _best(call, args.repeats) / 1e9 / args.threads
             line += f"      {pairs:6.1f}    {pairs / gflops:4.2f}x"
         print(line)
         sys.stdout.flush()
