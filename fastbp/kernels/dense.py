@@ -3,7 +3,7 @@ where f' needs it)."""
 
 from .._config import jit
 from .activations import activate
-from .gemm import gemm_nt
+from .gemm import copy, gemm_nt
 from .linked import compiled_alone
 from .structures import Rows
 
@@ -35,10 +35,8 @@ def _activate_rows(A, z_off, activation_code, rows, j0, j1):
     a, a_off, n_out = A
     for s in range(rows):
         start = a_off + s * n_out
-        if z_off >= 0:  # a loop over views (as ``gemm``'s copies): it vectorises
-            z, kept = a[start + j0:start + j1], a[z_off + s * n_out + j0:]
-            for j in range(j1 - j0):
-                kept[j] = z[j]
+        if z_off >= 0:
+            copy(a[start + j0:], a[z_off + s * n_out + j0:], j1 - j0)
         activate(a[start + j0:start + j1], activation_code)
 
 

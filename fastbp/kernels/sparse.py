@@ -40,6 +40,7 @@ The updates:
 from .._config import jit
 from .backprop import bias_rows
 from .dense import activate_rows
+from .gemm import copy
 from .layout import W_LD, W_OFF, W_T
 from .optimizers import SGD, keeps_squares, update_entries
 from .simd import prefetch
@@ -75,9 +76,7 @@ def sparse_forward(X, order, first, W, b_off, A, z_off, activation_code, rows, j
     for s in range(rows):
         row = order[first + s]
         z = a_off + s * n_out
-        bias, out = w[b_off + j0:b_off + j1], a[z + j0:]  # views: the copy vectorises
-        for j in range(j1 - j0):
-            out[j] = bias[j]
+        copy(w[b_off + j0:], a[z + j0:], j1 - j0)  # b[1], to which the products add
         after = order[first + s + 1] if s + 1 < rows else row
         for p in range(X.indptr[row], X.indptr[row + 1]):
             _prefetch_ahead(X, row, after, p, W, j0, j1, False)
